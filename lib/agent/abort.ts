@@ -1,0 +1,27 @@
+/** The reason recorded when a run is cancelled without a reason of its own. */
+export const DEFAULT_CANCEL_REASON = 'The run was cancelled.';
+
+/** Describes an abort signal's reason as text. */
+export function abortReason(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error && reason.name !== 'AbortError') return reason.message;
+  if (typeof reason === 'string' && reason) return reason;
+  return DEFAULT_CANCEL_REASON;
+}
+
+/**
+ * A promise that rejects when `signal` aborts, to race work against
+ * cancellation. Call `dispose` when done so the listener does not leak.
+ */
+export function whenAborted(signal: AbortSignal): { promise: Promise<never>; dispose: () => void } {
+  let dispose = () => {};
+  const promise = new Promise<never>((_, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    dispose = () => signal.removeEventListener('abort', onAbort);
+  });
+  // A race that has already been decided must not leave an unhandled rejection behind.
+  promise.catch(() => {});
+  return { promise, dispose };
+}

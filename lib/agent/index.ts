@@ -1,0 +1,55 @@
+export { Agent } from './agent';
+export type { AfterResponseHook, AgentOptions, BeforeRequestHook, RunContext, RunOptions } from './agent';
+export { AgentError, AgentRunError, ModelError, SessionOwnershipError } from './errors';
+export type { AgentErrorCode } from './errors';
+export type { AgentLogger } from './logger';
+export type { AudioInput, FileInput, ImageInput, RunMedia, VideoInput } from './media';
+export { messageText } from './messages';
+export type { AudioPart, ContentPart, ImagePart, Message, TextPart, ToolCallRequest } from './messages';
+export type {
+  Model,
+  ModelCapabilities,
+  ModelChunk,
+  ModelRequest,
+  ModelUsage,
+  ResponseFormat,
+  ToolDefinition,
+} from './models/model';
+export { OpenAIChat } from './models/openai-chat';
+export type { OpenAIChatOptions } from './models/openai-chat';
+export { findModelPrice, OPENAI_PRICING } from './models/pricing';
+export type { ModelPrice } from './models/pricing';
+export type {
+  ReasoningStepEvent,
+  ReservedRunEvent,
+  ReservedRunEventName,
+  RunCancelledEvent,
+  RunCompletedEvent,
+  RunContentCompletedEvent,
+  RunContentEvent,
+  RunErrorEvent,
+  RunEvent,
+  RunEventBase,
+  RunEventName,
+  RunStartedEvent,
+  ToolCallCompletedEvent,
+  ToolCallErrorEvent,
+  ToolCallStartedEvent,
+} from './run-events';
+export type {
+  OutputAudio,
+  OutputImage,
+  RunErrorInfo,
+  RunMetrics,
+  RunOutput,
+  RunStatus,
+  ToolCallRecord,
+} from './run-output';
+export { InMemorySessionStore } from './sessions/in-memory-session-store';
+export type { InMemorySessionStoreOptions } from './sessions/in-memory-session-store';
+export { windowHistory } from './sessions/session-store';
+export type { SessionInfo, SessionStore } from './sessions/session-store';
+export { SqliteSessionStore } from './sessions/sqlite-session-store';
+export type { SqliteSessionStoreOptions } from './sessions/sqlite-session-store';
+export { defineTool } from './tools/tool';
+export type { Tool, ToolConfig, ToolContext } from './tools/tool';

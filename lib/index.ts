@@ -1,0 +1,59 @@
+/**
+ * nestjs-definable: an LLM agent as a NestJS service. This entry exports the
+ * framework-agnostic agent core; the test kit is `nestjs-definable/testing`.
+ */
+export { Agent } from './agent/agent';
+export type { AfterResponseHook, AgentOptions, BeforeRequestHook, RunContext, RunOptions } from './agent/agent';
+export { AgentError, AgentRunError, ModelError, SessionOwnershipError } from './agent/errors';
+export type { AgentErrorCode } from './agent/errors';
+export type { AgentLogger } from './agent/logger';
+export type { AudioInput, FileInput, ImageInput, RunMedia, VideoInput } from './agent/media';
+export { messageText } from './agent/messages';
+export type { AudioPart, ContentPart, ImagePart, Message, TextPart, ToolCallRequest } from './agent/messages';
+export type {
+  Model,
+  ModelCapabilities,
+  ModelChunk,
+  ModelRequest,
+  ModelUsage,
+  ResponseFormat,
+  ToolDefinition,
+} from './agent/models/model';
+export { OpenAIChat } from './agent/models/openai-chat';
+export type { OpenAIChatOptions } from './agent/models/openai-chat';
+export { findModelPrice, OPENAI_PRICING } from './agent/models/pricing';
+export type { ModelPrice } from './agent/models/pricing';
+export type {
+  ReasoningStepEvent,
+  ReservedRunEvent,
+  ReservedRunEventName,
+  RunCancelledEvent,
+  RunCompletedEvent,
+  RunContentCompletedEvent,
+  RunContentEvent,
+  RunErrorEvent,
+  RunEvent,
+  RunEventBase,
+  RunEventName,
+  RunStartedEvent,
+  ToolCallCompletedEvent,
+  ToolCallErrorEvent,
+  ToolCallStartedEvent,
+} from './agent/run-events';
+export type {
+  OutputAudio,
+  OutputImage,
+  RunErrorInfo,
+  RunMetrics,
+  RunOutput,
+  RunStatus,
+  ToolCallRecord,
+} from './agent/run-output';
+export { InMemorySessionStore } from './agent/sessions/in-memory-session-store';
+export type { InMemorySessionStoreOptions } from './agent/sessions/in-memory-session-store';
+export { windowHistory } from './agent/sessions/session-store';
+export type { SessionInfo, SessionStore } from './agent/sessions/session-store';
+export { SqliteSessionStore } from './agent/sessions/sqlite-session-store';
+export type { SqliteSessionStoreOptions } from './agent/sessions/sqlite-session-store';
+export { defineTool } from './agent/tools/tool';
+export type { Tool, ToolConfig, ToolContext } from './agent/tools/tool';

@@ -1,0 +1,8 @@
+/**
+ * The nestjs-definable test kit (`nestjs-definable/testing`): a scripted
+ * model and a fake OpenAI-compatible server for tests of apps built on it.
+ */
+export { TestModel } from './test-model';
+export type { TestModelCall, TestModelOptions, TestResponse, TestToolCall } from './test-model';
+export { echoReply, startFakeOpenAI } from './fake-openai-server';
+export type { FakeOpenAIOptions, FakeOpenAIServer, FakeReply, FakeRequest, FakeToolCall } from './fake-openai-server';

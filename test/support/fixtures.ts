@@ -1,0 +1,45 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AgentLogger } from '../../lib';
+import { OpenAIChat, OpenAIChatOptions, RunEvent } from '../../lib';
+import type { FakeOpenAIServer } from '../../lib/testing';
+
+/** An OpenAIChat on the real `openai` client, pointed at a fake server, with no retries. */
+export function modelFor(fake: FakeOpenAIServer, options: Partial<OpenAIChatOptions> = {}): OpenAIChat {
+  return new OpenAIChat({ id: 'gpt-4o', apiKey: 'test-key', baseURL: fake.baseURL, maxRetries: 0, ...options });
+}
+
+/** Collects every event of a stream. */
+export async function collect(events: AsyncIterable<RunEvent>): Promise<RunEvent[]> {
+  const all: RunEvent[] = [];
+  for await (const event of events) all.push(event);
+  return all;
+}
+
+/** A logger that keeps what it is told. */
+export class MemoryLogger implements AgentLogger {
+  readonly lines: string[] = [];
+  log(message: string): void {
+    this.lines.push(`log: ${message}`);
+  }
+  warn(message: string): void {
+    this.lines.push(`warn: ${message}`);
+  }
+  error(message: string): void {
+    this.lines.push(`error: ${message}`);
+  }
+}
+
+/** A fresh temporary directory, removed by the returned cleanup. */
+export function tempDir(): { path: string; cleanup: () => void } {
+  const path = mkdtempSync(join(tmpdir(), 'definable-test-'));
+  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** A promise with its resolve function, to let one async party wait for another. */
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
