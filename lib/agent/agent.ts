@@ -313,9 +313,6 @@ export class Agent {
     },
   ): AsyncGenerator<RunEvent, void, undefined> {
     const parsed = calls.map((call) => parseArguments(call));
-    for (let i = 0; i < calls.length; i++) {
-      yield { ...run.base(), event: 'ToolCallStarted', toolName: calls[i].name, toolCallId: calls[i].id, args: parsed[i] };
-    }
     // Aborted when the run is cancelled, or when the consumer leaves the stream while tools run.
     const controller = new AbortController();
     const forward = () => controller.abort(run.signal?.reason);
@@ -343,6 +340,9 @@ export class Agent {
     });
     const aborted = whenAborted(controller.signal);
     try {
+      for (let i = 0; i < calls.length; i++) {
+        yield { ...run.base(), event: 'ToolCallStarted', toolName: calls[i].name, toolCallId: calls[i].id, args: parsed[i] };
+      }
       while (pending.size > 0) {
         const i = await Promise.race([...pending.values(), aborted.promise]);
         pending.delete(i);

@@ -149,3 +149,38 @@ describe('defineTool', () => {
     assert.throws(() => defineTool({ name: 'ok', description: 'd', parameters: {} as never, execute }), /zod schema/);
   });
 });
+
+describe('leaving a stream early', () => {
+  it('aborts the tools still running', async () => {
+    const aborted: string[] = [];
+    const wait = defineTool({
+      name: 'wait',
+      description: 'Waits until aborted',
+      parameters: z.object({}),
+      execute: (_args, ctx) =>
+        new Promise((resolve) => {
+          ctx.signal.addEventListener('abort', () => {
+            aborted.push(ctx.toolCallId);
+            resolve('stopped');
+          });
+        }),
+    });
+    const model = new TestModel({ responses: [{ toolCalls: [{ id: 'w1', name: 'wait' }, { id: 'w2', name: 'wait' }] }] });
+    for await (const event of new Agent({ model, tools: [wait] }).stream('go')) {
+      if (event.event === 'ToolCallStarted') break;
+    }
+    assert.deepEqual(aborted.sort(), ['w1', 'w2']);
+    assert.equal(model.calls.length, 1);
+  });
+
+  it('stops a scripted model mid-stream when the signal aborts', async () => {
+    const controller = new AbortController();
+    const model = new TestModel({ responses: [{ chunks: ['a', 'b', 'c'], chunkDelayMs: 60_000 }] });
+    const names: string[] = [];
+    for await (const event of new Agent({ model }).stream('go', { signal: controller.signal })) {
+      names.push(event.event);
+      if (event.event === 'RunContent') controller.abort('stop');
+    }
+    assert.deepEqual(names, ['RunStarted', 'RunContent', 'RunCancelled']);
+  });
+});
