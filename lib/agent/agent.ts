@@ -222,7 +222,10 @@ export class Agent {
         throw new AgentError('invalid_input', `The run's input must be a string, got ${input === null ? 'null' : typeof input}.`);
       }
       yield { ...base(), event: 'RunStarted', agentName: this.name, model: this.model.id, userId };
-      if (this.beforeHooks.length) await this.runHooks('beforeRequest', this.beforeHooks, { runId, sessionId, userId, agentId: this.id, agentName: this.name, input, metadata });
+      if (this.beforeHooks.length) {
+        const context: RunContext = { runId, sessionId, userId, agentId: this.id, agentName: this.name, input, metadata };
+        await this.runHooks('beforeRequest', this.beforeHooks, context);
+      }
       const userMessage = buildUserMessage(input, options, this.model.capabilities, this.model.id);
       const history = await this.loadHistory(sessionId, userId, options.messages);
       throwIfAborted(signal);
