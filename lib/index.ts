@@ -1,9 +1,10 @@
 /**
  * nestjs-definable: an LLM agent as a NestJS service. This entry exports the
- * framework-agnostic agent core; the test kit is `nestjs-definable/testing`.
+ * agent core (framework-agnostic) and the Nest runtime (module, routes,
+ * triggers, auth); the test kit is `nestjs-definable/testing`.
  */
 export { Agent } from './agent/agent';
-export type { AfterResponseHook, AgentOptions, BeforeRequestHook, RunContext, RunOptions } from './agent/agent';
+export type { AfterResponseHook, AgentEmitter, AgentOptions, BeforeRequestHook, RunContext, RunOptions } from './agent/agent';
 export { AgentError, AgentRunError, ModelError, SessionOwnershipError } from './agent/errors';
 export type { AgentErrorCode } from './agent/errors';
 export type { AgentLogger } from './agent/logger';
@@ -57,3 +58,31 @@ export { SqliteSessionStore } from './agent/sessions/sqlite-session-store';
 export type { SqliteSessionStoreOptions } from './agent/sessions/sqlite-session-store';
 export { defineTool } from './agent/tools/tool';
 export type { Tool, ToolConfig, ToolContext } from './agent/tools/tool';
+
+// Nest runtime
+export {
+  AllowlistAuth,
+  ApiKeyAuth,
+  AuthContext,
+  CompositeAuth,
+  DefinableAuthGuard,
+  JwtAuth,
+  Public,
+} from './auth';
+export type { AllowlistAuthOptions, ApiKeyAuthOptions, AuthProvider, AuthRequest, JwtAuthOptions, NamedApiKey } from './auth';
+export { AgentRegistry, DefinableModule, getAgentToken, InjectAgent, RunTracker, DEFINABLE_OPTIONS } from './module';
+export type { DefinableModuleExtras, DefinableModuleOptions, DefinableServerOptions } from './module';
+export { DefinableExceptionFilter, DefinableHttpError } from './http';
+export type { ErrorBody, RunRequestBody, WireRunOutput } from './http';
+export {
+  AfterResponse,
+  BeforeRequest,
+  Cron,
+  OnEvent,
+  TriggerEventParam,
+  TriggerExecutor,
+  TriggerRegistry,
+  TriggerResultError,
+  Webhook,
+} from './triggers';
+export type { CronOptions, HookOptions, OnEventOptions, TriggerEvent, TriggerInfo, TriggerResult, WebhookOptions } from './triggers';

@@ -65,6 +65,9 @@ export interface RunContext {
   metadata: Record<string, unknown>;
 }
 
+/** Receives what {@link Agent.emit} emits. */
+export type AgentEmitter = (name: string, data: unknown) => void;
+
 /** A `beforeRequest` hook. */
 export type BeforeRequestHook = (context: RunContext) => void | Promise<void>;
 /** An `afterResponse` hook; it sees every finished run, whatever its status. */
@@ -100,6 +103,7 @@ export class Agent {
   private readonly beforeHooks: BeforeRequestHook[] = [];
   private readonly afterHooks: AfterResponseHook[] = [];
   private readonly responseFormats = new WeakMap<z.ZodType, ResponseFormat>();
+  private readonly emitters = new Set<AgentEmitter>();
 
   constructor(options: AgentOptions) {
     if (!options || !options.model || typeof options.model.invoke !== 'function') {
@@ -139,6 +143,29 @@ export class Agent {
   /** Registers a hook run with each finished run's output; returns a function that removes it. Hook failures are logged, never fatal. */
   afterResponse(hook: AfterResponseHook): () => void {
     return addHook(this.afterHooks, hook);
+  }
+
+  /**
+   * Emits an event to the runtime the agent is mounted in (`DefinableModule`
+   * forwards it to `EventEmitter2`, reaching every `@OnEvent(name)` handler).
+   * Fire-and-forget: returns at once; handler failures are logged there.
+   */
+  emit(name: string, data?: unknown): void {
+    if (typeof name !== 'string' || name === '') throw new TypeError('agent.emit() needs an event name.');
+    if (this.emitters.size === 0) {
+      this.logger.warn(`agent.emit("${name}") reached no runtime: import DefinableModule (or use serve()) so @OnEvent handlers can receive it.`);
+      return;
+    }
+    for (const emitter of this.emitters) emitter(name, data);
+  }
+
+  /**
+   * Connects a runtime to {@link Agent.emit}; returns a function that
+   * disconnects it. Used by `DefinableModule`; rarely needed directly.
+   */
+  attachEmitter(emitter: AgentEmitter): () => void {
+    this.emitters.add(emitter);
+    return () => void this.emitters.delete(emitter);
   }
 
   /**

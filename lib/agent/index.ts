@@ -1,5 +1,5 @@
 export { Agent } from './agent';
-export type { AfterResponseHook, AgentOptions, BeforeRequestHook, RunContext, RunOptions } from './agent';
+export type { AfterResponseHook, AgentEmitter, AgentOptions, BeforeRequestHook, RunContext, RunOptions } from './agent';
 export { AgentError, AgentRunError, ModelError, SessionOwnershipError } from './errors';
 export type { AgentErrorCode } from './errors';
 export type { AgentLogger } from './logger';

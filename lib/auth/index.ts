@@ -1,0 +1,12 @@
+export { AllowlistAuth } from './allowlist-auth';
+export type { AllowlistAuthOptions } from './allowlist-auth';
+export { ApiKeyAuth } from './api-key-auth';
+export type { ApiKeyAuthOptions, NamedApiKey } from './api-key-auth';
+export { bearerToken, headerOf } from './auth-provider';
+export type { AuthProvider, AuthRequest } from './auth-provider';
+export { AUTH_CONTEXT_PROPERTY, DEFINABLE_AUTH, IS_PUBLIC_KEY, ROUTE_AUTH_KEY } from './auth.constants';
+export { AuthContext, Public } from './auth.decorators';
+export { CompositeAuth } from './composite-auth';
+export { DefinableAuthGuard } from './definable-auth.guard';
+export { JwtAuth } from './jwt-auth';
+export type { JwtAuthOptions } from './jwt-auth';

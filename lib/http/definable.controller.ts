@@ -1,0 +1,126 @@
+import { Controller, Get, Inject, Post, Req, Res, Type, UseFilters, UseGuards } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { ServerResponse } from 'node:http';
+import { AgentRunError } from '../agent';
+import { AUTH_CONTEXT_PROPERTY, AuthContext, DefinableAuthGuard, Public } from '../auth';
+import { AgentRegistry } from '../module/agent.registry';
+import type { DefinableModuleOptions } from '../module/definable-module.options';
+import { DEFINABLE_OPTIONS } from '../module/definable.module-definition';
+import { RunTracker } from '../module/run.tracker';
+import { DefinableExceptionFilter } from './definable-exception.filter';
+import { DefinableHttpError } from './http-errors';
+import { parseRunRequest } from './run-request';
+import { sseFrame, toWireOutput } from './wire-format';
+
+const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+/**
+ * The built-in routes: `POST /run` (JSON, or Server-Sent Events with
+ * `"stream": true` or `Accept: text/event-stream`) and `GET /health` (always
+ * public). Mounted under the module's `server.prefix`.
+ */
+@UseFilters(DefinableExceptionFilter)
+export class DefinableController {
+  private readonly startedAt = Date.now();
+  private readonly bodyLimit: number;
+
+  constructor(
+    private readonly agents: AgentRegistry,
+    private readonly runs: RunTracker,
+    private readonly adapterHost: HttpAdapterHost,
+    @Inject(DEFINABLE_OPTIONS) private readonly options: DefinableModuleOptions,
+  ) {
+    this.bodyLimit = options?.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  }
+
+  /** `GET /health`: liveness and what is running. Public even when auth is on. */
+  @Get('health')
+  @Public()
+  health(): Record<string, unknown> {
+    return {
+      status: 'ok',
+      agent: this.agents.defaultName,
+      agents: this.agents.names(),
+      model: this.agents.default.model.id,
+      uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
+      interfaces: [],
+      ...this.options?.health,
+    };
+  }
+
+  /** `POST /run`: runs an agent and answers with its output or its events. */
+  @Post('run')
+  @UseGuards(DefinableAuthGuard)
+  async run(@Req() request: any, @Res() reply: any): Promise<void> {
+    const length = Number(request.headers?.['content-length'] ?? Buffer.byteLength(JSON.stringify(request.body ?? '')));
+    if (length > this.bodyLimit) {
+      throw new DefinableHttpError(413, 'payload_too_large', `The body is ${length} bytes; the limit is ${this.bodyLimit} (DefinableModule bodyLimit).`);
+    }
+    if (this.runs.isClosing) throw new DefinableHttpError(503, 'shutting_down', 'The server is shutting down; retry against another instance.');
+    const body = parseRunRequest(request.body);
+    const principal: AuthContext | undefined = request[AUTH_CONTEXT_PROPERTY];
+    let userId = body.user_id;
+    if (principal) {
+      if (body.user_id !== undefined && body.user_id !== principal.userId && !principal.trusted) {
+        throw new DefinableHttpError(403, 'forbidden', `"user_id" must be your own (${principal.userId}) or left out; only trusted services may act for other users.`);
+      }
+      userId = body.user_id ?? principal.userId;
+    }
+    const agent = this.agents.find(body.agent);
+    if (!agent) {
+      throw new DefinableHttpError(400, 'unknown_agent', `No agent named "${body.agent}"; use one of: ${this.agents.names().join(', ')}.`);
+    }
+    const accept = String(request.headers?.accept ?? '');
+    const streaming = body.stream ?? accept.includes('text/event-stream');
+    const raw: ServerResponse = reply.raw ?? reply;
+    const controller = new AbortController();
+    raw.on('close', () => {
+      if (!raw.writableFinished) controller.abort(new Error('The client disconnected.'));
+    });
+    const runOptions = {
+      sessionId: body.session_id,
+      userId,
+      metadata: { ...body.metadata, trigger: 'POST /run', ...(principal ? { auth: principal.provider } : {}) },
+      signal: controller.signal,
+    };
+
+    if (!streaming) {
+      try {
+        const output = await this.runs.track(controller, agent.run(body.input, runOptions));
+        this.adapterHost.httpAdapter.reply(reply, toWireOutput(output), 200);
+      } catch (error) {
+        // A client that went away gets no answer.
+        if (error instanceof AgentRunError && error.code === 'cancelled' && raw.destroyed) return;
+        throw error;
+      }
+      return;
+    }
+
+    if (typeof reply.hijack === 'function') reply.hijack();
+    raw.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    raw.flushHeaders();
+    const pump = async () => {
+      for await (const event of agent.stream(body.input, runOptions)) {
+        if (raw.destroyed) break;
+        raw.write(sseFrame(event));
+      }
+    };
+    try {
+      await this.runs.track(controller, pump());
+    } finally {
+      if (!raw.destroyed) raw.end();
+    }
+  }
+}
+
+/** The built-in controller mounted under `prefix`. */
+export function createDefinableController(prefix: string): Type<DefinableController> {
+  @Controller(prefix)
+  class DefinableRoutes extends DefinableController {}
+  return DefinableRoutes;
+}

@@ -1,0 +1,42 @@
+import type { Agent, AgentOptions } from '../agent';
+import type { AuthProvider } from '../auth';
+
+/** Options of `DefinableModule.forRoot()` (and the result of `forRootAsync`'s factory). */
+export interface DefinableModuleOptions {
+  /** The agent (or the options to build one); injectable as `Agent`. */
+  agent?: Agent | AgentOptions;
+  /**
+   * Several named agents; inject one with `@InjectAgent(name)`, pick one in
+   * `/run` with the `agent` field. The first is the default unless `agent` is set.
+   */
+  agents?: Record<string, Agent | AgentOptions>;
+  /** Protects `/run` and every `@Webhook` (`ApiKeyAuth`, `JwtAuth`, `CompositeAuth`, or your own provider). */
+  auth?: AuthProvider;
+  /** The largest `/run` body accepted, in bytes (413 beyond). Default 1 MiB. */
+  bodyLimit?: number;
+  /** Development mode: verbose request logs (and Swagger UI with `serve()`). */
+  dev?: boolean;
+  /**
+   * Milliseconds shutdown waits for runs in flight (`/run`, SSE streams and
+   * triggers) before cancelling them. Default 10,000.
+   */
+  shutdownTimeout?: number;
+  /** Extra fields for `GET /health` (a version, a notice...). */
+  health?: Record<string, unknown>;
+}
+
+/** The built-in HTTP routes. Static (known before any factory runs), so it sits beside `isGlobal`. */
+export interface DefinableServerOptions {
+  /** Mount `/run` and `/health`. Default `true`. */
+  enabled?: boolean;
+  /** Path prefix of the built-in routes, e.g. `'agent'` for `/agent/run`. Default none. */
+  prefix?: string;
+}
+
+/** Options given beside the module options to both `forRoot` and `forRootAsync`. */
+export interface DefinableModuleExtras {
+  /** Register the module globally. Default `false`. */
+  isGlobal?: boolean;
+  /** The built-in routes. */
+  server?: DefinableServerOptions;
+}

@@ -1,0 +1,47 @@
+import { BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/common';
+import type { DefinableModuleOptions } from './definable-module.options';
+import { DEFINABLE_OPTIONS } from './definable.module-definition';
+
+/**
+ * The agent runs in flight, from `/run` and from triggers. At shutdown it
+ * stops intake, waits for them up to `shutdownTimeout`, then cancels the rest,
+ * so an open SSE stream ends (with `RunCancelled`) instead of holding the
+ * server open.
+ */
+@Injectable()
+export class RunTracker implements BeforeApplicationShutdown {
+  private readonly runs = new Map<AbortController, Promise<unknown>>();
+  private closing = false;
+  private readonly shutdownTimeout: number;
+
+  constructor(@Inject(DEFINABLE_OPTIONS) options: DefinableModuleOptions) {
+    this.shutdownTimeout = options?.shutdownTimeout ?? 10_000;
+  }
+
+  /** Whether shutdown has begun (new runs are refused). */
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
+  /** Tracks a run, cancelled through `controller` at shutdown, until `done` settles; returns `done`. */
+  track<T>(controller: AbortController, done: Promise<T>): Promise<T> {
+    const settled = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.runs.set(controller, settled);
+    void settled.then(() => this.runs.delete(controller));
+    return done;
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.closing = true;
+    if (this.runs.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.shutdownTimeout)));
+    await Promise.race([Promise.all(this.runs.values()), timeout]);
+    clearTimeout(timer);
+    for (const controller of this.runs.keys()) controller.abort(new Error('The server is shutting down.'));
+    await Promise.all(this.runs.values());
+  }
+}

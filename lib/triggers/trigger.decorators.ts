@@ -1,0 +1,139 @@
+import { applyDecorators, createParamDecorator, ExecutionContext, RequestMethod, SetMetadata, UseGuards, UseInterceptors } from '@nestjs/common';
+import { RequestMapping } from '@nestjs/common';
+import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
+import type { AuthProvider } from '../auth';
+import { DefinableAuthGuard, ROUTE_AUTH_KEY } from '../auth';
+import {
+  AFTER_RESPONSE_METADATA,
+  BEFORE_REQUEST_METADATA,
+  CRON_METADATA,
+  ON_EVENT_METADATA,
+  TRIGGER_EVENT_PROPERTY,
+  WEBHOOK_METADATA,
+} from './trigger.constants';
+import { WebhookInterceptor } from './webhook.interceptor';
+
+/** Options of {@link Webhook}. */
+export interface WebhookOptions {
+  /** HTTP method. Default `'POST'`. */
+  method?: 'POST' | 'PUT' | 'PATCH' | 'GET' | 'DELETE';
+  /** `false` opens the route; a provider replaces the module's auth for this route. */
+  auth?: false | AuthProvider;
+  /** Run a named agent instead of the default one. */
+  agent?: string;
+}
+
+/** Options of {@link Cron}. */
+export interface CronOptions {
+  /** IANA time zone the expression is read in (DST included). Default: the server's. */
+  timezone?: string;
+  /** A tick that comes while the previous run is still going is skipped (`'skip'`, the default) or runs too (`'allow'`). */
+  overlap?: 'skip' | 'allow';
+  /** The job's name in `SchedulerRegistry`. Default `definable:<Class>.<method>`. */
+  name?: string;
+  /** Run a named agent instead of the default one. */
+  agent?: string;
+}
+
+/** Options of {@link OnEvent}. */
+export interface OnEventOptions {
+  /** Run a named agent instead of the default one. */
+  agent?: string;
+}
+
+/** Options of {@link BeforeRequest} and {@link AfterResponse}. */
+export interface HookOptions {
+  /** Only around runs of this agent. Default: every agent of the module. */
+  agent?: string;
+}
+
+/** Stored metadata of a webhook. */
+export interface WebhookMetadata {
+  path: string;
+  method: string;
+  agent?: string;
+}
+
+const METHODS: Record<string, RequestMethod> = {
+  POST: RequestMethod.POST,
+  PUT: RequestMethod.PUT,
+  PATCH: RequestMethod.PATCH,
+  GET: RequestMethod.GET,
+  DELETE: RequestMethod.DELETE,
+};
+
+/** Injects the {@link TriggerEvent} of a webhook request. `@Webhook` puts it on the first parameter by itself. */
+export const TriggerEventParam = createParamDecorator(
+  (_data: unknown, ctx: ExecutionContext) => ctx.switchToHttp().getRequest()?.[TRIGGER_EVENT_PROPERTY],
+);
+
+/**
+ * Declares a webhook: a real Nest route (guards, pipes, filters and Swagger
+ * apply) whose handler receives a {@link TriggerEvent} as its first parameter
+ * and returns a {@link TriggerResult}. The response is the run's
+ * `{ content, run_id, session_id }`, or `{ "status": "ok" }` when nothing ran;
+ * a handler that throws answers 500. Protected by the module's auth unless
+ * `auth` says otherwise.
+ *
+ * @example
+ * @Controller('hooks')
+ * class GithubHooks {
+ *   @Webhook('/github', { auth: false })
+ *   onPush(event: TriggerEvent) { return `Summarize this push to ${event.body.repository.name}`; }
+ * }
+ */
+export function Webhook(path: string, options: WebhookOptions = {}): MethodDecorator {
+  if (typeof path !== 'string') throw new TypeError("@Webhook() needs a path, e.g. @Webhook('/github').");
+  const method = (options.method ?? 'POST').toUpperCase();
+  if (!(method in METHODS)) throw new TypeError(`@Webhook('${path}'): method must be one of ${Object.keys(METHODS).join(', ')}.`);
+  const metadata: WebhookMetadata = { path, method, ...(options.agent ? { agent: options.agent } : {}) };
+  const decorators: MethodDecorator[] = [
+    RequestMapping({ path, method: METHODS[method] }),
+    SetMetadata(WEBHOOK_METADATA, metadata),
+    UseGuards(DefinableAuthGuard),
+    UseInterceptors(WebhookInterceptor),
+    eventOnFirstParameter,
+  ];
+  if (options.auth !== undefined) decorators.push(SetMetadata(ROUTE_AUTH_KEY, options.auth));
+  return applyDecorators(...decorators);
+}
+
+/** Puts the TriggerEvent on parameter 0 unless the handler decorated that parameter itself. */
+const eventOnFirstParameter: MethodDecorator = (target, key) => {
+  const args = Reflect.getMetadata(ROUTE_ARGS_METADATA, target.constructor, key) ?? {};
+  const taken = Object.keys(args).some((entry) => entry.endsWith(':0'));
+  if (!taken) TriggerEventParam()(target, key, 0);
+};
+
+/**
+ * Runs the method on a schedule and the agent with what it returns. Five
+ * fields (minute precision) or six (seconds first); `timezone` is honoured,
+ * daylight-saving changes included. The job appears in `SchedulerRegistry`.
+ * An invalid expression or time zone fails bootstrap.
+ *
+ * @example
+ * @Cron('0 9 * * *', { timezone: 'Europe/Paris' })
+ * morning() { return "Give me today's summary."; }
+ */
+export function Cron(expression: string, options: CronOptions = {}): MethodDecorator {
+  return SetMetadata(CRON_METADATA, { expression, ...options });
+}
+
+/**
+ * Runs the method when the event is emitted, through `agent.emit(name, data)`
+ * or `EventEmitter2.emit(name, data)`, and the agent with what it returns.
+ */
+export function OnEvent(event: string, options: OnEventOptions = {}): MethodDecorator {
+  if (typeof event !== 'string' || event === '') throw new TypeError("@OnEvent() needs an event name, e.g. @OnEvent('user_signup').");
+  return SetMetadata(ON_EVENT_METADATA, { event, ...options });
+}
+
+/** Runs the method (with the `RunContext`) before every agent run, from any entry point. Never fatal. */
+export function BeforeRequest(options: HookOptions = {}): MethodDecorator {
+  return SetMetadata(BEFORE_REQUEST_METADATA, options);
+}
+
+/** Runs the method (with the `RunOutput`) after every agent run, from any entry point, whatever its status. Never fatal. */
+export function AfterResponse(options: HookOptions = {}): MethodDecorator {
+  return SetMetadata(AFTER_RESPONSE_METADATA, options);
+}

@@ -1,0 +1,77 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { RunOptions, RunOutput } from '../agent';
+import { AgentError } from '../agent';
+import { AgentRegistry } from '../module/agent.registry';
+import { RunTracker } from '../module/run.tracker';
+import type { TriggerEvent, TriggerResult } from './trigger-event';
+
+/** A handler returned something that is neither a string, `{ input, ... }` nor null. */
+export class TriggerResultError extends AgentError {
+  override readonly name = 'TriggerResultError';
+}
+
+/**
+ * Turns what a trigger handler returns into an agent run (tracked by the
+ * {@link RunTracker}, so shutdown lets it finish, then cancels it).
+ */
+@Injectable()
+export class TriggerExecutor {
+  private readonly logger = new Logger('Definable:Triggers');
+
+  constructor(
+    private readonly agents: AgentRegistry,
+    private readonly runs: RunTracker,
+  ) {}
+
+  /**
+   * Runs the agent for a handler's result; resolves `null` when nothing ran.
+   * Rejects with `AgentRunError` when the run fails, `TriggerResultError` for a
+   * result of the wrong shape.
+   */
+  async execute(result: TriggerResult, event: TriggerEvent, agentName?: string): Promise<RunOutput | null> {
+    if (result === null || result === undefined) return null;
+    let input: string;
+    let options: RunOptions & { agent?: string };
+    if (typeof result === 'string') {
+      input = result;
+      options = {};
+    } else if (typeof result === 'object' && typeof (result as { input?: unknown }).input === 'string') {
+      ({ input, ...options } = result as RunOptions & { input: string; agent?: string });
+    } else {
+      throw new TriggerResultError(
+        'invalid_input',
+        `The ${event.source} handler returned ${describe(result)}; return a string, { input, ...runOptions } or null.`,
+      );
+    }
+    const { agent: chosen, ...runOptions } = options;
+    const agent = this.agents.get(chosen ?? agentName);
+    const controller = new AbortController();
+    const callerSignal = runOptions.signal;
+    const signal = callerSignal ? AbortSignal.any([callerSignal, controller.signal]) : controller.signal;
+    if (this.runs.isClosing) {
+      throw new AgentError('cancelled', `The ${event.source} run was refused: the application is shutting down.`);
+    }
+    return this.runs.track(controller, agent.run(input, { ...runOptions, signal, metadata: { ...runOptions.metadata, trigger: event.source } }));
+  }
+
+  /**
+   * Calls a cron or event handler and runs the agent with its result. Never
+   * throws: a failing handler or run is logged with its class and method.
+   */
+  async invoke(label: string, handler: () => unknown, event: TriggerEvent, agentName?: string): Promise<void> {
+    try {
+      const output = await this.execute((await handler()) as TriggerResult, event, agentName);
+      if (output) this.logger.debug?.(`${label} (${event.source}) ran ${output.runId}`);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      const code = error instanceof AgentError ? ` [${error.code}]` : '';
+      this.logger.error(`${label} (${event.source}) failed${code}: ${message}`);
+    }
+  }
+}
+
+function describe(value: unknown): string {
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object without a string "input"';
+  return `a ${typeof value}`;
+}

@@ -1,0 +1,195 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { DiscoveryService, MetadataScanner, ModuleRef, Reflector } from '@nestjs/core';
+import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { CronJob, validateCronExpression } from 'cron';
+import type { RunContext, RunOutput } from '../agent';
+import { AgentRegistry } from '../module/agent.registry';
+import type { TriggerEvent } from './trigger-event';
+import {
+  AFTER_RESPONSE_METADATA,
+  BEFORE_REQUEST_METADATA,
+  CRON_METADATA,
+  ON_EVENT_METADATA,
+  WEBHOOK_METADATA,
+} from './trigger.constants';
+import type { CronOptions, HookOptions, OnEventOptions, WebhookMetadata } from './trigger.decorators';
+import { TriggerExecutor } from './trigger.executor';
+import { TriggerRegistry } from './trigger.registry';
+
+type CronMetadata = CronOptions & { expression: string };
+type Method = (...args: unknown[]) => unknown;
+
+/**
+ * Finds `@Webhook`, `@Cron`, `@OnEvent`, `@BeforeRequest` and `@AfterResponse`
+ * methods on every provider and controller at module init, validates them
+ * (a mistake fails bootstrap, naming the class and method), and wires them:
+ * cron jobs into `SchedulerRegistry` (started at bootstrap, stopped at
+ * shutdown), event handlers onto `EventEmitter2` (which `agent.emit` feeds),
+ * hooks onto the agents.
+ */
+@Injectable()
+export class TriggerExplorer implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('Definable:Triggers');
+  private readonly teardown: (() => void)[] = [];
+  private emitter?: EventEmitter2;
+  private scheduler?: SchedulerRegistry;
+
+  constructor(
+    private readonly discovery: DiscoveryService,
+    private readonly scanner: MetadataScanner,
+    private readonly reflector: Reflector,
+    private readonly moduleRef: ModuleRef,
+    private readonly agents: AgentRegistry,
+    private readonly executor: TriggerExecutor,
+    private readonly registry: TriggerRegistry,
+  ) {}
+
+  onModuleInit(): void {
+    // The app's own EventEmitterModule / ScheduleModule when it has them (the module imports them otherwise).
+    this.emitter = this.moduleRef.get(EventEmitter2, { strict: false });
+    this.scheduler = this.moduleRef.get(SchedulerRegistry, { strict: false });
+    for (const agent of this.agents.all()) {
+      this.teardown.push(agent.attachEmitter((name, data) => this.emitter!.emit(name, data)));
+    }
+    const seen = new Set<object>();
+    const wrappers: InstanceWrapper[] = [...this.discovery.getControllers(), ...this.discovery.getProviders()];
+    for (const wrapper of wrappers) {
+      const instance = wrapper.instance as Record<string, Method> | undefined;
+      if (!instance || typeof instance !== 'object' || seen.has(instance) || !wrapper.isDependencyTreeStatic()) continue;
+      const prototype = Object.getPrototypeOf(instance);
+      if (!prototype) continue;
+      seen.add(instance);
+      for (const methodName of this.scanner.getAllMethodNames(prototype)) {
+        this.explore(instance, methodName);
+      }
+    }
+  }
+
+  onApplicationBootstrap(): void {
+    this.registry.startCronJobs();
+  }
+
+  onApplicationShutdown(): void {
+    this.registry.stopCronJobs();
+    for (const undo of this.teardown.splice(0)) undo();
+  }
+
+  private explore(instance: Record<string, Method>, methodName: string): void {
+    const method = instance[methodName];
+    if (typeof method !== 'function') return;
+    const className = instance.constructor?.name ?? 'Object';
+    const label = `${className}.${methodName}`;
+    const webhook = this.reflector.get<WebhookMetadata | undefined>(WEBHOOK_METADATA, method);
+    if (webhook) {
+      this.requireAgent(webhook.agent, label);
+      this.registry.add({ kind: 'webhook', source: `${webhook.method} ${webhook.path}`, className, methodName, agent: webhook.agent });
+    }
+    const cron = this.reflector.get<CronMetadata | undefined>(CRON_METADATA, method);
+    if (cron) this.addCron(instance, methodName, label, cron);
+    const onEvent = this.reflector.get<(OnEventOptions & { event: string }) | undefined>(ON_EVENT_METADATA, method);
+    if (onEvent) this.addEvent(instance, methodName, label, onEvent);
+    const before = this.reflector.get<HookOptions | undefined>(BEFORE_REQUEST_METADATA, method);
+    if (before) this.addHook('beforeRequest', instance, methodName, label, before);
+    const after = this.reflector.get<HookOptions | undefined>(AFTER_RESPONSE_METADATA, method);
+    if (after) this.addHook('afterResponse', instance, methodName, label, after);
+  }
+
+  private addCron(instance: Record<string, Method>, methodName: string, label: string, cron: CronMetadata): void {
+    const where = `@Cron('${cron.expression}') on ${label}`;
+    const fields = typeof cron.expression === 'string' ? cron.expression.trim().split(/\s+/).length : 0;
+    const validation = typeof cron.expression === 'string' ? validateCronExpression(cron.expression) : { valid: false };
+    if ((fields !== 5 && fields !== 6) || !validation.valid) {
+      throw new Error(`${where}: invalid cron expression; use 5 fields (minute hour day month weekday) or 6 (seconds first), e.g. '0 9 * * *'.`);
+    }
+    if (cron.timezone !== undefined && !isTimeZone(cron.timezone)) {
+      throw new Error(`${where}: unknown timezone "${cron.timezone}"; use an IANA name such as 'Europe/Paris' or 'UTC'.`);
+    }
+    if (cron.overlap !== undefined && cron.overlap !== 'skip' && cron.overlap !== 'allow') {
+      throw new Error(`${where}: overlap must be 'skip' or 'allow'.`);
+    }
+    this.requireAgent(cron.agent, label);
+    const jobName = cron.name ?? `definable:${label}`;
+    const source = `cron(${cron.expression})`;
+    let running = 0;
+    const job = CronJob.from({
+      cronTime: cron.expression,
+      timeZone: cron.timezone,
+      start: false,
+      onTick: async () => {
+        if (running > 0 && (cron.overlap ?? 'skip') === 'skip') {
+          this.logger.warn(`${label} (${source}): skipped a tick, the previous run is still going (overlap: 'skip').`);
+          return;
+        }
+        running++;
+        try {
+          const event: TriggerEvent = { body: undefined, headers: {}, source, timestamp: new Date(), raw: undefined };
+          await this.executor.invoke(label, () => instance[methodName](event), event, cron.agent);
+        } finally {
+          running--;
+        }
+      },
+    });
+    if (this.scheduler!.doesExist('cron', jobName)) {
+      throw new Error(`${where}: a cron job named "${jobName}" already exists in SchedulerRegistry; give this one another name.`);
+    }
+    this.scheduler!.addCronJob(jobName, job as never);
+    this.teardown.push(() => {
+      if (this.scheduler!.doesExist('cron', jobName)) this.scheduler!.deleteCronJob(jobName);
+    });
+    this.registry.add(
+      { kind: 'cron', source, className: instance.constructor.name, methodName, agent: cron.agent, jobName, timezone: cron.timezone },
+      job,
+    );
+  }
+
+  private addEvent(instance: Record<string, Method>, methodName: string, label: string, meta: OnEventOptions & { event: string }): void {
+    this.requireAgent(meta.agent, label);
+    const source = `event(${meta.event})`;
+    const listener = (data: unknown) => {
+      const event: TriggerEvent = { body: data, headers: {}, source, timestamp: new Date(), raw: data };
+      // emit() returns at once: the handler and its run happen after it.
+      queueMicrotask(() => void this.executor.invoke(label, () => instance[methodName](event), event, meta.agent));
+    };
+    this.emitter!.on(meta.event, listener);
+    this.teardown.push(() => this.emitter!.off(meta.event, listener));
+    this.registry.add({ kind: 'event', source, className: instance.constructor.name, methodName, agent: meta.agent });
+  }
+
+  private addHook(
+    kind: 'beforeRequest' | 'afterResponse',
+    instance: Record<string, Method>,
+    methodName: string,
+    label: string,
+    options: HookOptions,
+  ): void {
+    this.requireAgent(options.agent, label);
+    const hook = async (arg: RunContext | RunOutput) => {
+      try {
+        await instance[methodName](arg);
+      } catch (error) {
+        this.logger.error(`@${kind === 'beforeRequest' ? 'BeforeRequest' : 'AfterResponse'} ${label} failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    };
+    const targets = options.agent ? [this.agents.get(options.agent)] : this.agents.all();
+    for (const agent of targets) {
+      this.teardown.push(kind === 'beforeRequest' ? agent.beforeRequest(hook) : agent.afterResponse(hook));
+    }
+  }
+
+  private requireAgent(name: string | undefined, label: string): void {
+    if (name !== undefined && !this.agents.find(name)) {
+      throw new Error(`${label} names agent "${name}", which DefinableModule does not have. Known agents: ${this.agents.names().join(', ')}.`);
+    }
+  }
+}
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
