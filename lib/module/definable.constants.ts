@@ -1,5 +1,5 @@
 /** Prefix of the DI tokens of named agents (see {@link getAgentToken}). */
-const AGENT_TOKEN_PREFIX = 'DefinableAgent:';
+export const AGENT_TOKEN_PREFIX = 'DefinableAgent:';
 
 /** The DI token of a named agent: inject it with `@InjectAgent(name)`. */
 export function getAgentToken(name: string): string {

@@ -61,7 +61,9 @@ export class DefinableModule extends ConfigurableModuleClass {
   ): DynamicModule {
     const agentProviders: Provider[] = [...new Set([...names, ...requestedAgentNames])].map((name) => ({
       provide: getAgentToken(name),
-      useFactory: (registry: AgentRegistry) => registry.get(name),
+      // Names come from every @InjectAgent in the process; an app may not use them all, so a
+      // missing one fails on use (and the explorer fails bootstrap where one is injected).
+      useFactory: (registry: AgentRegistry) => registry.find(name) ?? missingAgent(name, registry.names()),
       inject: [AgentRegistry],
     }));
     const server = extras.server ?? {};
@@ -72,4 +74,16 @@ export class DefinableModule extends ConfigurableModuleClass {
       exports: [...(definition.exports ?? []), ...agentProviders.map((provider) => (provider as { provide: string }).provide)],
     };
   }
+}
+
+/** Stands in for an agent the module does not have: any use throws a message saying how to add it. */
+function missingAgent(name: string, known: string[]): Agent {
+  const fail = (): never => {
+    throw new Error(
+      `@InjectAgent('${name}'): DefinableModule has no agent named "${name}" (it has: ${known.join(', ')}). Add it: DefinableModule.forRoot({ agents: { ${name}: ... } }).`,
+    );
+  };
+  // Only the agent's own members throw: Nest probes providers for lifecycle hooks and `then`.
+  const members = new Set(Object.getOwnPropertyNames(Agent.prototype).filter((key) => key !== 'constructor').concat(['id', 'name', 'model', 'sessionStore']));
+  return new Proxy({} as Agent, { get: (_target, key) => (typeof key === 'string' && members.has(key) ? fail() : undefined) });
 }

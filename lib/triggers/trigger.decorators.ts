@@ -1,4 +1,14 @@
-import { applyDecorators, createParamDecorator, ExecutionContext, RequestMethod, SetMetadata, UseGuards, UseInterceptors } from '@nestjs/common';
+import {
+  applyDecorators,
+  createParamDecorator,
+  ExecutionContext,
+  HttpCode,
+  RequestMethod,
+  SetMetadata,
+  UseFilters,
+  UseGuards,
+  UseInterceptors,
+} from '@nestjs/common';
 import { RequestMapping } from '@nestjs/common';
 import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
 import type { AuthProvider } from '../auth';
@@ -11,6 +21,7 @@ import {
   TRIGGER_EVENT_PROPERTY,
   WEBHOOK_METADATA,
 } from './trigger.constants';
+import { DefinableExceptionFilter } from '../http/definable-exception.filter';
 import { WebhookInterceptor } from './webhook.interceptor';
 
 /** Options of {@link Webhook}. */
@@ -89,7 +100,9 @@ export function Webhook(path: string, options: WebhookOptions = {}): MethodDecor
   const metadata: WebhookMetadata = { path, method, ...(options.agent ? { agent: options.agent } : {}) };
   const decorators: MethodDecorator[] = [
     RequestMapping({ path, method: METHODS[method] }),
+    HttpCode(200),
     SetMetadata(WEBHOOK_METADATA, metadata),
+    UseFilters(DefinableExceptionFilter),
     UseGuards(DefinableAuthGuard),
     UseInterceptors(WebhookInterceptor),
     eventOnFirstParameter,

@@ -5,7 +5,9 @@ import { EventEmitter2 } from '@nestjs/event-emitter';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob, validateCronExpression } from 'cron';
 import type { RunContext, RunOutput } from '../agent';
+import { SELF_DECLARED_DEPS_METADATA } from '@nestjs/common/constants';
 import { AgentRegistry } from '../module/agent.registry';
+import { AGENT_TOKEN_PREFIX } from '../module/definable.constants';
 import type { TriggerEvent } from './trigger-event';
 import {
   AFTER_RESPONSE_METADATA,
@@ -61,6 +63,7 @@ export class TriggerExplorer implements OnModuleInit, OnApplicationBootstrap, On
       const prototype = Object.getPrototypeOf(instance);
       if (!prototype) continue;
       seen.add(instance);
+      this.checkInjectedAgents(wrapper);
       for (const methodName of this.scanner.getAllMethodNames(prototype)) {
         this.explore(instance, methodName);
       }
@@ -175,6 +178,21 @@ export class TriggerExplorer implements OnModuleInit, OnApplicationBootstrap, On
     const targets = options.agent ? [this.agents.get(options.agent)] : this.agents.all();
     for (const agent of targets) {
       this.teardown.push(kind === 'beforeRequest' ? agent.beforeRequest(hook) : agent.afterResponse(hook));
+    }
+  }
+
+  /** Fails bootstrap when a class injects a named agent the module does not have. */
+  private checkInjectedAgents(wrapper: InstanceWrapper): void {
+    const metatype = wrapper.metatype as (new (...args: unknown[]) => unknown) | undefined;
+    if (typeof metatype !== 'function') return;
+    const deps: { index: number; param: unknown }[] = Reflect.getMetadata(SELF_DECLARED_DEPS_METADATA, metatype) ?? [];
+    for (const { param } of deps) {
+      const name = typeof param === 'string' && param.startsWith(AGENT_TOKEN_PREFIX) ? param.slice(AGENT_TOKEN_PREFIX.length) : undefined;
+      if (name !== undefined && !this.agents.find(name)) {
+        throw new Error(
+          `${metatype.name} injects @InjectAgent('${name}'), but DefinableModule has no agent named "${name}" (it has: ${this.agents.names().join(', ')}). Add it to forRoot({ agents: { ${name}: ... } }).`,
+        );
+      }
     }
   }
 

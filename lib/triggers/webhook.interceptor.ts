@@ -5,7 +5,7 @@ import { DefinableHttpError } from '../http/http-errors';
 import type { TriggerEvent, TriggerResult } from './trigger-event';
 import { TRIGGER_EVENT_PROPERTY, WEBHOOK_METADATA } from './trigger.constants';
 import type { WebhookMetadata } from './trigger.decorators';
-import { TriggerExecutor } from './trigger.executor';
+import { TriggerExecutor, TriggerResultError } from './trigger.executor';
 
 /**
  * Runs around every `@Webhook` handler: hands it the {@link TriggerEvent},
@@ -46,8 +46,14 @@ export class WebhookInterceptor implements NestInterceptor {
         throw new DefinableHttpError(500, 'handler_failed', `The webhook handler ${label} failed: ${message}`);
       }),
       mergeMap(async (result: TriggerResult) => {
-        const output = await executor.execute(result, event, meta?.agent);
-        return output ? { content: output.content, run_id: output.runId, session_id: output.sessionId } : { status: 'ok' };
+        try {
+          const output = await executor.execute(result, event, meta?.agent);
+          return output ? { content: output.content, run_id: output.runId, session_id: output.sessionId } : { status: 'ok' };
+        } catch (error) {
+          // The handler's result is the server's mistake, not the caller's.
+          if (error instanceof TriggerResultError) throw new DefinableHttpError(500, 'handler_failed', error.message);
+          throw error;
+        }
       }),
     );
   }
