@@ -86,3 +86,5 @@ export {
   Webhook,
 } from './triggers';
 export type { CronOptions, HookOptions, OnEventOptions, TriggerEvent, TriggerInfo, TriggerResult, WebhookOptions } from './triggers';
+export { serve } from './runtime';
+export type { ServeHandle, ServeOptions } from './runtime';

@@ -1,19 +1,19 @@
 /**
- * The sample agent, on the command line (the HTTP server arrives with the Nest runtime).
+ * The sample agent server: `npm start` (port 8000, or PORT).
  *
- *   npm start                      # chat in the terminal (one line per message; Ctrl-D to quit)
- *   npm start -- "What time is it in Tokyo?"   # one question, streamed answer
+ * It shows every piece: an agent with a tool and persistent sessions, API-key auth, POST /run
+ * (JSON and streaming), a webhook, a cron job with a time zone, an event trigger and both hooks.
  *
- * With OPENAI_API_KEY (or OPENAI_BASE_URL for Ollama, vLLM, LM Studio...) it talks to that
- * model (OPENAI_MODEL, default gpt-4o-mini). Without either it starts the test kit's local
- * fake OpenAI-compatible server, which echoes, so the sample runs on a machine with no key.
- * History is kept in ./sample-agent.db (DEFINABLE_DB to change), so it survives a restart.
+ * With OPENAI_API_KEY (or OPENAI_BASE_URL for Ollama, vLLM, LM Studio...) it talks to that model
+ * (OPENAI_MODEL, default gpt-4o-mini). Without either it runs an offline demo model — the test
+ * kit's fake OpenAI-compatible server, which echoes — and says so in the banner and in /health.
+ * API_KEY sets the key clients must send (one is generated and printed when it is not set).
  */
-import { userInfo } from 'node:os';
-import { createInterface } from 'node:readline';
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { Agent, defineTool, OpenAIChat, SqliteSessionStore } from '../lib';
+import { Agent, ApiKeyAuth, defineTool, OpenAIChat, SqliteSessionStore } from '../lib';
 import { startFakeOpenAI } from '../lib/testing';
+import { Reports, SampleHooks } from './sample-triggers';
 
 const currentTime = defineTool({
   name: 'current_time',
@@ -29,66 +29,38 @@ const currentTime = defineTool({
 });
 
 async function main(): Promise<void> {
-  const useReal = Boolean(process.env.OPENAI_API_KEY || process.env.OPENAI_BASE_URL);
-  const fake = useReal ? undefined : await startFakeOpenAI();
-  if (fake) {
-    process.stderr.write(
-      `No OPENAI_API_KEY or OPENAI_BASE_URL set: answering with the local fake OpenAI-compatible server at ${fake.baseURL} (it echoes).\n` +
-        'Set OPENAI_API_KEY (or OPENAI_BASE_URL for a local model server) to talk to a real model.\n',
-    );
-  }
+  const demo = !(process.env.OPENAI_API_KEY || process.env.OPENAI_BASE_URL);
+  const fake = demo ? await startFakeOpenAI() : undefined;
+  const model = fake
+    ? new OpenAIChat({ id: 'demo-echo', apiKey: 'demo', baseURL: fake.baseURL })
+    : new OpenAIChat({ id: process.env.OPENAI_MODEL ?? 'gpt-4o-mini' });
   const sessionStore = new SqliteSessionStore({ path: process.env.DEFINABLE_DB ?? './sample-agent.db' });
   const agent = new Agent({
     name: 'sample',
-    model: new OpenAIChat(
-      fake ? { id: 'gpt-4o-mini', apiKey: 'fake', baseURL: fake.baseURL } : { id: process.env.OPENAI_MODEL ?? 'gpt-4o-mini' },
-    ),
+    model,
     instructions: 'You are a helpful assistant. Use current_time when asked about the time somewhere.',
     tools: [currentTime],
     sessionStore,
   });
-  const userId = userInfo().username;
-  const sessionId = process.env.DEFINABLE_SESSION ?? `cli-${userId}`;
-
-  const ask = async (input: string): Promise<void> => {
-    for await (const event of agent.stream(input, { sessionId, userId })) {
-      switch (event.event) {
-        case 'RunContent':
-          process.stdout.write(event.content);
-          break;
-        case 'ToolCallStarted':
-          process.stderr.write(`[tool ${event.toolName} ${JSON.stringify(event.args)}]\n`);
-          break;
-        case 'RunCompleted': {
-          const { metrics } = event.output;
-          process.stdout.write('\n');
-          process.stderr.write(`[${metrics.totalTokens} tokens, ${metrics.duration.toFixed(2)} s]\n`);
-          break;
-        }
-        case 'RunError':
-          process.stderr.write(`\n[error ${event.error.code}] ${event.error.message}\n`);
-          process.exitCode = 1;
-          break;
-      }
-    }
-  };
-
-  try {
-    const question = process.argv.slice(2).join(' ').trim();
-    if (question) {
-      await ask(question);
-    } else {
-      const lines = createInterface({ input: process.stdin, terminal: process.stdin.isTTY });
-      if (process.stdin.isTTY) process.stderr.write(`Agent "${agent.name}" ready (session ${sessionId}). Type a message; Ctrl-D to quit.\n> `);
-      for await (const line of lines) {
-        if (line.trim()) await ask(line.trim());
-        if (process.stdin.isTTY) process.stderr.write('> ');
-      }
-    }
-  } finally {
+  const apiKey = process.env.API_KEY ?? randomBytes(12).toString('hex');
+  const server = await agent.serve({
+    auth: new ApiKeyAuth({ keys: [apiKey] }),
+    controllers: [SampleHooks],
+    providers: [Reports],
+    dev: process.env.DEFINABLE_DEV === '1',
+    notice: demo
+      ? 'DEMO MODE: no OPENAI_API_KEY or OPENAI_BASE_URL, so an offline demo model answers (it echoes). Set one to use a real model.'
+      : undefined,
+    module: { health: { demo } },
+  });
+  process.stdout.write(
+    `\nTry it:\n  curl -s ${server.url}/run -H "X-API-Key: ${process.env.API_KEY ? '$API_KEY' : apiKey}" -H 'content-type: application/json' -d '{"input":"What time is it in Tokyo?"}'\n\n`,
+  );
+  const cleanup = async () => {
     await sessionStore.close();
     await fake?.close();
-  }
+  };
+  server.app.getHttpServer().once('close', () => void cleanup());
 }
 
 main().catch((error) => {

@@ -5,7 +5,7 @@ import { EventEmitter2 } from '@nestjs/event-emitter';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob, validateCronExpression } from 'cron';
 import type { RunContext, RunOutput } from '../agent';
-import { SELF_DECLARED_DEPS_METADATA } from '@nestjs/common/constants';
+import { PATH_METADATA, SELF_DECLARED_DEPS_METADATA } from '@nestjs/common/constants';
 import { AgentRegistry } from '../module/agent.registry';
 import { AGENT_TOKEN_PREFIX } from '../module/definable.constants';
 import type { TriggerEvent } from './trigger-event';
@@ -87,7 +87,9 @@ export class TriggerExplorer implements OnModuleInit, OnApplicationBootstrap, On
     const webhook = this.reflector.get<WebhookMetadata | undefined>(WEBHOOK_METADATA, method);
     if (webhook) {
       this.requireAgent(webhook.agent, label);
-      this.registry.add({ kind: 'webhook', source: `${webhook.method} ${webhook.path}`, className, methodName, agent: webhook.agent });
+      const base = Reflect.getMetadata(PATH_METADATA, instance.constructor) as string | string[] | undefined;
+      const path = `/${[Array.isArray(base) ? base[0] : base, webhook.path].filter(Boolean).join('/')}`.replace(/\/{2,}/g, '/');
+      this.registry.add({ kind: 'webhook', source: `${webhook.method} ${path}`, className, methodName, agent: webhook.agent });
     }
     const cron = this.reflector.get<CronMetadata | undefined>(CRON_METADATA, method);
     if (cron) this.addCron(instance, methodName, label, cron);

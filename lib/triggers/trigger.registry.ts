@@ -4,7 +4,7 @@ import type { CronJob } from 'cron';
 /** A discovered trigger: what it is and where it lives. */
 export interface TriggerInfo {
   kind: 'webhook' | 'cron' | 'event';
-  /** `'POST /hooks/github'`, `'cron(0 9 * * *)'`, `'event(user_signup)'` (webhooks: the decorator's path). */
+  /** `'POST /hooks/github'` (the controller and route path, before any global prefix), `'cron(0 9 * * *)'`, `'event(user_signup)'`. */
   source: string;
   className: string;
   methodName: string;

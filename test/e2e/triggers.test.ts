@@ -213,13 +213,13 @@ for (const platform of PLATFORMS) {
         registry.list().map((trigger) => `${trigger.kind} ${trigger.source} ${trigger.className}.${trigger.methodName}`).sort(),
         [
           'event event(user_signup) Reactions.welcome',
-          'webhook POST /bad-result Hooks.onBadResult',
-          'webhook POST /nothing Hooks.onNothing',
-          'webhook POST /object Hooks.onObject',
-          'webhook POST /own-auth Hooks.onOwnAuth',
-          'webhook POST /string Hooks.onString',
-          'webhook POST /throws Hooks.onThrow',
-          'webhook PUT /source Hooks.onSource',
+          'webhook POST /hooks/bad-result Hooks.onBadResult',
+          'webhook POST /hooks/nothing Hooks.onNothing',
+          'webhook POST /hooks/object Hooks.onObject',
+          'webhook POST /hooks/own-auth Hooks.onOwnAuth',
+          'webhook POST /hooks/string Hooks.onString',
+          'webhook POST /hooks/throws Hooks.onThrow',
+          'webhook PUT /hooks/source Hooks.onSource',
         ],
       );
     });

@@ -1,0 +1,3 @@
+import './agent-serve';
+export { serve } from './serve';
+export type { ServeHandle, ServeOptions } from './serve';
