@@ -57,6 +57,7 @@ export type { SessionInfo, SessionStore } from './agent/sessions/session-store';
 export { SqliteSessionStore } from './agent/sessions/sqlite-session-store';
 export type { SqliteSessionStoreOptions } from './agent/sessions/sqlite-session-store';
 export { defineTool } from './agent/tools/tool';
+export type { AgentTrigger, AgentTriggerEntry, AgentTriggerHandler, TriggerEvent } from './agent/triggers';
 export type { Tool, ToolConfig, ToolContext } from './agent/tools/tool';
 
 // Nest runtime
@@ -85,6 +86,6 @@ export {
   TriggerResultError,
   Webhook,
 } from './triggers';
-export type { CronOptions, HookOptions, OnEventOptions, TriggerEvent, TriggerInfo, TriggerResult, WebhookOptions } from './triggers';
+export type { CronOptions, HookOptions, OnEventOptions, TriggerInfo, TriggerResult, WebhookOptions } from './triggers';
 export { serve } from './runtime';
 export type { ServeHandle, ServeOptions } from './runtime';

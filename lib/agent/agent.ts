@@ -13,6 +13,7 @@ import { InMemorySessionStore } from './sessions/in-memory-session-store';
 import { SessionStore, windowHistory } from './sessions/session-store';
 import type { Tool } from './tools/tool';
 import { executeToolCall, ToolOutcome } from './tools/tool-executor';
+import { AgentTrigger, AgentTriggerEntry, AgentTriggerHandler, validateTrigger } from './triggers';
 
 /** Options of {@link Agent}. */
 export interface AgentOptions {
@@ -104,6 +105,7 @@ export class Agent {
   private readonly afterHooks: AfterResponseHook[] = [];
   private readonly responseFormats = new WeakMap<z.ZodType, ResponseFormat>();
   private readonly emitters = new Set<AgentEmitter>();
+  private readonly declaredTriggers: AgentTriggerEntry[] = [];
 
   constructor(options: AgentOptions) {
     if (!options || !options.model || typeof options.model.invoke !== 'function') {
@@ -143,6 +145,32 @@ export class Agent {
   /** Registers a hook run with each finished run's output; returns a function that removes it. Hook failures are logged, never fatal. */
   afterResponse(hook: AfterResponseHook): () => void {
     return addHook(this.afterHooks, hook);
+  }
+
+  /**
+   * Declares a trigger without decorators; `DefinableModule` and `serve()`
+   * mount it like `@Webhook`, `@Cron` or `@OnEvent` (declare it before the
+   * module or server is created). Returns a function that removes it from
+   * later mounts.
+   *
+   * @example
+   * agent.on({ cron: '0 9 * * *', timezone: 'UTC' }, () => "Give me today's summary.");
+   * agent.on({ webhook: '/github', auth: false }, (event) => `Summarize: ${event.body.head_commit.message}`);
+   * agent.on({ event: 'user_signup' }, (event) => ({ input: `Welcome ${event.body.name}`, userId: event.body.id }));
+   */
+  on(trigger: AgentTrigger, handler: AgentTriggerHandler): () => void {
+    validateTrigger(trigger, handler);
+    const entry = { trigger, handler };
+    this.declaredTriggers.push(entry);
+    return () => {
+      const index = this.declaredTriggers.indexOf(entry);
+      if (index >= 0) this.declaredTriggers.splice(index, 1);
+    };
+  }
+
+  /** The triggers declared with {@link Agent.on}. */
+  get triggers(): readonly AgentTriggerEntry[] {
+    return [...this.declaredTriggers];
   }
 
   /**

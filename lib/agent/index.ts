@@ -53,3 +53,4 @@ export { SqliteSessionStore } from './sessions/sqlite-session-store';
 export type { SqliteSessionStoreOptions } from './sessions/sqlite-session-store';
 export { defineTool } from './tools/tool';
 export type { Tool, ToolConfig, ToolContext } from './tools/tool';
+export type { AgentTrigger, AgentTriggerEntry, AgentTriggerHandler, TriggerEvent } from './triggers';

@@ -1,4 +1,4 @@
-import { DynamicModule, Module, Provider } from '@nestjs/common';
+import { DynamicModule, Module, Provider, Type } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { ScheduleModule } from '@nestjs/schedule';
@@ -6,6 +6,7 @@ import { Agent } from '../agent';
 import { DEFINABLE_AUTH } from '../auth/auth.constants';
 import { DefinableAuthGuard } from '../auth/definable-auth.guard';
 import { createDefinableController } from '../http/definable.controller';
+import { createDeclaredWebhooksController } from '../triggers/declared-webhooks';
 import { TriggerExecutor } from '../triggers/trigger.executor';
 import { TriggerExplorer } from '../triggers/trigger.explorer';
 import { TriggerRegistry } from '../triggers/trigger.registry';
@@ -45,19 +46,24 @@ const EXPORTED = [Agent, AgentRegistry, TriggerExecutor, TriggerRegistry, RunTra
 export class DefinableModule extends ConfigurableModuleClass {
   /** Configures the module with static options. */
   static override forRoot(options: typeof OPTIONS_TYPE): DynamicModule {
-    return DefinableModule.complete(super.forRoot(options), options, Object.keys(options.agents ?? {}));
+    const agents: Record<string, Agent> = {};
+    if (options.agent instanceof Agent) agents[options.agent.name] = options.agent;
+    for (const [name, agent] of Object.entries(options.agents ?? {})) if (agent instanceof Agent) agents[name] = agent;
+    const declared = createDeclaredWebhooksController(agents);
+    return DefinableModule.complete(super.forRoot(options), options, Object.keys(options.agents ?? {}), declared ? [declared] : []);
   }
 
   /** Configures the module from a factory, a class or an existing provider (`useFactory` / `useClass` / `useExisting`). */
   static override forRootAsync(options: typeof ASYNC_OPTIONS_TYPE): DynamicModule {
-    return DefinableModule.complete(super.forRootAsync(options), options, []);
+    return DefinableModule.complete(super.forRootAsync(options), options, [], []);
   }
 
-  /** Adds the built-in controller and one provider per named agent. */
+  /** Adds the built-in controller, the `agent.on()` webhooks and one provider per named agent. */
   private static complete(
     definition: DynamicModule,
     extras: { server?: { enabled?: boolean; prefix?: string } },
     names: string[],
+    controllers: Type[],
   ): DynamicModule {
     const agentProviders: Provider[] = [...new Set([...names, ...requestedAgentNames])].map((name) => ({
       provide: getAgentToken(name),
@@ -69,7 +75,7 @@ export class DefinableModule extends ConfigurableModuleClass {
     const server = extras.server ?? {};
     return {
       ...definition,
-      controllers: server.enabled === false ? [] : [createDefinableController(server.prefix ?? '')],
+      controllers: [...(server.enabled === false ? [] : [createDefinableController(server.prefix ?? '')]), ...controllers],
       providers: [...(definition.providers ?? []), ...agentProviders],
       exports: [...(definition.exports ?? []), ...agentProviders.map((provider) => (provider as { provide: string }).provide)],
     };

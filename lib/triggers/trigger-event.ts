@@ -1,17 +1,5 @@
 import type { RunOptions } from '../agent';
-
-/** What a trigger handler receives. */
-export interface TriggerEvent<TBody = any> {
-  /** The webhook's JSON body, or the emitted event's data; `undefined` for cron. */
-  body: TBody;
-  /** The webhook request's headers (lower-cased); empty for cron and events. */
-  headers: Record<string, string | string[] | undefined>;
-  /** Where it came from: `'POST /hooks/github'`, `'cron(0 9 * * *)'`, `'event(user_signup)'`. */
-  source: string;
-  timestamp: Date;
-  /** The platform request (webhooks), or the raw event payload. */
-  raw: unknown;
-}
+export type { TriggerEvent } from '../agent';
 
 /**
  * What a trigger handler returns: a string runs the agent with it as input;

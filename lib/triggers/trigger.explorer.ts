@@ -19,8 +19,15 @@ import {
 import type { CronOptions, HookOptions, OnEventOptions, WebhookMetadata } from './trigger.decorators';
 import { TriggerExecutor } from './trigger.executor';
 import { TriggerRegistry } from './trigger.registry';
+import { isMountedWebhook } from './declared-webhooks';
 
 type CronMetadata = CronOptions & { expression: string };
+/** Where a trigger is declared, for messages and the registry. */
+interface Where {
+  className: string;
+  methodName: string;
+  label: string;
+}
 type Method = (...args: unknown[]) => unknown;
 
 /**
@@ -68,6 +75,25 @@ export class TriggerExplorer implements OnModuleInit, OnApplicationBootstrap, On
         this.explore(instance, methodName);
       }
     }
+    this.mountDeclaredTriggers();
+  }
+
+  /** Cron and event triggers declared with `agent.on()` (webhooks are mounted as a controller by the module). */
+  private mountDeclaredTriggers(): void {
+    for (const name of this.agents.names()) {
+      for (const [index, { trigger, handler }] of this.agents.get(name).triggers.entries()) {
+        const where = { className: `agent:${name}`, methodName: `on#${index}`, label: `${name}.on(#${index})` };
+        if ('cron' in trigger) {
+          this.addCron(where, handler, { expression: trigger.cron, timezone: trigger.timezone, overlap: trigger.overlap, agent: name, name: `definable:${name}.on#${index}` });
+        } else if ('event' in trigger) {
+          this.addEvent(where, handler, { event: trigger.event, agent: name });
+        } else if (!isMountedWebhook(handler)) {
+          throw new Error(
+            `agent.on({ webhook: '${trigger.webhook}' }) on agent "${name}" was not mounted: declare it before DefinableModule.forRoot() or serve() is called (forRootAsync builds agents too late for routes; use @Webhook there).`,
+          );
+        }
+      }
+    }
   }
 
   onApplicationBootstrap(): void {
@@ -91,17 +117,19 @@ export class TriggerExplorer implements OnModuleInit, OnApplicationBootstrap, On
       const path = `/${[Array.isArray(base) ? base[0] : base, webhook.path].filter(Boolean).join('/')}`.replace(/\/{2,}/g, '/');
       this.registry.add({ kind: 'webhook', source: `${webhook.method} ${path}`, className, methodName, agent: webhook.agent });
     }
+    const where = { className, methodName, label };
+    const call = (event: TriggerEvent) => instance[methodName](event);
     const cron = this.reflector.get<CronMetadata | undefined>(CRON_METADATA, method);
-    if (cron) this.addCron(instance, methodName, label, cron);
+    if (cron) this.addCron(where, call, cron);
     const onEvent = this.reflector.get<(OnEventOptions & { event: string }) | undefined>(ON_EVENT_METADATA, method);
-    if (onEvent) this.addEvent(instance, methodName, label, onEvent);
+    if (onEvent) this.addEvent(where, call, onEvent);
     const before = this.reflector.get<HookOptions | undefined>(BEFORE_REQUEST_METADATA, method);
     if (before) this.addHook('beforeRequest', instance, methodName, label, before);
     const after = this.reflector.get<HookOptions | undefined>(AFTER_RESPONSE_METADATA, method);
     if (after) this.addHook('afterResponse', instance, methodName, label, after);
   }
 
-  private addCron(instance: Record<string, Method>, methodName: string, label: string, cron: CronMetadata): void {
+  private addCron({ className, methodName, label }: Where, call: (event: TriggerEvent) => unknown, cron: CronMetadata): void {
     const where = `@Cron('${cron.expression}') on ${label}`;
     const fields = typeof cron.expression === 'string' ? cron.expression.trim().split(/\s+/).length : 0;
     const validation = typeof cron.expression === 'string' ? validateCronExpression(cron.expression) : { valid: false };
@@ -130,7 +158,7 @@ export class TriggerExplorer implements OnModuleInit, OnApplicationBootstrap, On
         running++;
         try {
           const event: TriggerEvent = { body: undefined, headers: {}, source, timestamp: new Date(), raw: undefined };
-          await this.executor.invoke(label, () => instance[methodName](event), event, cron.agent);
+          await this.executor.invoke(label, () => call(event), event, cron.agent);
         } finally {
           running--;
         }
@@ -144,22 +172,22 @@ export class TriggerExplorer implements OnModuleInit, OnApplicationBootstrap, On
       if (this.scheduler!.doesExist('cron', jobName)) this.scheduler!.deleteCronJob(jobName);
     });
     this.registry.add(
-      { kind: 'cron', source, className: instance.constructor.name, methodName, agent: cron.agent, jobName, timezone: cron.timezone },
+      { kind: 'cron', source, className, methodName, agent: cron.agent, jobName, timezone: cron.timezone },
       job,
     );
   }
 
-  private addEvent(instance: Record<string, Method>, methodName: string, label: string, meta: OnEventOptions & { event: string }): void {
+  private addEvent({ className, methodName, label }: Where, call: (event: TriggerEvent) => unknown, meta: OnEventOptions & { event: string }): void {
     this.requireAgent(meta.agent, label);
     const source = `event(${meta.event})`;
     const listener = (data: unknown) => {
       const event: TriggerEvent = { body: data, headers: {}, source, timestamp: new Date(), raw: data };
       // emit() returns at once: the handler and its run happen after it.
-      queueMicrotask(() => void this.executor.invoke(label, () => instance[methodName](event), event, meta.agent));
+      queueMicrotask(() => void this.executor.invoke(label, () => call(event), event, meta.agent));
     };
     this.emitter!.on(meta.event, listener);
     this.teardown.push(() => this.emitter!.off(meta.event, listener));
-    this.registry.add({ kind: 'event', source, className: instance.constructor.name, methodName, agent: meta.agent });
+    this.registry.add({ kind: 'event', source, className, methodName, agent: meta.agent });
   }
 
   private addHook(
