@@ -74,9 +74,10 @@ export class DefinableController {
     const streaming = body.stream ?? accept.includes('text/event-stream');
     const raw: ServerResponse = reply.raw ?? reply;
     const controller = new AbortController();
-    raw.on('close', () => {
-      if (!raw.writableFinished) controller.abort(new Error('The client disconnected.'));
-    });
+    const onClose = () => {
+      if (!raw.writableEnded) controller.abort('The client disconnected.');
+    };
+    raw.once('close', onClose);
     const runOptions = {
       sessionId: body.session_id,
       userId,
@@ -92,6 +93,8 @@ export class DefinableController {
         // A client that went away gets no answer.
         if (error instanceof AgentRunError && error.code === 'cancelled' && raw.destroyed) return;
         throw error;
+      } finally {
+        raw.removeListener('close', onClose);
       }
       return;
     }
@@ -113,6 +116,7 @@ export class DefinableController {
     try {
       await this.runs.track(controller, pump());
     } finally {
+      raw.removeListener('close', onClose);
       if (!raw.destroyed) raw.end();
     }
   }
