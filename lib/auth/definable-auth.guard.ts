@@ -1,5 +1,5 @@
-import { CanActivate, ExecutionContext, Inject, Injectable, Optional, UnauthorizedException } from '@nestjs/common';
-import { Reflector } from '@nestjs/core';
+import { CanActivate, ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
+import { ModuleRef, Reflector } from '@nestjs/core';
 import type { AuthProvider } from './auth-provider';
 import { AUTH_CONTEXT_PROPERTY, DEFINABLE_AUTH, IS_PUBLIC_KEY, ROUTE_AUTH_KEY } from './auth.constants';
 
@@ -17,15 +17,22 @@ const HINTS: Record<string, string> = {
  */
 @Injectable()
 export class DefinableAuthGuard implements CanActivate {
+  private auth?: AuthProvider | null;
+
   constructor(
     private readonly reflector: Reflector,
-    @Optional() @Inject(DEFINABLE_AUTH) private readonly auth?: AuthProvider | null,
+    private readonly moduleRef: ModuleRef,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC_KEY, targets)) return true;
     const routeAuth = this.reflector.getAllAndOverride<AuthProvider | false | undefined>(ROUTE_AUTH_KEY, targets);
+    // Resolved app-wide, so a route in a module that does not import DefinableModule is still
+    // protected; without the module at all this throws (fails closed) rather than letting requests in.
+    if (routeAuth === undefined && this.auth === undefined) {
+      this.auth = this.moduleRef.get<AuthProvider | null>(DEFINABLE_AUTH, { strict: false });
+    }
     const provider = routeAuth === undefined ? this.auth : routeAuth;
     if (!provider) return true;
     const request = context.switchToHttp().getRequest();

@@ -296,3 +296,30 @@ describe('@InjectAgent of an agent the module does not have', () => {
     );
   });
 });
+
+@Controller('feature')
+class FeatureHooks {
+  @Webhook('/ping')
+  ping() {
+    return 'pong';
+  }
+}
+
+@Module({ controllers: [FeatureHooks] })
+class FeatureModule {}
+
+describe('a webhook in a module that does not import DefinableModule', () => {
+  it("is still protected by the module's auth", async () => {
+    const server = await startApp('express', {
+      imports: [DefinableModule.forRoot({ agent: new Agent({ model: echo() }), auth: new ApiKeyAuth({ keys: [KEY] }) }), FeatureModule],
+    });
+    try {
+      assert.equal((await post(`${server.url}/feature/ping`, {})).status, 401);
+      const ok = await post(`${server.url}/feature/ping`, {}, { 'x-api-key': KEY });
+      assert.equal(ok.status, 200);
+      assert.equal(ok.body.content, 'echo: pong');
+    } finally {
+      await server.close();
+    }
+  });
+});
