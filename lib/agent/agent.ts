@@ -227,6 +227,11 @@ export class Agent {
     return this.loop(input, options, true);
   }
 
+  /**
+   * The run loop. `streaming` (stream()) yields every event and streams the
+   * model; otherwise (run()) the model answers at once and only the terminal
+   * event is yielded.
+   */
   private async *loop(input: string, options: RunOptions, streaming: boolean): AsyncGenerator<RunEvent, void, undefined> {
     const startedAt = performance.now();
     const runId = options.runId ?? randomUUID();
@@ -276,7 +281,8 @@ export class Agent {
       if (typeof input !== 'string') {
         throw new AgentError('invalid_input', `The run's input must be a string, got ${input === null ? 'null' : typeof input}.`);
       }
-      yield { ...base(), event: 'RunStarted', agentName: this.name, model: this.model.id, userId };
+      // run() drives this same loop for its terminal event only: progress events are not built.
+      if (streaming) yield { ...base(), event: 'RunStarted', agentName: this.name, model: this.model.id, userId };
       if (this.beforeHooks.length) {
         const context: RunContext = { runId, sessionId, userId, agentId: this.id, agentName: this.name, input, metadata };
         await this.runHooks('beforeRequest', this.beforeHooks, context);
@@ -303,11 +309,11 @@ export class Agent {
             case 'content':
               firstTokenAt ??= performance.now();
               content += chunk.delta;
-              yield { ...base(), event: 'RunContent', content: chunk.delta };
+              if (streaming) yield { ...base(), event: 'RunContent', content: chunk.delta };
               break;
             case 'reasoning':
               firstTokenAt ??= performance.now();
-              yield { ...base(), event: 'ReasoningStep', content: chunk.delta };
+              if (streaming) yield { ...base(), event: 'ReasoningStep', content: chunk.delta };
               break;
             case 'tool_call':
               calls.push({ id: chunk.id, name: chunk.name, arguments: chunk.arguments });
@@ -331,11 +337,11 @@ export class Agent {
             `The model was still calling tools after ${this.maxSteps} model calls (maxSteps). Raise maxSteps, or check that the tools' results let the model finish.`,
           );
         }
-        yield* this.runTools(calls, messages, toolCalls, { runId, sessionId, userId, metadata, signal, base });
+        yield* this.runTools(calls, messages, toolCalls, { runId, sessionId, userId, metadata, signal, base, streaming });
       }
 
       const value = options.outputSchema ? parseStructured(content, options.outputSchema) : content;
-      yield { ...base(), event: 'RunContentCompleted', content };
+      if (streaming) yield { ...base(), event: 'RunContentCompleted', content };
       await this.sessionStore.append(sessionId, userId, messages.slice(newTurnStart));
       const result = output('completed', value);
       if (this.afterHooks.length) await this.runHooks('afterResponse', this.afterHooks, result);
@@ -368,6 +374,7 @@ export class Agent {
       metadata: Record<string, unknown>;
       signal?: AbortSignal;
       base: () => RunEventBase;
+      streaming: boolean;
     },
   ): AsyncGenerator<RunEvent, void, undefined> {
     const parsed = calls.map((call) => parseArguments(call));
@@ -398,7 +405,7 @@ export class Agent {
     });
     const aborted = whenAborted(controller.signal);
     try {
-      for (let i = 0; i < calls.length; i++) {
+      for (let i = 0; i < calls.length && run.streaming; i++) {
         yield { ...run.base(), event: 'ToolCallStarted', toolName: calls[i].name, toolCallId: calls[i].id, args: parsed[i] };
       }
       while (pending.size > 0) {
@@ -413,9 +420,11 @@ export class Agent {
           ...(outcome.ok ? { result: outcome.result } : { error: outcome.error }),
           duration: outcome.duration,
         });
-        yield outcome.ok
-          ? { ...run.base(), event: 'ToolCallCompleted', toolName: call.name, toolCallId: call.id, result: outcome.result }
-          : { ...run.base(), event: 'ToolCallError', toolName: call.name, toolCallId: call.id, error: outcome.error };
+        if (run.streaming) {
+          yield outcome.ok
+            ? { ...run.base(), event: 'ToolCallCompleted', toolName: call.name, toolCallId: call.id, result: outcome.result }
+            : { ...run.base(), event: 'ToolCallError', toolName: call.name, toolCallId: call.id, error: outcome.error };
+        }
       }
     } finally {
       aborted.dispose();
