@@ -89,3 +89,30 @@ export {
 export type { CronOptions, HookOptions, OnEventOptions, TriggerInfo, TriggerResult, WebhookOptions } from './triggers';
 export { serve } from './runtime';
 export type { ServeHandle, ServeOptions } from './runtime';
+
+// Messaging interfaces
+export {
+  Backoff,
+  InMemoryDedupStore,
+  InterfaceAuthError,
+  InterfaceConflictError,
+  InterfaceSupervisor,
+  MessagingInterface,
+  SqliteIdentityResolver,
+  splitMessage,
+  TelegramInterface,
+} from './interfaces';
+export type {
+  ChatTarget,
+  DedupStore,
+  IdentityResolver,
+  InboundMessage,
+  InterfaceHooks,
+  InterfaceOptions,
+  InterfaceRuntime,
+  InterfaceState,
+  InterfaceStatus,
+  PlatformIdentity,
+  SqliteIdentityResolverOptions,
+  TelegramInterfaceOptions,
+} from './interfaces';

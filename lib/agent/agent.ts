@@ -47,6 +47,8 @@ export interface RunOptions<S extends z.ZodType = z.ZodType> extends RunMedia {
   runId?: string;
   /** History to send instead of the stored one (the new turn is still stored under `sessionId`). */
   messages?: Message[];
+  /** Stored messages sent with this run, instead of the agent's `historyLimit`. */
+  historyLimit?: number;
   /** A zod schema: the reply must be JSON matching it, and `content` is the parsed object. */
   outputSchema?: S;
   /** Aborting it cancels the run: the model request and pending tools are aborted. */
@@ -288,7 +290,7 @@ export class Agent {
         await this.runHooks('beforeRequest', this.beforeHooks, context);
       }
       const userMessage = buildUserMessage(input, options, this.model.capabilities, this.model.id);
-      const history = await this.loadHistory(sessionId, userId, options.messages);
+      const history = await this.loadHistory(sessionId, userId, options.messages, options.historyLimit ?? this.historyLimit);
       throwIfAborted(signal);
       messages = [...history, userMessage];
       const newTurnStart = history.length;
@@ -438,15 +440,15 @@ export class Agent {
     });
   }
 
-  private async loadHistory(sessionId: string, userId: string | null, explicit?: Message[]): Promise<Message[]> {
+  private async loadHistory(sessionId: string, userId: string | null, explicit: Message[] | undefined, limit: number): Promise<Message[]> {
     const session = await this.sessionStore.getSession(sessionId);
     if (session && session.userId !== userId) throw new SessionOwnershipError(sessionId);
     if (explicit) {
       if (!Array.isArray(explicit)) throw new AgentError('invalid_input', 'The run option `messages` must be an array of messages.');
       return windowHistory(explicit);
     }
-    if (!session || this.historyLimit === 0) return [];
-    return windowHistory(await this.sessionStore.getMessages(sessionId, this.historyLimit), this.historyLimit);
+    if (!session || limit === 0) return [];
+    return windowHistory(await this.sessionStore.getMessages(sessionId, limit), limit);
   }
 
   private responseFormat(schema: z.ZodType): ResponseFormat {

@@ -3,6 +3,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import type { ServerResponse } from 'node:http';
 import { AgentRunError } from '../agent';
 import { AUTH_CONTEXT_PROPERTY, AuthContext, DefinableAuthGuard, Public } from '../auth';
+import { InterfaceSupervisor } from '../interfaces/interface.supervisor';
 import { AgentRegistry } from '../module/agent.registry';
 import type { DefinableModuleOptions } from '../module/definable-module.options';
 import { DEFINABLE_OPTIONS } from '../module/definable.module-definition';
@@ -28,6 +29,7 @@ export class DefinableController {
     private readonly agents: AgentRegistry,
     private readonly runs: RunTracker,
     private readonly adapterHost: HttpAdapterHost,
+    private readonly interfaces: InterfaceSupervisor,
     @Inject(DEFINABLE_OPTIONS) private readonly options: DefinableModuleOptions,
   ) {
     this.bodyLimit = options?.bodyLimit ?? DEFAULT_BODY_LIMIT;
@@ -43,7 +45,7 @@ export class DefinableController {
       agents: this.agents.names(),
       model: this.agents.default.model.id,
       uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
-      interfaces: [],
+      interfaces: this.interfaces.status(),
       ...this.options?.health,
     };
   }

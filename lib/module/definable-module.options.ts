@@ -1,5 +1,7 @@
 import type { Agent, AgentOptions } from '../agent';
 import type { AuthProvider } from '../auth';
+import type { IdentityResolver } from '../interfaces/identity/identity-resolver';
+import type { MessagingInterface } from '../interfaces/messaging-interface';
 
 /** Options of `DefinableModule.forRoot()` (and the result of `forRootAsync`'s factory). */
 export interface DefinableModuleOptions {
@@ -21,6 +23,10 @@ export interface DefinableModuleOptions {
    * triggers) before cancelling them. Default 10,000.
    */
   shutdownTimeout?: number;
+  /** Messaging platforms to run (`TelegramInterface`, `SignalInterface`...), supervised by the module. */
+  interfaces?: MessagingInterface[];
+  /** Maps platform accounts to one user, shared by every interface (e.g. `SqliteIdentityResolver`). */
+  identityResolver?: IdentityResolver;
   /** Extra fields for `GET /health` (a version, a notice...). */
   health?: Record<string, unknown>;
 }

@@ -7,6 +7,7 @@ import { DEFINABLE_AUTH } from '../auth/auth.constants';
 import { DefinableAuthGuard } from '../auth/definable-auth.guard';
 import { createDefinableController } from '../http/definable.controller';
 import { createDeclaredWebhooksController } from '../triggers/declared-webhooks';
+import { InterfaceSupervisor } from '../interfaces/interface.supervisor';
 import { TriggerExecutor } from '../triggers/trigger.executor';
 import { TriggerExplorer } from '../triggers/trigger.explorer';
 import { TriggerRegistry } from '../triggers/trigger.registry';
@@ -17,7 +18,7 @@ import { getAgentToken, requestedAgentNames } from './definable.constants';
 import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, DEFINABLE_OPTIONS, OPTIONS_TYPE } from './definable.module-definition';
 import { RunTracker } from './run.tracker';
 
-const EXPORTED = [Agent, AgentRegistry, TriggerExecutor, TriggerRegistry, RunTracker, DEFINABLE_AUTH, DefinableAuthGuard, WebhookInterceptor];
+const EXPORTED = [Agent, AgentRegistry, InterfaceSupervisor, TriggerExecutor, TriggerRegistry, RunTracker, DEFINABLE_AUTH, DefinableAuthGuard, WebhookInterceptor];
 
 /**
  * Mounts agents in a Nest app: the agent as an injectable provider (`Agent`,
@@ -36,6 +37,7 @@ const EXPORTED = [Agent, AgentRegistry, TriggerExecutor, TriggerRegistry, RunTra
     TriggerExecutor,
     TriggerRegistry,
     TriggerExplorer,
+    InterfaceSupervisor,
     DefinableAuthGuard,
     WebhookInterceptor,
     { provide: Agent, useFactory: (registry: AgentRegistry) => registry.default, inject: [AgentRegistry] },

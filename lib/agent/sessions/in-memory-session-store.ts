@@ -1,3 +1,4 @@
+import { trimOldest } from '../bounded';
 import { SessionOwnershipError } from '../errors';
 import type { Message } from '../messages';
 import type { SessionInfo, SessionStore } from './session-store';
@@ -49,7 +50,7 @@ export class InMemorySessionStore implements SessionStore {
       const now = Date.now();
       entry = { info: { sessionId, userId, createdAt: now, updatedAt: now, messageCount: 0 }, messages: [] };
       this.sessions.set(sessionId, entry);
-      if (this.sessions.size > this.maxSessions) this.evict();
+      trimOldest(this.sessions, this.maxSessions);
     } else if (entry.info.userId !== userId) {
       throw new SessionOwnershipError(sessionId);
     }
@@ -64,18 +65,6 @@ export class InMemorySessionStore implements SessionStore {
 
   async close(): Promise<void> {
     this.sessions.clear();
-  }
-
-  /**
-   * Drops the least recently used sessions: 1% of the bound at a time, since
-   * finding the oldest key walks over the Map's deleted slots.
-   */
-  private evict(): void {
-    let excess = this.sessions.size - this.maxSessions + Math.floor(this.maxSessions / 100);
-    for (const key of this.sessions.keys()) {
-      if (excess-- <= 0) break;
-      this.sessions.delete(key);
-    }
   }
 
   /** Marks a session most recently used (Map order is the LRU order). */

@@ -133,14 +133,15 @@ export class SqliteSessionStore implements SessionStore {
   }
 }
 
-function loadBetterSqlite3(): typeof BetterSqlite3 {
+/** Loads the optional `better-sqlite3` peer dependency, or says how to install it. */
+export function loadBetterSqlite3(user = 'SqliteSessionStore'): typeof BetterSqlite3 {
   try {
     // Loaded lazily: better-sqlite3 is an optional peer dependency.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require('better-sqlite3') as typeof BetterSqlite3;
   } catch (error) {
     throw new Error(
-      `SqliteSessionStore needs the "better-sqlite3" package: run \`npm install better-sqlite3\`. (${(error as Error).message})`,
+      `${user} needs the "better-sqlite3" package: run \`npm install better-sqlite3\`. (${(error as Error).message})`,
     );
   }
 }

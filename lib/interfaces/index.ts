@@ -1,0 +1,17 @@
+export { Backoff } from './backoff';
+export { ChatScheduler } from './chat-scheduler';
+export { InMemoryDedupStore } from './dedup-store';
+export type { DedupStore } from './dedup-store';
+export { defaultUserId, LINK_CODE_TTL_MS } from './identity/identity-resolver';
+export type { IdentityResolver, PlatformIdentity } from './identity/identity-resolver';
+export { SqliteIdentityResolver } from './identity/sqlite-identity-resolver';
+export type { SqliteIdentityResolverOptions } from './identity/sqlite-identity-resolver';
+export type { ChatTarget, InboundMessage } from './inbound-message';
+export { InterfaceSupervisor } from './interface.supervisor';
+export type { InterfaceState, InterfaceStatus } from './interface.supervisor';
+export { MessagePipeline } from './message-pipeline';
+export { InterfaceAuthError, InterfaceConflictError, MessagingInterface } from './messaging-interface';
+export type { InterfaceHooks, InterfaceOptions, InterfaceRuntime } from './messaging-interface';
+export { splitMessage } from './split-message';
+export { TelegramInterface } from './telegram/telegram.interface';
+export type { TelegramInterfaceOptions } from './telegram/telegram.interface';

@@ -1,0 +1,166 @@
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import { AgentRegistry } from '../module/agent.registry';
+import type { DefinableModuleOptions } from '../module/definable-module.options';
+import { DEFINABLE_OPTIONS } from '../module/definable.module-definition';
+import { Backoff } from './backoff';
+import { MessagePipeline } from './message-pipeline';
+import { InterfaceAuthError, InterfaceConflictError, MessagingInterface } from './messaging-interface';
+
+/** Where an interface is in its life. */
+export type InterfaceState = 'starting' | 'running' | 'restarting' | 'failed' | 'stopped';
+
+/** An interface's state as `/health` and {@link InterfaceSupervisor.status} report it. */
+export interface InterfaceStatus {
+  name: string;
+  platform: string;
+  state: InterfaceState;
+  restarts: number;
+  /** When `restarting`: the time of the next attempt (ISO 8601). */
+  nextAttemptAt?: string;
+  lastError?: string;
+  /** Messages queued or being answered. */
+  pending: number;
+}
+
+interface Entry {
+  platform: MessagingInterface;
+  pipeline: MessagePipeline;
+  backoff: Backoff;
+  state: InterfaceState;
+  restarts: number;
+  generation: number;
+  runningSince?: number;
+  nextAttemptAt?: number;
+  lastError?: string;
+  timer?: NodeJS.Timeout;
+}
+
+/**
+ * Runs the module's messaging interfaces: starts each after bootstrap without
+ * blocking it, restarts one that fails — at start-up or any time later — with
+ * exponential backoff (1 s … 60 s, reset after 60 s of stable running), parks
+ * one whose credentials are refused in `failed`, and at shutdown stops intake,
+ * lets the messages in flight be answered (up to `shutdownTimeout`) and closes
+ * the clients.
+ */
+@Injectable()
+export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
+  private readonly logger = new Logger('Definable:Interfaces');
+  private readonly entries: Entry[];
+  private stopping = false;
+
+  constructor(
+    @Inject(DEFINABLE_OPTIONS) private readonly options: DefinableModuleOptions,
+    agents: AgentRegistry,
+    private readonly moduleRef: ModuleRef,
+  ) {
+    const names = new Set<string>();
+    this.entries = (options?.interfaces ?? []).map((platform) => {
+      if (!(platform instanceof MessagingInterface)) {
+        throw new TypeError('DefinableModule: interfaces must be TelegramInterface, DiscordInterface, SignalInterface or other MessagingInterface instances.');
+      }
+      if (names.has(platform.name)) throw new Error(`DefinableModule: two interfaces are named "${platform.name}"; give each a distinct name option.`);
+      names.add(platform.name);
+      const pipeline = new MessagePipeline(platform, agents.get(platform.options.agent), options.identityResolver);
+      return { platform, pipeline, backoff: new Backoff(), state: 'stopped' as InterfaceState, restarts: 0, generation: 0 };
+    });
+  }
+
+  /** Every interface's state, restart count and last error. */
+  status(): InterfaceStatus[] {
+    return this.entries.map((entry) => ({
+      name: entry.platform.name,
+      platform: entry.platform.platform,
+      state: entry.state,
+      restarts: entry.restarts,
+      ...(entry.state === 'restarting' && entry.nextAttemptAt ? { nextAttemptAt: new Date(entry.nextAttemptAt).toISOString() } : {}),
+      ...(entry.lastError ? { lastError: entry.lastError } : {}),
+      pending: entry.pipeline.pending,
+    }));
+  }
+
+  onApplicationBootstrap(): void {
+    const lookup = (token: unknown) => {
+      try {
+        return this.moduleRef.get(token as string, { strict: false });
+      } catch {
+        return undefined;
+      }
+    };
+    for (const entry of this.entries) {
+      entry.platform.attach?.(lookup);
+      // Not awaited: a slow or failing platform never holds up the app.
+      void this.launch(entry);
+    }
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    for (const entry of this.entries) clearTimeout(entry.timer);
+    await Promise.all(this.entries.map((entry) => this.quietly(entry, () => entry.platform.stop())));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options?.shutdownTimeout ?? 10_000)));
+    await Promise.race([Promise.all(this.entries.map((entry) => entry.pipeline.drain())), timeout]);
+    clearTimeout(timer);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all(
+      this.entries.map(async (entry) => {
+        await this.quietly(entry, () => entry.platform.close());
+        entry.state = 'stopped';
+      }),
+    );
+  }
+
+  private async launch(entry: Entry): Promise<void> {
+    if (this.stopping) return;
+    const generation = ++entry.generation;
+    entry.state = 'starting';
+    entry.runningSince = undefined;
+    try {
+      await entry.platform.start({
+        receive: (message) => entry.pipeline.receive(message),
+        crashed: (error) => {
+          if (generation === entry.generation && entry.state === 'running') this.failed(entry, error);
+        },
+      });
+      if (generation !== entry.generation || this.stopping) return;
+      entry.state = 'running';
+      entry.runningSince = Date.now();
+      this.logger.log(`${entry.platform.name} is running`);
+    } catch (error) {
+      if (generation === entry.generation) this.failed(entry, error);
+    }
+  }
+
+  private failed(entry: Entry, thrown: unknown): void {
+    if (this.stopping) return;
+    const error = thrown instanceof Error ? thrown : new Error(String(thrown));
+    entry.lastError = error.message;
+    entry.generation++;
+    void this.quietly(entry, () => entry.platform.stop());
+    if (error instanceof InterfaceAuthError) {
+      entry.state = 'failed';
+      this.logger.error(`${entry.platform.name} stopped for good: ${error.message} Fix the credentials and restart the app.`);
+      return;
+    }
+    const ranFor = entry.runningSince === undefined ? 0 : Date.now() - entry.runningSince;
+    const delay = entry.backoff.next(ranFor);
+    entry.state = 'restarting';
+    entry.restarts++;
+    entry.nextAttemptAt = Date.now() + delay;
+    const kind = error instanceof InterfaceConflictError ? 'conflict' : 'failure';
+    this.logger.warn(`${entry.platform.name} ${kind}: ${error.message} — restarting in ${delay / 1000} s (restart #${entry.restarts})`);
+    entry.timer = setTimeout(() => void this.launch(entry), delay);
+  }
+
+  private async quietly(entry: Entry, work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+    } catch (error) {
+      this.logger.warn(`${entry.platform.name}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+}

@@ -1,0 +1,96 @@
+import type { AuthProvider } from '../auth';
+import type { DedupStore } from './dedup-store';
+import type { ChatTarget, InboundMessage } from './inbound-message';
+
+/** Hooks around the handling of one platform message. */
+export interface InterfaceHooks {
+  /** Return `false` to ignore the message. */
+  onMessageReceived?(message: InboundMessage): boolean | void | Promise<boolean | void>;
+  /** Return a changed message to run the agent with it instead. */
+  onBeforeRespond?(message: InboundMessage): InboundMessage | void | Promise<InboundMessage | void>;
+  /** Return a changed text to send it instead of the agent's reply. */
+  onAfterRespond?(message: InboundMessage, response: string): string | void | Promise<string | void>;
+  /** Called when handling a message failed (before the error message is sent). */
+  onError?(error: Error, message: InboundMessage): void | Promise<void>;
+}
+
+/** Options every interface takes. */
+export interface InterfaceOptions {
+  /** How the interface appears in logs and `/health`. Default: the platform. */
+  name?: string;
+  /** Who may talk to the agent (an `AllowlistAuth` or any auth provider); others are ignored. */
+  allow?: AuthProvider;
+  /** Sent to a sender the `allow` provider refuses. Default: nothing is sent. */
+  rejectMessage?: string;
+  hooks?: InterfaceHooks;
+  /** Runs at once across chats (one at a time per chat). Default 10. */
+  maxConcurrentRuns?: number;
+  /** Sent when handling a message fails. */
+  errorMessage?: string;
+  /** Stored messages sent with each run (default: the agent's `historyLimit`). */
+  historyLimit?: number;
+  /** Edit one message as the reply streams in (at most one edit per second per chat). Default `false`. */
+  streaming?: boolean;
+  /** A named agent of the module to answer with. Default: the default agent. */
+  agent?: string;
+  /** Where answered message ids are remembered. Default: in memory (10,000). */
+  dedup?: DedupStore;
+}
+
+/** What the supervisor gives an interface when it starts it. */
+export interface InterfaceRuntime {
+  /** Hands a message to the pipeline; resolves once it is recorded (queued for its chat). */
+  receive(message: InboundMessage): Promise<void>;
+  /** Reports that the running interface broke; the supervisor restarts it with backoff. */
+  crashed(error: Error): void;
+}
+
+/** The credentials were refused (Telegram 401, Discord 4004): restarting would not help. */
+export class InterfaceAuthError extends Error {
+  override readonly name = 'InterfaceAuthError';
+}
+
+/** Another client holds the connection (Telegram 409: a second poller on the same token). */
+export class InterfaceConflictError extends Error {
+  override readonly name = 'InterfaceConflictError';
+}
+
+/**
+ * A messaging platform: turns platform messages into {@link InboundMessage}s
+ * for the pipeline and sends replies. The `InterfaceSupervisor` starts it after
+ * bootstrap, restarts it when it crashes, and stops it at shutdown.
+ */
+export abstract class MessagingInterface {
+  /** The platform, e.g. `'telegram'`. */
+  abstract readonly platform: string;
+  /** Longest text one message may carry on the platform. */
+  abstract readonly maxMessageLength: number;
+  /** How often the typing indicator is refreshed while a run goes on. */
+  readonly typingIntervalMs: number = 4000;
+
+  constructor(readonly options: InterfaceOptions = {}) {}
+
+  /** The interface's name in logs and `/health`. */
+  get name(): string {
+    return this.options.name ?? this.platform;
+  }
+
+  /** Connects and starts intake; resolves once running. Later failures go to `runtime.crashed()`. */
+  abstract start(runtime: InterfaceRuntime): Promise<void>;
+  /** Stops intake (replies to messages in flight can still be sent). Must be safe to call in any state. */
+  abstract stop(): Promise<void>;
+  /** Closes the platform client after the runs in flight have finished (default: nothing more to do). */
+  async close(): Promise<void> {}
+  /**
+   * Called once before the first start with a lookup of the app's providers,
+   * so an interface can attach to a client the app already has (the
+   * `nestjs-telegraf` bot, the `necord` client).
+   */
+  attach?(lookup: (token: unknown) => unknown): void;
+  /** Sends one message (already within `maxMessageLength`); returns its platform id. */
+  abstract sendText(target: ChatTarget, text: string): Promise<{ messageId: string }>;
+  /** Shows the typing indicator in a chat. */
+  abstract sendTyping(chatId: string): Promise<void>;
+  /** Replaces a sent message's text (for `streaming`); platforms without edits leave it undefined. */
+  editText?(chatId: string, messageId: string, text: string): Promise<void>;
+}

@@ -1,0 +1,233 @@
+import type { Context, Telegraf } from 'telegraf';
+import type { FileInput, ImageInput } from '../../agent';
+import type { ChatTarget, InboundMessage } from '../inbound-message';
+import { InterfaceAuthError, InterfaceConflictError, InterfaceOptions, InterfaceRuntime, MessagingInterface } from '../messaging-interface';
+
+/** Options of {@link TelegramInterface}. */
+export interface TelegramInterfaceOptions extends InterfaceOptions {
+  /** The bot token from @BotFather (not needed when attaching to an existing bot). */
+  botToken?: string;
+  /** Long polling (the default). Webhook mode is not available yet. */
+  mode?: 'polling';
+  /** A Bot API server other than Telegram's (a local Bot API server, or a fake in tests). */
+  apiRoot?: string;
+  /** Use this bot. Default: the `nestjs-telegraf` bot of the app if there is one, else a new `Telegraf`. */
+  bot?: Telegraf;
+  /** How replies are formatted. Default `'Markdown'`; a parse error falls back to plain text. `null` sends plain text. */
+  parseMode?: 'Markdown' | 'MarkdownV2' | 'HTML' | null;
+  /** Largest photo or document downloaded for the agent, in bytes. Default 10 MiB. */
+  maxFileBytes?: number;
+}
+
+const TEXT_DOCUMENTS = /^(text\/|application\/json)/;
+const MAX_SEND_ATTEMPTS = 4;
+
+/**
+ * Telegram on `telegraf`. Long polling is at-least-once: telegraf confirms a
+ * batch's offset only when the next `getUpdates` goes out, after each update
+ * has been handed to the pipeline and recorded, so a crash re-delivers rather
+ * than loses. Attaches to the app's `nestjs-telegraf` bot when it has one (one
+ * poller per token), always installs `bot.catch`, and reports a poller that
+ * stops (409 Conflict, 401, network) to the supervisor.
+ */
+export class TelegramInterface extends MessagingInterface {
+  readonly platform = 'telegram';
+  readonly maxMessageLength = 4096;
+  override readonly typingIntervalMs = 4000;
+  private bot?: Telegraf;
+  private handlerInstalled = false;
+  private runtime?: InterfaceRuntime;
+  private polling?: Promise<void>;
+  private stopRequested = false;
+
+  constructor(override readonly options: TelegramInterfaceOptions = {}) {
+    super(options);
+    if (options.mode !== undefined && options.mode !== 'polling') {
+      throw new TypeError(`TelegramInterface: mode "${options.mode}" is not supported yet; use polling.`);
+    }
+  }
+
+  /** Finds the `nestjs-telegraf` bot of the app, if it has one and no bot was given. */
+  override attach(lookup: (token: unknown) => unknown): void {
+    if (this.options.bot || this.bot) return;
+    const found = lookup('DEFAULT_BOT_NAME') as Telegraf | undefined;
+    if (!found || typeof found.launch !== 'function') return;
+    // nestjs-telegraf stops the bot in its own shutdown hook, after ours has: its second stop()
+    // would throw "Bot is not running!" and fail app.close().
+    const stop = found.stop.bind(found);
+    found.stop = (reason?: string) => {
+      try {
+        stop(reason);
+      } catch {
+        /* already stopped */
+      }
+    };
+    this.bot = found;
+  }
+
+  async start(runtime: InterfaceRuntime): Promise<void> {
+    const bot = this.getBot();
+    this.runtime = runtime;
+    this.stopRequested = false;
+    bot.catch((error) => runtime.crashed(error instanceof Error ? error : new Error(String(error))));
+    await new Promise<void>((resolve, reject) => {
+      let launched = false;
+      this.polling = bot
+        .launch({ dropPendingUpdates: false }, () => {
+          launched = true;
+          resolve();
+        })
+        .then(
+          () => {
+            if (!this.stopRequested) runtime.crashed(new Error('Telegram polling stopped unexpectedly.'));
+          },
+          (error: unknown) => {
+            const failure = classify(error);
+            if (!launched) reject(failure);
+            else if (!this.stopRequested) runtime.crashed(failure);
+          },
+        );
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopRequested = true;
+    try {
+      this.bot?.stop('definable shutdown');
+    } catch {
+      // "Bot is not running!": nothing to stop.
+    }
+    await this.polling?.catch(() => {});
+  }
+
+  async sendText(target: ChatTarget, text: string): Promise<{ messageId: string }> {
+    const bot = this.getBot();
+    const base = target.replyTo ? { reply_parameters: { message_id: Number(target.replyTo), allow_sending_without_reply: true } } : {};
+    const parseMode = this.options.parseMode === undefined ? 'Markdown' : this.options.parseMode;
+    const sent = await retrying(async () => {
+      try {
+        return await bot.telegram.sendMessage(target.chatId, text, { ...base, ...(parseMode ? { parse_mode: parseMode } : {}) });
+      } catch (error) {
+        // Model output is not always valid Telegram markup: send it as it is.
+        if (parseMode && describe(error).includes("can't parse entities")) return bot.telegram.sendMessage(target.chatId, text, base);
+        throw error;
+      }
+    });
+    return { messageId: String(sent.message_id) };
+  }
+
+  async sendTyping(chatId: string): Promise<void> {
+    await this.getBot().telegram.sendChatAction(chatId, 'typing');
+  }
+
+  override async editText(chatId: string, messageId: string, text: string): Promise<void> {
+    await retrying(async () => {
+      try {
+        await this.getBot().telegram.editMessageText(chatId, Number(messageId), undefined, text);
+      } catch (error) {
+        if (!describe(error).includes('message is not modified')) throw error;
+      }
+    });
+  }
+
+  private getBot(): Telegraf {
+    if (!this.bot) {
+      if (this.options.bot) this.bot = this.options.bot;
+      else if (this.options.botToken) {
+        const { Telegraf: TelegrafClass } = loadTelegraf();
+        this.bot = new TelegrafClass(this.options.botToken, this.options.apiRoot ? { telegram: { apiRoot: this.options.apiRoot } } : {});
+      } else {
+        throw new InterfaceAuthError("TelegramInterface needs a botToken (or a bot, or nestjs-telegraf's TelegrafModule in the app).");
+      }
+    }
+    if (!this.handlerInstalled) {
+      this.handlerInstalled = true;
+      this.bot.on('message', (ctx) => this.onMessage(ctx));
+    }
+    return this.bot;
+  }
+
+  /** Hands a message to the pipeline; telegraf awaits this before it confirms the update's offset. */
+  private async onMessage(ctx: Context): Promise<void> {
+    const message = ctx.message as any;
+    if (!message || !this.runtime) return;
+    const inbound = await this.normalise(ctx, message);
+    if (inbound) await this.runtime.receive(inbound);
+  }
+
+  private async normalise(ctx: Context, message: any): Promise<InboundMessage | undefined> {
+    const text: string = message.text ?? message.caption ?? '';
+    const images: ImageInput[] = [];
+    const files: FileInput[] = [];
+    if (Array.isArray(message.photo) && message.photo.length) {
+      const largest = message.photo[message.photo.length - 1];
+      const data = await this.download(largest.file_id, largest.file_size);
+      if (data) images.push({ data, mimeType: 'image/jpeg' });
+    }
+    if (message.document && TEXT_DOCUMENTS.test(message.document.mime_type ?? '')) {
+      const data = await this.download(message.document.file_id, message.document.file_size);
+      if (data) files.push({ name: message.document.file_name ?? 'document.txt', content: data, mimeType: message.document.mime_type });
+    }
+    if (!text && !images.length && !files.length) return undefined;
+    return {
+      platform: this.platform,
+      messageId: String(message.message_id),
+      chatId: String(message.chat.id),
+      direct: message.chat.type === 'private',
+      senderId: String(message.from?.id ?? message.chat.id),
+      senderName: message.from?.first_name,
+      fromSelf: Boolean(message.from && ctx.botInfo && message.from.id === ctx.botInfo.id),
+      text,
+      ...(message.reply_to_message ? { replyTo: { messageId: String(message.reply_to_message.message_id), text: message.reply_to_message.text } } : {}),
+      ...(images.length ? { images } : {}),
+      ...(files.length ? { files } : {}),
+      raw: message,
+    };
+  }
+
+  /** Downloads a file for the agent (never hands it the token-bearing URL). */
+  private async download(fileId: string, size: number | undefined): Promise<Buffer | undefined> {
+    const limit = this.options.maxFileBytes ?? 10 * 1024 * 1024;
+    if (size !== undefined && size > limit) return undefined;
+    const link = await this.getBot().telegram.getFileLink(fileId);
+    const response = await fetch(link);
+    if (!response.ok) throw new Error(`Telegram file download failed: HTTP ${response.status}`);
+    const data = Buffer.from(await response.arrayBuffer());
+    return data.length > limit ? undefined : data;
+  }
+}
+
+/** Telegram 401 / 409 become the supervisor's auth / conflict errors. */
+function classify(error: unknown): Error {
+  const code = (error as { code?: unknown })?.code;
+  const message = describe(error);
+  if (code === 401) return new InterfaceAuthError(`Telegram refused the bot token (401): ${message}.`);
+  if (code === 409) return new InterfaceConflictError(`another client is polling this bot token (409 Conflict): ${message}. Run one poller per token.`);
+  return error instanceof Error ? error : new Error(message);
+}
+
+function describe(error: unknown): string {
+  const response = (error as { response?: { description?: unknown } })?.response;
+  return String(response?.description ?? (error instanceof Error ? error.message : error));
+}
+
+/** Retries a Bot API call answered 429 after the `retry_after` it names (a few times at most). */
+async function retrying<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      const retryAfter = (error as { code?: number; parameters?: { retry_after?: number } })?.parameters?.retry_after;
+      if ((error as { code?: number })?.code !== 429 || attempt >= MAX_SEND_ATTEMPTS) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.max(1, retryAfter ?? 1) * 1000));
+    }
+  }
+}
+
+function loadTelegraf(): typeof import('telegraf') {
+  try {
+    return require('telegraf') as typeof import('telegraf');
+  } catch {
+    throw new Error('TelegramInterface needs the "telegraf" package: run `npm install telegraf`.');
+  }
+}
