@@ -27,6 +27,10 @@ export interface ServeOptions {
   providers?: Type[];
   /** Modules those controllers and providers need. */
   imports?: (Type | DynamicModule)[];
+  /** Messaging platforms to run beside the HTTP API, supervised (see `TelegramInterface`). */
+  interfaces?: DefinableModuleOptions['interfaces'];
+  /** Links platform accounts to one user across the interfaces. */
+  identityResolver?: DefinableModuleOptions['identityResolver'];
   /** Other module options (`bodyLimit`, `shutdownTimeout`, `health`, more `agents`). */
   module?: Omit<DefinableModuleOptions, 'agent' | 'auth' | 'dev'>;
   /** Handle SIGINT and SIGTERM with a graceful shutdown. Default `true`. */
@@ -65,6 +69,8 @@ export async function serve(agent: Agent, options: ServeOptions = {}): Promise<S
     agent,
     auth: options.auth,
     dev: options.dev,
+    interfaces: options.interfaces ?? options.module?.interfaces,
+    identityResolver: options.identityResolver ?? options.module?.identityResolver,
     health: { ...(options.name ? { name: options.name } : {}), ...(options.notice ? { notice: options.notice } : {}), ...options.module?.health },
   };
 
@@ -135,6 +141,7 @@ function printBanner(app: INestApplication, url: string, options: ServeOptions):
     const where = `${trigger.className}.${trigger.methodName}`;
     lines.push(`  ${trigger.kind.padEnd(8)}  ${trigger.source}${trigger.timezone ? ` [${trigger.timezone}]` : ''} → ${where}`);
   }
+  for (const platform of options.interfaces ?? []) lines.push(`  chat      ${platform.platform} (${platform.name})`);
   if (options.notice) lines.push(`  !! ${options.notice}`);
   logger.log(`\n${lines.join('\n')}`);
 }

@@ -136,7 +136,7 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
       case 'sendChatAction':
         return ok(res, true);
       case 'getUpdates':
-        return getUpdates(req, res, params);
+        return getUpdates(res, params);
       case 'sendMessage': {
         if (params.parse_mode === 'Markdown' && !balancedMarkdown(String(params.text ?? ''))) {
           return void send(res, 400, { ok: false, error_code: 400, description: "Bad Request: can't parse entities: Can't find end of the entity" });
@@ -155,7 +155,7 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
     }
   }
 
-  function getUpdates(req: IncomingMessage, res: ServerResponse, params: Record<string, any>): void {
+  function getUpdates(res: ServerResponse, params: Record<string, any>): void {
     const offset = Number(params.offset ?? 0);
     if (offset > confirmedOffset) confirmedOffset = offset;
     // Confirmed updates are forgotten, as Telegram does.
@@ -175,7 +175,8 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
     const timer = setTimeout(finish, Math.min(Number(params.timeout) * 1000, options.maxHoldMs ?? 25_000));
     timers.add(timer);
     pollers.add(finish);
-    req.on('close', () => {
+    // The response's close (not the request's, which fires once the body is read) means the client left.
+    res.on('close', () => {
       if (!res.writableEnded) {
         done = true;
         pollers.delete(finish);
