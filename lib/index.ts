@@ -98,6 +98,7 @@ export {
   InterfaceConflictError,
   InterfaceSupervisor,
   MessagingInterface,
+  SignalInterface,
   SqliteIdentityResolver,
   splitMessage,
   TelegramInterface,
@@ -113,6 +114,7 @@ export type {
   InterfaceState,
   InterfaceStatus,
   PlatformIdentity,
+  SignalInterfaceOptions,
   SqliteIdentityResolverOptions,
   TelegramInterfaceOptions,
 } from './interfaces';

@@ -15,3 +15,5 @@ export type { InterfaceHooks, InterfaceOptions, InterfaceRuntime } from './messa
 export { splitMessage } from './split-message';
 export { TelegramInterface } from './telegram/telegram.interface';
 export type { TelegramInterfaceOptions } from './telegram/telegram.interface';
+export { SignalInterface } from './signal/signal.interface';
+export type { SignalInterfaceOptions } from './signal/signal.interface';

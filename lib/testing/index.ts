@@ -8,3 +8,5 @@ export { echoReply, startFakeOpenAI } from './fake-openai-server';
 export type { FakeOpenAIOptions, FakeOpenAIServer, FakeReply, FakeRequest, FakeToolCall } from './fake-openai-server';
 export { startFakeTelegram } from './fake-telegram-server';
 export type { FakeTelegramOptions, FakeTelegramServer, TelegramCall, TelegramFailure } from './fake-telegram-server';
+export { startFakeSignal } from './fake-signal-server';
+export type { FakeSignalServer, SignalCall } from './fake-signal-server';
