@@ -93,6 +93,7 @@ export type { ServeHandle, ServeOptions } from './runtime';
 // Messaging interfaces
 export {
   Backoff,
+  DiscordInterface,
   InMemoryDedupStore,
   InterfaceAuthError,
   InterfaceConflictError,
@@ -106,6 +107,7 @@ export {
 export type {
   ChatTarget,
   DedupStore,
+  DiscordInterfaceOptions,
   IdentityResolver,
   InboundMessage,
   InterfaceHooks,

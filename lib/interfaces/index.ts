@@ -17,3 +17,5 @@ export { TelegramInterface } from './telegram/telegram.interface';
 export type { TelegramInterfaceOptions } from './telegram/telegram.interface';
 export { SignalInterface } from './signal/signal.interface';
 export type { SignalInterfaceOptions } from './signal/signal.interface';
+export { DiscordInterface } from './discord/discord.interface';
+export type { DiscordInterfaceOptions } from './discord/discord.interface';

@@ -10,3 +10,5 @@ export { startFakeTelegram } from './fake-telegram-server';
 export type { FakeTelegramOptions, FakeTelegramServer, TelegramCall, TelegramFailure } from './fake-telegram-server';
 export { startFakeSignal } from './fake-signal-server';
 export type { FakeSignalServer, SignalCall } from './fake-signal-server';
+export { startFakeDiscord } from './fake-discord-server';
+export type { DiscordCall, FakeDiscordOptions, FakeDiscordServer } from './fake-discord-server';

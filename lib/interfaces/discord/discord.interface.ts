@@ -1,0 +1,168 @@
+import type { Client, ClientOptions, Message } from 'discord.js';
+import type { ChatTarget, InboundMessage } from '../inbound-message';
+import { InterfaceAuthError, InterfaceOptions, InterfaceRuntime, MessagingInterface } from '../messaging-interface';
+
+/** Options of {@link DiscordInterface}. */
+export interface DiscordInterfaceOptions extends InterfaceOptions {
+  /** The bot token (not needed when attaching to an existing client). */
+  botToken?: string;
+  /** Which messages get an answer: those mentioning the bot (default), every message, or direct messages only. */
+  respondTo?: 'mentions' | 'all' | 'dms';
+  /** Passed through to the discord.js `Client` (e.g. `rest.api`, `ws` for a self-hosted or fake gateway). */
+  clientOptions?: Partial<ClientOptions>;
+  /** Use this client. Default: the `necord` client of the app if there is one, else a new `Client`. */
+  client?: Client;
+}
+
+/**
+ * Discord on `discord.js`. Uses the app's `necord` client when there is one.
+ * A gateway that drops for good after start-up — a `shardDisconnect` that
+ * discord.js will not resume (4004 after READY leaves `isReady()` true) — is
+ * reported to the supervisor as a crash; a refused token parks it as failed.
+ */
+export class DiscordInterface extends MessagingInterface {
+  readonly platform = 'discord';
+  readonly maxMessageLength = 2000;
+  override readonly typingIntervalMs = 8000;
+  private client?: Client;
+  private owned = false;
+  private runtime?: InterfaceRuntime;
+  private detach?: () => void;
+  private stopRequested = false;
+
+  constructor(override readonly options: DiscordInterfaceOptions = {}) {
+    super(options);
+    const respondTo = options.respondTo ?? 'mentions';
+    if (!['mentions', 'all', 'dms'].includes(respondTo)) throw new TypeError(`DiscordInterface: respondTo must be 'mentions', 'all' or 'dms', got "${respondTo}".`);
+  }
+
+  /** Finds the `necord` client of the app, if it has one and no client was given. */
+  override attach(lookup: (token: unknown) => unknown): void {
+    if (this.options.client || this.client) return;
+    const { Client: ClientClass } = loadDiscord();
+    const found = lookup(ClientClass);
+    if (found instanceof ClientClass) this.client = found;
+  }
+
+  async start(runtime: InterfaceRuntime): Promise<void> {
+    const discord = loadDiscord();
+    this.stopRequested = false;
+    this.runtime = runtime;
+    if (!this.client || this.owned) {
+      if (this.options.client) this.client = this.options.client;
+      else if (this.options.botToken) {
+        // A fresh client per launch: a destroyed discord.js client does not announce readiness again.
+        const { GatewayIntentBits, Partials } = discord;
+        this.client = new discord.Client({
+          intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.MessageContent, GatewayIntentBits.DirectMessages],
+          partials: [Partials.Channel],
+          ...this.options.clientOptions,
+        });
+        this.owned = true;
+      } else {
+        throw new InterfaceAuthError("DiscordInterface needs a botToken (or a client, or necord's NecordModule in the app).");
+      }
+    }
+    const client = this.client;
+    const onMessage = (message: Message) => void this.onMessage(message);
+    const onDisconnect = (event: { code?: number }) => {
+      if (!this.stopRequested) runtime.crashed(new Error(`the Discord gateway closed (code ${event?.code ?? 'unknown'}) and will not resume`));
+    };
+    const onInvalidated = () => {
+      if (!this.stopRequested) runtime.crashed(new Error('the Discord session was invalidated'));
+    };
+    client.on('messageCreate', onMessage);
+    client.on('shardDisconnect', onDisconnect);
+    client.on('invalidated', onInvalidated);
+    this.detach = () => {
+      client.off('messageCreate', onMessage);
+      client.off('shardDisconnect', onDisconnect);
+      client.off('invalidated', onInvalidated);
+    };
+    if (client.isReady() && client.ws.status === 0) return;
+    if (!this.owned) {
+      await new Promise<void>((resolve) => client.once('clientReady', () => resolve()));
+      return;
+    }
+    const ready = new Promise<void>((resolve) => client.once('clientReady', () => resolve()));
+    try {
+      await client.login(this.options.botToken);
+    } catch (error) {
+      const code = (error as { code?: unknown })?.code;
+      const message = error instanceof Error ? error.message : String(error);
+      if (code === 'TokenInvalid' || /4004|invalid token|Unauthorized/i.test(message)) {
+        throw new InterfaceAuthError(`Discord refused the bot token: ${message}.`);
+      }
+      throw error;
+    }
+    await ready;
+  }
+
+  async stop(): Promise<void> {
+    this.stopRequested = true;
+    this.detach?.();
+    this.detach = undefined;
+    this.runtime = undefined;
+    // A client of our own is destroyed (a relaunch logs in again); necord's stays with necord.
+    if (this.owned && this.client) {
+      await this.client.destroy();
+    }
+  }
+
+  async sendText(target: ChatTarget, text: string): Promise<{ messageId: string }> {
+    const channel = await this.channel(target.chatId);
+    const sent = await channel.send({
+      content: text,
+      ...(target.replyTo ? { reply: { messageReference: target.replyTo, failIfNotExists: false } } : {}),
+      allowedMentions: { parse: [] },
+    });
+    return { messageId: sent.id };
+  }
+
+  async sendTyping(chatId: string): Promise<void> {
+    await (await this.channel(chatId)).sendTyping();
+  }
+
+  override async editText(chatId: string, messageId: string, text: string): Promise<void> {
+    await (await this.channel(chatId)).messages.edit(messageId, { content: text });
+  }
+
+  private async channel(chatId: string): Promise<any> {
+    const channel = await this.client!.channels.fetch(chatId);
+    if (!channel || !('send' in channel)) throw new Error(`Discord channel ${chatId} cannot receive messages.`);
+    return channel;
+  }
+
+  private async onMessage(message: Message): Promise<void> {
+    const runtime = this.runtime;
+    const client = this.client;
+    if (!runtime || !client?.user) return;
+    const direct = !message.guildId;
+    const mentioned = message.mentions?.users?.has(client.user.id) ?? false;
+    const respondTo = this.options.respondTo ?? 'mentions';
+    if (respondTo === 'dms' && !direct) return;
+    if (respondTo === 'mentions' && !direct && !mentioned) return;
+    const text = message.content.replace(new RegExp(`<@!?${client.user.id}>`, 'g'), '').trim();
+    if (!text) return;
+    const inbound: InboundMessage = {
+      platform: this.platform,
+      messageId: message.id,
+      chatId: message.channelId,
+      direct,
+      senderId: message.author.id,
+      senderName: message.author.username,
+      fromSelf: message.author.id === client.user.id || message.author.bot,
+      text,
+      raw: message,
+    };
+    await runtime.receive(inbound);
+  }
+}
+
+function loadDiscord(): typeof import('discord.js') {
+  try {
+    return require('discord.js') as typeof import('discord.js');
+  } catch {
+    throw new Error('DiscordInterface needs the "discord.js" package: run `npm install discord.js`.');
+  }
+}
