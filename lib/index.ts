@@ -100,6 +100,7 @@ export {
   InterfaceSupervisor,
   MessagingInterface,
   SignalInterface,
+  SqliteDedupStore,
   SqliteIdentityResolver,
   splitMessage,
   TelegramInterface,
@@ -117,6 +118,7 @@ export type {
   InterfaceStatus,
   PlatformIdentity,
   SignalInterfaceOptions,
+  SqliteDedupStoreOptions,
   SqliteIdentityResolverOptions,
   TelegramInterfaceOptions,
 } from './interfaces';

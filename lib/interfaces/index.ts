@@ -1,7 +1,7 @@
 export { Backoff } from './backoff';
 export { ChatScheduler } from './chat-scheduler';
-export { InMemoryDedupStore } from './dedup-store';
-export type { DedupStore } from './dedup-store';
+export { InMemoryDedupStore, SqliteDedupStore } from './dedup-store';
+export type { DedupStore, SqliteDedupStoreOptions } from './dedup-store';
 export { defaultUserId, LINK_CODE_TTL_MS } from './identity/identity-resolver';
 export type { IdentityResolver, PlatformIdentity } from './identity/identity-resolver';
 export { SqliteIdentityResolver } from './identity/sqlite-identity-resolver';

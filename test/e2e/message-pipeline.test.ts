@@ -11,12 +11,14 @@ import {
   ModelChunk,
   ModelError,
   ModelRequest,
+  SqliteDedupStore,
   SqliteIdentityResolver,
   SqliteSessionStore,
 } from '../../lib';
 import { TestModel } from '../../lib/testing';
 import { deferred, tempDir } from '../support/fixtures';
-import { MemoryInterface } from '../support/memory-interface';
+import { EditableMemoryInterface, MemoryInterface } from '../support/memory-interface';
+import { startApp } from '../support/nest';
 
 const dir = tempDir();
 after(() => dir.cleanup());
@@ -227,5 +229,44 @@ describe('the message pipeline', () => {
     gate.resolve();
     await closing;
     assert.deepEqual(platform.sent.map((message) => message.text), ['re: slow']);
+  });
+});
+
+describe('the message pipeline, continued', () => {
+  it('streams a reply by editing one message, at most once a second', async () => {
+    const platform = new EditableMemoryInterface({ streaming: true });
+    const model = new TestModel({ responses: [{ chunks: ['Hel', 'lo ', 'wor', 'ld'] }] });
+    const moduleRef = await boot({ agent: { model }, interfaces: [platform] });
+    await platform.deliver({ text: 'stream it', senderId: 'u' });
+    await platform.waitForSent(1);
+    await moduleRef.close();
+    assert.deepEqual(platform.sent.map((message) => message.text), ['Hel'], 'the first delta is sent at once');
+    assert.deepEqual(platform.edits, [{ messageId: 'out-1', text: 'Hello world' }], 'the rest arrives as one final edit');
+  });
+
+  it('remembers answered messages across a restart with SqliteDedupStore', async () => {
+    const path = join(dir.path, 'dedup.db');
+    const model = new TestModel({ responses: () => 'answered' });
+    for (let round = 0; round < 2; round++) {
+      const dedup = new SqliteDedupStore({ path });
+      const platform = new MemoryInterface({ dedup });
+      const moduleRef = await boot({ agent: { model }, interfaces: [platform] });
+      await platform.deliver({ text: 'hi', senderId: 'u', messageId: 'update-1' });
+      if (round === 0) await platform.waitForSent(1);
+      await moduleRef.close();
+      await dedup.close();
+    }
+    assert.equal(model.calls.length, 1, 'the re-delivered message was not answered twice');
+  });
+
+  it('reports interface states in GET /health', async () => {
+    const platform = new MemoryInterface({ name: 'chat' });
+    const server = await startApp('fastify', { imports: [DefinableModule.forRoot({ agent: echo(), interfaces: [platform] })] });
+    try {
+      const health = (await (await fetch(`${server.url}/health`)).json()) as any;
+      assert.deepEqual(health.interfaces, [{ name: 'chat', platform: 'memory', state: 'running', restarts: 0, pending: 0 }]);
+    } finally {
+      await server.close();
+    }
   });
 });

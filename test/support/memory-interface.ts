@@ -69,3 +69,12 @@ export class MemoryInterface extends MessagingInterface {
     return new Promise((resolve) => this.waiters.push({ count, resolve }));
   }
 }
+
+/** A {@link MemoryInterface} that can edit sent messages (for streaming replies). */
+export class EditableMemoryInterface extends MemoryInterface {
+  readonly edits: { messageId: string; text: string }[] = [];
+
+  override async editText(_chatId: string, messageId: string, text: string): Promise<void> {
+    this.edits.push({ messageId, text });
+  }
+}
