@@ -113,6 +113,7 @@ export type {
   InboundMessage,
   InterfaceHooks,
   InterfaceOptions,
+  InterfaceRoute,
   InterfaceRuntime,
   InterfaceState,
   InterfaceStatus,

@@ -11,7 +11,7 @@ export { InterfaceSupervisor } from './interface.supervisor';
 export type { InterfaceState, InterfaceStatus } from './interface.supervisor';
 export { MessagePipeline } from './message-pipeline';
 export { InterfaceAuthError, InterfaceConflictError, MessagingInterface } from './messaging-interface';
-export type { InterfaceHooks, InterfaceOptions, InterfaceRuntime } from './messaging-interface';
+export type { InterfaceHooks, InterfaceOptions, InterfaceRoute, InterfaceRuntime } from './messaging-interface';
 export { splitMessage } from './split-message';
 export { TelegramInterface } from './telegram/telegram.interface';
 export type { TelegramInterfaceOptions } from './telegram/telegram.interface';

@@ -45,6 +45,15 @@ export interface InterfaceRuntime {
   crashed(error: Error): void;
 }
 
+/** An HTTP route an interface needs on the app's server (Telegram's webhook), mounted inside Nest routing. */
+export interface InterfaceRoute {
+  method: 'POST';
+  /** The path, e.g. `/telegram/webhook`. */
+  path: string;
+  /** Handles one request; throw a Nest `HttpException` to answer with an error. */
+  handle(body: unknown, headers: Record<string, string | string[] | undefined>): Promise<unknown>;
+}
+
 /** The credentials were refused (Telegram 401, Discord 4004): restarting would not help. */
 export class InterfaceAuthError extends Error {
   override readonly name = 'InterfaceAuthError';
@@ -87,6 +96,8 @@ export abstract class MessagingInterface {
    * `nestjs-telegraf` bot, the `necord` client).
    */
   attach?(lookup: (token: unknown) => unknown): void;
+  /** HTTP routes the interface needs on the app's own server; `DefinableModule.forRoot()` mounts them. */
+  routes?(): InterfaceRoute[];
   /** Sends one message (already within `maxMessageLength`); returns its platform id. */
   abstract sendText(target: ChatTarget, text: string): Promise<{ messageId: string }>;
   /** Shows the typing indicator in a chat. */

@@ -7,6 +7,7 @@ import { DEFINABLE_AUTH } from '../auth/auth.constants';
 import { DefinableAuthGuard } from '../auth/definable-auth.guard';
 import { createDefinableController } from '../http/definable.controller';
 import { createDeclaredWebhooksController } from '../triggers/declared-webhooks';
+import { createInterfaceRoutesController } from '../interfaces/interface-routes';
 import { InterfaceSupervisor } from '../interfaces/interface.supervisor';
 import { TriggerExecutor } from '../triggers/trigger.executor';
 import { TriggerExplorer } from '../triggers/trigger.explorer';
@@ -52,7 +53,9 @@ export class DefinableModule extends ConfigurableModuleClass {
     if (options.agent instanceof Agent) agents[options.agent.name] = options.agent;
     for (const [name, agent] of Object.entries(options.agents ?? {})) if (agent instanceof Agent) agents[name] = agent;
     const declared = createDeclaredWebhooksController(agents);
-    return DefinableModule.complete(super.forRoot(options), options, Object.keys(options.agents ?? {}), declared ? [declared] : []);
+    const interfaceRoutes = createInterfaceRoutesController(options.interfaces ?? []);
+    const controllers = [declared, interfaceRoutes].filter((controller): controller is Type => controller !== undefined);
+    return DefinableModule.complete(super.forRoot(options), options, Object.keys(options.agents ?? {}), controllers);
   }
 
   /** Configures the module from a factory, a class or an existing provider (`useFactory` / `useClass` / `useExisting`). */

@@ -4,6 +4,7 @@ import { Test, TestingModule } from '@nestjs/testing';
 import { TelegrafModule } from 'nestjs-telegraf';
 import { Agent, AgentOptions, DefinableModule, DefinableModuleOptions, InterfaceSupervisor, TelegramInterface } from '../../lib';
 import { FakeTelegramServer, startFakeTelegram, TestModel } from '../../lib/testing';
+import { PLATFORMS, post, startApp } from '../support/nest';
 
 const TOKEN = '123456:test-token';
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -149,5 +150,41 @@ describe('TelegramInterface through the real telegraf client', { timeout: 60_000
       await moduleRef.close();
       await fake.close();
     }
+  });
+});
+
+describe('TelegramInterface in webhook mode', { timeout: 60_000 }, () => {
+  for (const platform of PLATFORMS) {
+    it(`serves the update route inside Nest routing and checks the secret (${platform})`, async () => {
+      const fake = await startFakeTelegram();
+      const telegram = new TelegramInterface({
+        botToken: TOKEN,
+        apiRoot: fake.apiRoot,
+        mode: 'webhook',
+        webhookUrl: 'https://bot.example.com/telegram/webhook',
+        webhookSecret: 'webhook-secret-1',
+      });
+      const server = await startApp(platform, { imports: [DefinableModule.forRoot({ agent: echo(), interfaces: [telegram] })] });
+      try {
+        const setWebhook = await fake.waitForCall((call) => call.method === 'setWebhook');
+        assert.equal(setWebhook.params.url, 'https://bot.example.com/telegram/webhook');
+        assert.equal(setWebhook.params.secret_token, 'webhook-secret-1');
+        while (server.app.get(InterfaceSupervisor).status()[0].state !== 'running') await flush();
+        const update = { update_id: 1, message: { message_id: 3, date: 0, chat: { id: 77, type: 'private' }, from: { id: 77, is_bot: false, first_name: 'A' }, text: 'via webhook' } };
+        assert.equal((await post(`${server.url}/telegram/webhook`, update)).status, 401);
+        assert.equal((await post(`${server.url}/telegram/webhook`, update, { 'x-telegram-bot-api-secret-token': 'wrong' })).status, 401);
+        const accepted = await post(`${server.url}/telegram/webhook`, update, { 'x-telegram-bot-api-secret-token': 'webhook-secret-1' });
+        assert.equal(accepted.status, 200);
+        const reply = await fake.waitForCall((call) => call.method === 'sendMessage');
+        assert.equal(reply.params.text, 'echo: via webhook');
+      } finally {
+        await server.close();
+        await fake.close();
+      }
+    });
+  }
+
+  it('refuses webhook mode without a secret', () => {
+    assert.throws(() => new TelegramInterface({ botToken: TOKEN, mode: 'webhook', webhookUrl: 'https://x.example/hook' }), /webhookSecret/);
   });
 });

@@ -1,14 +1,34 @@
 import type { Context, Telegraf } from 'telegraf';
 import type { FileInput, ImageInput } from '../../agent';
 import type { ChatTarget, InboundMessage } from '../inbound-message';
-import { InterfaceAuthError, InterfaceConflictError, InterfaceOptions, InterfaceRuntime, MessagingInterface } from '../messaging-interface';
+import { timingSafeEqual } from 'node:crypto';
+import { DefinableHttpError } from '../../http/http-errors';
+import { areRoutesMounted } from '../interface-routes';
+import {
+  InterfaceAuthError,
+  InterfaceConflictError,
+  InterfaceOptions,
+  InterfaceRoute,
+  InterfaceRuntime,
+  MessagingInterface,
+} from '../messaging-interface';
 
 /** Options of {@link TelegramInterface}. */
 export interface TelegramInterfaceOptions extends InterfaceOptions {
   /** The bot token from @BotFather (not needed when attaching to an existing bot). */
   botToken?: string;
-  /** Long polling (the default). Webhook mode is not available yet. */
-  mode?: 'polling';
+  /**
+   * `'polling'` (the default), or `'webhook'`: Telegram posts updates to `webhookUrl`, served by a
+   * route on the app's own server (mounted by `DefinableModule.forRoot()`), checked against
+   * `webhookSecret`.
+   */
+  mode?: 'polling' | 'webhook';
+  /** Webhook mode: the public HTTPS URL Telegram posts to, e.g. `https://bot.example.com/telegram/webhook`. */
+  webhookUrl?: string;
+  /** Webhook mode: the secret Telegram sends in `X-Telegram-Bot-Api-Secret-Token` (1–256 of A-Z a-z 0-9 _ -). */
+  webhookSecret?: string;
+  /** Webhook mode: the route path on this server. Default: the path of `webhookUrl`. */
+  webhookPath?: string;
   /** A Bot API server other than Telegram's (a local Bot API server, or a fake in tests). */
   apiRoot?: string;
   /** Use this bot. Default: the `nestjs-telegraf` bot of the app if there is one, else a new `Telegraf`. */
@@ -42,8 +62,16 @@ export class TelegramInterface extends MessagingInterface {
 
   constructor(override readonly options: TelegramInterfaceOptions = {}) {
     super(options);
-    if (options.mode !== undefined && options.mode !== 'polling') {
-      throw new TypeError(`TelegramInterface: mode "${options.mode}" is not supported yet; use polling.`);
+    if (options.mode !== undefined && options.mode !== 'polling' && options.mode !== 'webhook') {
+      throw new TypeError(`TelegramInterface: mode must be 'polling' or 'webhook', got "${options.mode}".`);
+    }
+    if (options.mode === 'webhook') {
+      if (!options.webhookUrl || !/^https?:\/\//.test(options.webhookUrl)) {
+        throw new TypeError("TelegramInterface webhook mode needs webhookUrl, the public URL Telegram posts to, e.g. 'https://bot.example.com/telegram/webhook'.");
+      }
+      if (!options.webhookSecret || !/^[A-Za-z0-9_-]{1,256}$/.test(options.webhookSecret)) {
+        throw new TypeError('TelegramInterface webhook mode needs webhookSecret: 1 to 256 letters, digits, "_" or "-" (Telegram sends it back in every request).');
+      }
     }
   }
 
@@ -65,10 +93,45 @@ export class TelegramInterface extends MessagingInterface {
     this.bot = found;
   }
 
+  /** Webhook mode: the update route, mounted on the app's server inside Nest routing. */
+  override routes(): InterfaceRoute[] {
+    if (this.options.mode !== 'webhook') return [];
+    const path = this.options.webhookPath ?? new URL(this.options.webhookUrl!).pathname;
+    return [{ method: 'POST', path, handle: (body, headers) => this.handleWebhook(body, headers) }];
+  }
+
+  /** Verifies the secret, hands the update over, and answers 200 only once it is recorded (Telegram retries otherwise). */
+  private async handleWebhook(update: unknown, headers: Record<string, string | string[] | undefined>): Promise<{ ok: true }> {
+    const secret = headers['x-telegram-bot-api-secret-token'];
+    if (!this.options.webhookSecret || typeof secret !== 'string' || !sameSecret(secret, this.options.webhookSecret)) {
+      throw new DefinableHttpError(401, 'unauthorized', 'Missing or wrong X-Telegram-Bot-Api-Secret-Token.');
+    }
+    if (!this.runtime || this.stopRequested) throw new DefinableHttpError(503, 'not_running', 'The Telegram interface is not running; Telegram will retry.');
+    if (!update || typeof update !== 'object' || typeof (update as { update_id?: unknown }).update_id !== 'number') {
+      throw new DefinableHttpError(400, 'invalid_request', 'The body is not a Telegram update.');
+    }
+    await this.getBot().handleUpdate(update as never);
+    return { ok: true };
+  }
+
   async start(runtime: InterfaceRuntime): Promise<void> {
     const bot = this.getBot();
     this.runtime = runtime;
     this.stopRequested = false;
+    if (this.options.mode === 'webhook') {
+      if (!areRoutesMounted(this)) {
+        throw new InterfaceAuthError(
+          'TelegramInterface webhook mode needs its route: pass the interface to DefinableModule.forRoot() or serve() (forRootAsync builds interfaces too late), or use polling.',
+        );
+      }
+      try {
+        bot.botInfo ??= await bot.telegram.getMe();
+        await bot.telegram.setWebhook(this.options.webhookUrl!, { secret_token: this.options.webhookSecret, drop_pending_updates: false });
+      } catch (error) {
+        throw classify(error);
+      }
+      return;
+    }
     bot.catch((error) => runtime.crashed(error instanceof Error ? error : new Error(String(error))));
     await new Promise<void>((resolve, reject) => {
       let launched = false;
@@ -92,6 +155,8 @@ export class TelegramInterface extends MessagingInterface {
 
   async stop(): Promise<void> {
     this.stopRequested = true;
+    // Webhook mode keeps its webhook: Telegram holds updates until the app is back.
+    if (this.options.mode === 'webhook') return;
     try {
       this.bot?.stop('definable shutdown');
     } catch {
@@ -195,6 +260,12 @@ export class TelegramInterface extends MessagingInterface {
     const data = Buffer.from(await response.arrayBuffer());
     return data.length > limit ? undefined : data;
   }
+}
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /** Telegram 401 / 409 become the supervisor's auth / conflict errors. */
