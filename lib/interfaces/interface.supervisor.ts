@@ -1,5 +1,6 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
+import { Agent } from '../agent';
 import { AgentRegistry } from '../module/agent.registry';
 import type { DefinableModuleOptions } from '../module/definable-module.options';
 import { DEFINABLE_OPTIONS } from '../module/definable.module-definition';
@@ -62,7 +63,8 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
       }
       if (names.has(platform.name)) throw new Error(`DefinableModule: two interfaces are named "${platform.name}"; give each a distinct name option.`);
       names.add(platform.name);
-      const pipeline = new MessagePipeline(platform, agents.get(platform.options.agent), options.identityResolver);
+      const chosen = platform.options.agent;
+      const pipeline = new MessagePipeline(platform, chosen instanceof Agent ? chosen : agents.get(chosen), options.identityResolver);
       return { platform, pipeline, backoff: new Backoff(), state: 'stopped' as InterfaceState, restarts: 0, generation: 0 };
     });
   }

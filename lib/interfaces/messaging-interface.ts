@@ -1,3 +1,4 @@
+import type { Agent } from '../agent';
 import type { AuthProvider } from '../auth';
 import type { DedupStore } from './dedup-store';
 import type { ChatTarget, InboundMessage } from './inbound-message';
@@ -31,8 +32,8 @@ export interface InterfaceOptions {
   historyLimit?: number;
   /** Edit one message as the reply streams in (at most one edit per second per chat). Default `false`. */
   streaming?: boolean;
-  /** A named agent of the module to answer with. Default: the default agent. */
-  agent?: string;
+  /** The agent that answers: an `Agent`, or the name of one of the module's agents. Default: the module's default agent. */
+  agent?: string | Agent;
   /** Where answered message ids are remembered. Default: in memory (10,000). */
   dedup?: DedupStore;
 }

@@ -7,6 +7,7 @@ import { DefinableExceptionFilter } from '../http/definable-exception.filter';
 import { AgentRegistry } from '../module/agent.registry';
 import { DefinableModule } from '../module/definable.module';
 import type { DefinableModuleOptions } from '../module/definable-module.options';
+import type { MessagingInterface } from '../interfaces/messaging-interface';
 import { TriggerRegistry } from '../triggers/trigger.registry';
 import { setUpSwagger } from './swagger';
 
@@ -59,7 +60,24 @@ export interface ServeHandle {
  * @example
  * const server = await serve(agent, { port: 8000, auth: new ApiKeyAuth({ keys: [process.env.API_KEY!] }) });
  */
-export async function serve(agent: Agent, options: ServeOptions = {}): Promise<ServeHandle> {
+export async function serve(agent: Agent, options?: ServeOptions): Promise<ServeHandle>;
+/**
+ * Serves messaging interfaces, as definable's `serve(*interfaces)`: the agent
+ * is `options.agent`, else the first interface's `agent` option.
+ *
+ * @example
+ * await serve([telegram, discord, signal], { name: 'my-bot', identityResolver });
+ */
+export async function serve(interfaces: MessagingInterface[], options?: ServeOptions & { agent?: Agent }): Promise<ServeHandle>;
+export async function serve(target: Agent | MessagingInterface[], options: ServeOptions & { agent?: Agent } = {}): Promise<ServeHandle> {
+  if (Array.isArray(target)) {
+    const agent = options.agent ?? target.map((platform) => platform?.options?.agent).find((value): value is Agent => value instanceof Agent);
+    if (!agent) {
+      throw new TypeError('serve([interfaces]) needs an agent: pass { agent } in the options, or give an interface an agent option.');
+    }
+    return serve(agent, { ...options, interfaces: [...(options.interfaces ?? []), ...target] });
+  }
+  const agent = target;
   if (!(agent instanceof Agent)) throw new TypeError('serve() needs an Agent: serve(new Agent({ model }), { port: 8000 }).');
   const port = options.port ?? (process.env.PORT ? Number(process.env.PORT) : 8000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`serve(): port must be 0 to 65535, got ${options.port ?? process.env.PORT}.`);

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { Controller } from '@nestjs/common';
-import { Agent, ApiKeyAuth, serve, TriggerEvent, Webhook } from '../../lib';
-import { TestModel } from '../../lib/testing';
+import { Agent, ApiKeyAuth, serve, TelegramInterface, TriggerEvent, Webhook } from '../../lib';
+import { startFakeTelegram, TestModel } from '../../lib/testing';
 import { post, readSse } from '../support/nest';
 
 @Controller('hooks')
@@ -59,6 +59,31 @@ describe('serve()', () => {
     } finally {
       await server.close();
     }
+  });
+
+  it('serves only interfaces, as definable does, with the agent an interface names', async () => {
+    const fake = await startFakeTelegram();
+    const agent = new Agent({ model: new TestModel({ responses: () => 'from serve([...])' }) });
+    const server = await serve([new TelegramInterface({ botToken: '1:x', apiRoot: fake.apiRoot, agent })], {
+      name: 'my-bot',
+      port: 0,
+      host: '127.0.0.1',
+      logger: false,
+      handleSignals: false,
+    });
+    try {
+      await fake.waitForCall((call) => call.method === 'getUpdates');
+      fake.sendUserMessage({ chatId: 4, userId: 4, text: 'hi' });
+      const reply = await fake.waitForCall((call) => call.method === 'sendMessage');
+      assert.equal(reply.params.text, 'from serve([...])');
+      const health = (await (await fetch(`${server.url}/health`)).json()) as any;
+      assert.equal(health.name, 'my-bot');
+      assert.equal(health.interfaces[0].state, 'running');
+    } finally {
+      await server.close();
+      await fake.close();
+    }
+    await assert.rejects(serve([new TelegramInterface({ botToken: '1:x' })]), /needs an agent/);
   });
 
   it('ends an open stream and exits cleanly on SIGTERM', async () => {
