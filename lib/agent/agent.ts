@@ -49,6 +49,8 @@ export interface RunOptions<S extends z.ZodType = z.ZodType> extends RunMedia {
   messages?: Message[];
   /** Stored messages sent with this run, instead of the agent's `historyLimit`. */
   historyLimit?: number;
+  /** Read and store this run's history here instead of the agent's `sessionStore`. */
+  sessionStore?: SessionStore;
   /** A zod schema: the reply must be JSON matching it, and `content` is the parsed object. */
   outputSchema?: S;
   /** Aborting it cancels the run: the model request and pending tools are aborted. */
@@ -243,6 +245,7 @@ export class Agent {
     // No controller of our own: the model request is cancelled by the caller's signal, or by
     // closing its iterator when the consumer leaves early; tools get a controller per batch.
     const signal = options.signal;
+    const store = options.sessionStore ?? this.sessionStore;
 
     const base = (): RunEventBase => ({ runId, sessionId, agentId: this.id, createdAt: Date.now() });
     const usage: ModelUsage = { inputTokens: 0, outputTokens: 0 };
@@ -290,7 +293,7 @@ export class Agent {
         await this.runHooks('beforeRequest', this.beforeHooks, context);
       }
       const userMessage = buildUserMessage(input, options, this.model.capabilities, this.model.id);
-      const history = await this.loadHistory(sessionId, userId, options.messages, options.historyLimit ?? this.historyLimit);
+      const history = await this.loadHistory(store, sessionId, userId, options.messages, options.historyLimit ?? this.historyLimit);
       throwIfAborted(signal);
       messages = [...history, userMessage];
       const newTurnStart = history.length;
@@ -344,7 +347,7 @@ export class Agent {
 
       const value = options.outputSchema ? parseStructured(content, options.outputSchema) : content;
       if (streaming) yield { ...base(), event: 'RunContentCompleted', content };
-      await this.sessionStore.append(sessionId, userId, messages.slice(newTurnStart));
+      await store.append(sessionId, userId, messages.slice(newTurnStart));
       const result = output('completed', value);
       if (this.afterHooks.length) await this.runHooks('afterResponse', this.afterHooks, result);
       yield { ...base(), event: 'RunCompleted', output: result };
@@ -440,15 +443,21 @@ export class Agent {
     });
   }
 
-  private async loadHistory(sessionId: string, userId: string | null, explicit: Message[] | undefined, limit: number): Promise<Message[]> {
-    const session = await this.sessionStore.getSession(sessionId);
+  private async loadHistory(
+    store: SessionStore,
+    sessionId: string,
+    userId: string | null,
+    explicit: Message[] | undefined,
+    limit: number,
+  ): Promise<Message[]> {
+    const session = await store.getSession(sessionId);
     if (session && session.userId !== userId) throw new SessionOwnershipError(sessionId);
     if (explicit) {
       if (!Array.isArray(explicit)) throw new AgentError('invalid_input', 'The run option `messages` must be an array of messages.');
       return windowHistory(explicit);
     }
     if (!session || limit === 0) return [];
-    return windowHistory(await this.sessionStore.getMessages(sessionId, limit), limit);
+    return windowHistory(await store.getMessages(sessionId, limit), limit);
   }
 
   private responseFormat(schema: z.ZodType): ResponseFormat {

@@ -106,6 +106,7 @@ export class MessagePipeline {
       images: message.images,
       files: message.files,
       historyLimit: this.platform.options.historyLimit,
+      sessionStore: this.platform.options.sessionStore,
       metadata: { trigger: `${message.platform}(${message.chatId})`, platform: message.platform, chatId: message.chatId, messageId: message.messageId },
     };
     if (!this.platform.options.streaming || !this.platform.editText) {

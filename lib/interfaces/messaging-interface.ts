@@ -1,4 +1,4 @@
-import type { Agent } from '../agent';
+import type { Agent, SessionStore } from '../agent';
 import type { AuthProvider } from '../auth';
 import type { DedupStore } from './dedup-store';
 import type { ChatTarget, InboundMessage } from './inbound-message';
@@ -30,6 +30,8 @@ export interface InterfaceOptions {
   errorMessage?: string;
   /** Stored messages sent with each run (default: the agent's `historyLimit`). */
   historyLimit?: number;
+  /** Where this interface's conversations are kept (default: the agent's `sessionStore`). */
+  sessionStore?: SessionStore;
   /** Edit one message as the reply streams in (at most one edit per second per chat). Default `false`. */
   streaming?: boolean;
   /** The agent that answers: an `Agent`, or the name of one of the module's agents. Default: the module's default agent. */

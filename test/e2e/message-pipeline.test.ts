@@ -7,6 +7,7 @@ import {
   AllowlistAuth,
   DefinableModule,
   DefinableModuleOptions,
+  InMemorySessionStore,
   Model,
   ModelChunk,
   ModelError,
@@ -257,6 +258,19 @@ describe('the message pipeline, continued', () => {
       await dedup.close();
     }
     assert.equal(model.calls.length, 1, 'the re-delivered message was not answered twice');
+  });
+
+  it("keeps an interface's conversations in its own session store when given one", async () => {
+    const own = new InMemorySessionStore();
+    const platform = new MemoryInterface({ sessionStore: own, historyLimit: 0 });
+    const model = new TestModel({ responses: () => 'ok' });
+    const moduleRef = await boot({ agent: { model }, interfaces: [platform] });
+    await platform.deliver({ text: 'first', senderId: 'u' });
+    await platform.deliver({ text: 'second', senderId: 'u' });
+    await platform.waitForSent(2);
+    await moduleRef.close();
+    assert.deepEqual((await own.getMessages('dm:memory:u')).map((message) => message.content), ['first', 'ok', 'second', 'ok']);
+    assert.deepEqual(model.calls[1].messages.map((message) => message.content), ['second'], 'historyLimit 0 sends no history');
   });
 
   it('reports interface states in GET /health', async () => {
