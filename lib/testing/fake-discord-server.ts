@@ -11,6 +11,14 @@ export interface DiscordCall {
   at: number;
 }
 
+/** An attachment of a fake Discord message. */
+export interface FakeDiscordAttachment {
+  filename: string;
+  url: string;
+  contentType: string;
+  size: number;
+}
+
 /** Options of {@link startFakeDiscord}. */
 export interface FakeDiscordOptions {
   /** The only token accepted (others: REST 401, gateway close 4004). Default: any. */
@@ -33,7 +41,7 @@ export interface FakeDiscordServer {
   /** Gateway connections identified so far. */
   readonly identifies: number;
   /** Dispatches a guild message (mention the bot with `<@botId>` in `content`); returns its id. */
-  sendGuildMessage(message: { authorId: string; content: string; username?: string }): string;
+  sendGuildMessage(message: { authorId: string; content: string; username?: string; attachments?: FakeDiscordAttachment[] }): string;
   /** Dispatches a direct message from a user; returns its id. */
   sendDirectMessage(message: { authorId: string; content: string; username?: string }): string;
   /** Closes every gateway connection with this close code (4000 resumable, 4004 authentication failed, 1000 normal). */
@@ -198,7 +206,14 @@ export async function startFakeDiscord(options: FakeDiscordOptions = {}): Promis
     };
   }
 
-  function messageObject(message: { id: string; channelId: string; author: { id: string; username: string; bot?: boolean }; content: string; guildId?: string }) {
+  function messageObject(message: {
+    id: string;
+    channelId: string;
+    author: { id: string; username: string; bot?: boolean };
+    content: string;
+    guildId?: string;
+    attachments?: FakeDiscordAttachment[];
+  }) {
     return {
       id: message.id,
       channel_id: message.channelId,
@@ -211,7 +226,14 @@ export async function startFakeDiscord(options: FakeDiscordOptions = {}): Promis
       mention_everyone: false,
       mentions: message.content.includes(`<@${bot.id}>`) ? [{ id: bot.id, username: bot.username, discriminator: '0', bot: true }] : [],
       mention_roles: [],
-      attachments: [],
+      attachments: (message.attachments ?? []).map((attachment) => ({
+        id: snowflake(),
+        filename: attachment.filename,
+        url: attachment.url,
+        proxy_url: attachment.url,
+        content_type: attachment.contentType,
+        size: attachment.size,
+      })),
       embeds: [],
       pinned: false,
       type: 0,
@@ -229,9 +251,9 @@ export async function startFakeDiscord(options: FakeDiscordOptions = {}): Promis
     get identifies() {
       return identifies;
     },
-    sendGuildMessage: ({ authorId, content, username = 'member' }) => {
+    sendGuildMessage: ({ authorId, content, username = 'member', attachments }) => {
       const id = snowflake();
-      broadcast('MESSAGE_CREATE', { ...messageObject({ id, channelId: guild.channelId, guildId: guild.id, author: { id: authorId, username }, content }), member: { roles: [], joined_at: new Date().toISOString(), deaf: false, mute: false } });
+      broadcast('MESSAGE_CREATE', { ...messageObject({ id, channelId: guild.channelId, guildId: guild.id, author: { id: authorId, username }, content, attachments }), member: { roles: [], joined_at: new Date().toISOString(), deaf: false, mute: false } });
       return id;
     },
     sendDirectMessage: ({ authorId, content, username = 'member' }) => {

@@ -11,4 +11,4 @@ export type { FakeTelegramOptions, FakeTelegramServer, TelegramCall, TelegramFai
 export { startFakeSignal } from './fake-signal-server';
 export type { FakeSignalServer, SignalCall } from './fake-signal-server';
 export { startFakeDiscord } from './fake-discord-server';
-export type { DiscordCall, FakeDiscordOptions, FakeDiscordServer } from './fake-discord-server';
+export type { DiscordCall, FakeDiscordAttachment, FakeDiscordOptions, FakeDiscordServer } from './fake-discord-server';

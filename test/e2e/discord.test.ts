@@ -51,6 +51,23 @@ describe('DiscordInterface through the real discord.js client', { timeout: 60_00
     }
   });
 
+  it('hands image attachments to the model as images', async () => {
+    const fake = await startFakeDiscord();
+    const model = new TestModel({ responses: () => 'a cat' });
+    const moduleRef = await boot({ agent: { model }, interfaces: [new DiscordInterface({ botToken: TOKEN, respondTo: 'all', clientOptions: clientOptions(fake) })] });
+    try {
+      await fake.waitForReady(1);
+      await runningState(moduleRef);
+      fake.sendGuildMessage({ authorId: '5', content: 'what is this?', attachments: [{ filename: 'cat.png', url: 'https://cdn.example/cat.png', contentType: 'image/png', size: 10 }] });
+      await fake.waitForCall((call) => call.method === 'POST' && /\/messages$/.test(call.path));
+      const user = model.calls[0].messages.at(-1)!;
+      assert.deepEqual(user.content, [{ type: 'text', text: 'what is this?' }, { type: 'image', url: 'https://cdn.example/cat.png' }]);
+    } finally {
+      await moduleRef.close();
+      await fake.close();
+    }
+  });
+
   it('restarts when the gateway closes for good after start-up (4004 after READY)', async () => {
     const fake = await startFakeDiscord();
     const moduleRef = await boot({ agent: echo(), interfaces: [new DiscordInterface({ botToken: TOKEN, respondTo: 'all', clientOptions: clientOptions(fake) })] });

@@ -44,6 +44,34 @@ describe('TelegramInterface through the real telegraf client', { timeout: 60_000
     }
   });
 
+  it('downloads a photo and hands it to the model as image bytes, never the token-bearing URL', async () => {
+    const fake = await startFakeTelegram();
+    const jpeg = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]);
+    fake.addFile('photo-1', jpeg);
+    const model = new TestModel({ responses: () => 'nice photo' });
+    const moduleRef = await boot({ agent: { model }, interfaces: [new TelegramInterface({ botToken: TOKEN, apiRoot: fake.apiRoot })] });
+    try {
+      await running(moduleRef, fake);
+      fake.pushUpdate({
+        message: {
+          message_id: 50,
+          date: 0,
+          chat: { id: 11, type: 'private' },
+          from: { id: 11, is_bot: false, first_name: 'P' },
+          caption: 'look',
+          photo: [{ file_id: 'photo-1', file_unique_id: 'p1', width: 10, height: 10, file_size: jpeg.length }],
+        },
+      });
+      await fake.waitForCall((call) => call.method === 'sendMessage');
+      const user = model.calls[0].messages.at(-1)!;
+      assert.deepEqual(user.content, [{ type: 'text', text: 'look' }, { type: 'image', url: `data:image/jpeg;base64,${jpeg.toString('base64')}` }]);
+      assert.doesNotMatch(JSON.stringify(model.calls[0].messages), new RegExp(TOKEN));
+    } finally {
+      await moduleRef.close();
+      await fake.close();
+    }
+  });
+
   it('splits a long reply into messages within 4096 characters', async () => {
     const fake = await startFakeTelegram();
     const long = Array.from({ length: 900 }, (_, i) => `word${i}`).join(' ');

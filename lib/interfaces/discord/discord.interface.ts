@@ -1,4 +1,5 @@
 import type { Client, ClientOptions, Message } from 'discord.js';
+import type { FileInput, ImageInput } from '../../agent';
 import type { ChatTarget, InboundMessage } from '../inbound-message';
 import { InterfaceAuthError, InterfaceOptions, InterfaceRuntime, MessagingInterface } from '../messaging-interface';
 
@@ -12,6 +13,8 @@ export interface DiscordInterfaceOptions extends InterfaceOptions {
   clientOptions?: Partial<ClientOptions>;
   /** Use this client. Default: the `necord` client of the app if there is one, else a new `Client`. */
   client?: Client;
+  /** Largest text attachment read for the agent, in bytes. Default 1 MiB. */
+  maxFileBytes?: number;
 }
 
 /**
@@ -143,7 +146,18 @@ export class DiscordInterface extends MessagingInterface {
     if (respondTo === 'dms' && !direct) return;
     if (respondTo === 'mentions' && !direct && !mentioned) return;
     const text = message.content.replace(new RegExp(`<@!?${client.user.id}>`, 'g'), '').trim();
-    if (!text) return;
+    const images: ImageInput[] = [];
+    const files: FileInput[] = [];
+    for (const attachment of message.attachments?.values() ?? []) {
+      const type = attachment.contentType ?? '';
+      // Discord's attachment URLs are signed CDN links with no bot credentials: the model may fetch them.
+      if (/^image\/(png|jpeg|gif|webp)/.test(type)) images.push(attachment.url);
+      else if (/^(text\/|application\/json)/.test(type) && attachment.size <= (this.options.maxFileBytes ?? 1024 * 1024)) {
+        const response = await fetch(attachment.url);
+        if (response.ok) files.push({ name: attachment.name, content: Buffer.from(await response.arrayBuffer()), mimeType: type.split(';')[0] });
+      }
+    }
+    if (!text && !images.length && !files.length) return;
     const inbound: InboundMessage = {
       platform: this.platform,
       messageId: message.id,
@@ -153,6 +167,8 @@ export class DiscordInterface extends MessagingInterface {
       senderName: message.author.username,
       fromSelf: message.author.id === client.user.id || message.author.bot,
       text,
+      ...(images.length ? { images } : {}),
+      ...(files.length ? { files } : {}),
       raw: message,
     };
     await runtime.receive(inbound);
