@@ -6,27 +6,17 @@
  * Goal: the module reaches >= 0.85x the bare route's throughput at 32 connections.
  * BENCH_HTTP_REQUESTS (default 4000 per arm and round) and BENCH_ROUNDS (default 2) tune it.
  */
-import { ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { Agent as HttpAgent, request } from 'node:http';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { startProcess, stopProcess as stop } from './support/processes';
 
 const REQUESTS = Number(process.env.BENCH_HTTP_REQUESTS ?? 4000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const BODY = JSON.stringify({ input: 'Summarise the quarterly report in two sentences.' });
-const script = join(__dirname, 'support', 'bench-servers.js');
 
 async function start(kind: string, arg?: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [script, kind, ...(arg ? [arg] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [url] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
-  return { url, child };
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  const exited = once(child, 'exit');
-  child.kill('SIGKILL');
-  await exited;
+  const { child, line } = await startProcess([kind, ...(arg ? [arg] : [])]);
+  return { url: line, child };
 }
 
 function post(url: URL, agent: HttpAgent): Promise<number> {

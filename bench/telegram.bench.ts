@@ -5,28 +5,16 @@
  * resident memory of each after answering 1,000 users (1,000 active sessions for the module).
  * BENCH_TG_MESSAGES (default 2000) and BENCH_TG_CHATS (default 50) tune the throughput run.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { startProcess, stopProcess as stop } from './support/processes';
 import { FakeTelegramServer, startFakeTelegram } from '../lib/testing';
 
 const MESSAGES = Number(process.env.BENCH_TG_MESSAGES ?? 2000);
 const CHATS = Number(process.env.BENCH_TG_CHATS ?? 50);
 const SESSIONS = 1000;
-const script = join(__dirname, 'support', 'bench-servers.js');
 
-async function start(args: string[]): Promise<{ child: ChildProcess; line: string }> {
-  const child = spawn(process.execPath, ['--expose-gc', script, ...args], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
-  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
-  return { child, line };
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  const exited = once(child, 'exit');
-  child.kill('SIGKILL');
-  await exited;
-}
+const start = (args: string[]) => startProcess(args, ['--expose-gc']);
 
 async function rss(child: ChildProcess): Promise<number> {
   child.send('rss');

@@ -1,5 +1,5 @@
 import { trimOldest } from '../agent/bounded';
-import { loadBetterSqlite3 } from '../agent/sessions/sqlite-session-store';
+import { openSqlite } from '../agent/sessions/sqlite-session-store';
 
 /**
  * Remembers which platform messages were answered, so a message delivered
@@ -49,10 +49,7 @@ export class SqliteDedupStore implements DedupStore {
     if (!options || typeof options.path !== 'string' || options.path === '') {
       throw new TypeError("SqliteDedupStore needs a file path, e.g. new SqliteDedupStore({ path: './agent.db' }).");
     }
-    const Database = loadBetterSqlite3('SqliteDedupStore');
-    this.db = new Database(options.path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openSqlite(options.path, 'SqliteDedupStore');
     this.db.exec('CREATE TABLE IF NOT EXISTS definable_seen_messages (key TEXT PRIMARY KEY, seen_at INTEGER NOT NULL)');
     this.retentionMs = options.retentionMs ?? 7 * 24 * 3600 * 1000;
   }

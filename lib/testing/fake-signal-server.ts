@@ -1,5 +1,6 @@
 import { createServer, IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { LongPoll } from './long-poll';
 
 /** A request the fake signal-cli-rest-api received. */
 export interface SignalCall {
@@ -35,9 +36,8 @@ export async function startFakeSignal(options: { maxHoldMs?: number } = {}): Pro
   const calls: SignalCall[] = [];
   const queues = new Map<string, any[]>();
   const failures: { prefix: string; status: number; times: number }[] = [];
-  const pollers = new Set<() => void>();
+  const longPoll = new LongPoll();
   const waiters: { predicate: (call: SignalCall) => boolean; resolve: (call: SignalCall) => void }[] = [];
-  const timers = new Set<NodeJS.Timeout>();
   let clock = Date.now();
 
   const server = createServer((req, res) => {
@@ -78,25 +78,7 @@ export async function startFakeSignal(options: { maxHoldMs?: number } = {}): Pro
         json(res, 200, items);
       };
       if (queue.length || !Number(url.searchParams.get('timeout'))) return drain();
-      let done = false;
-      const finish = () => {
-        if (done) return;
-        done = true;
-        pollers.delete(finish);
-        clearTimeout(timer);
-        timers.delete(timer);
-        if (!res.destroyed) drain();
-      };
-      const timer = setTimeout(finish, Math.min(Number(url.searchParams.get('timeout')) * 1000, options.maxHoldMs ?? 10_000));
-      timers.add(timer);
-      pollers.add(finish);
-      res.on('close', () => {
-        if (!res.writableEnded) {
-          done = true;
-          pollers.delete(finish);
-          clearTimeout(timer);
-        }
-      });
+      longPoll.hold(res, Math.min(Number(url.searchParams.get('timeout')) * 1000, options.maxHoldMs ?? 10_000), drain);
       return;
     }
     if (url.pathname === '/v2/send' && req.method === 'POST') {
@@ -129,7 +111,7 @@ export async function startFakeSignal(options: { maxHoldMs?: number } = {}): Pro
         },
       });
       queues.set(number, queue);
-      for (const poller of [...pollers]) poller();
+      longPoll.wake();
       return ts;
     },
     fail: (prefix, status, times = 1) => void failures.push({ prefix, status, times }),
@@ -143,7 +125,7 @@ export async function startFakeSignal(options: { maxHoldMs?: number } = {}): Pro
       calls.filter((call) => call.path === '/v2/send' && call.body?.recipients?.includes(recipient)).map((call) => String(call.body.message)),
     close: () =>
       new Promise<void>((resolve) => {
-        for (const timer of timers) clearTimeout(timer);
+        longPoll.close();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

@@ -1,5 +1,6 @@
 import { createServer, IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { LongPoll } from './long-poll';
 
 /** A call the fake Bot API received. */
 export interface TelegramCall {
@@ -66,16 +67,12 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
   const updates: Record<string, any>[] = [];
   const failures = new Map<string, TelegramFailure[]>();
   const files = new Map<string, { content: Buffer; path: string }>();
-  const pollers = new Set<() => void>();
+  const longPoll = new LongPoll();
   const callWaiters: { predicate: (call: TelegramCall) => boolean; resolve: (call: TelegramCall) => void }[] = [];
   let nextUpdateId = 1;
   let nextMessageId = 1000;
   let confirmedOffset = 0;
-  const timers = new Set<NodeJS.Timeout>();
-
-  const wake = () => {
-    for (const poller of [...pollers]) poller();
-  };
+  const wake = () => longPoll.wake();
 
   const record = (call: TelegramCall) => {
     calls.push(call);
@@ -163,26 +160,7 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
     const limit = Number(params.limit ?? 100);
     const respond = () => ok(res, updates.filter((update) => update.update_id >= offset).slice(0, limit));
     if (updates.some((update) => update.update_id >= offset) || !Number(params.timeout)) return respond();
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      pollers.delete(finish);
-      clearTimeout(timer);
-      timers.delete(timer);
-      if (!res.destroyed) respond();
-    };
-    const timer = setTimeout(finish, Math.min(Number(params.timeout) * 1000, options.maxHoldMs ?? 25_000));
-    timers.add(timer);
-    pollers.add(finish);
-    // The response's close (not the request's, which fires once the body is read) means the client left.
-    res.on('close', () => {
-      if (!res.writableEnded) {
-        done = true;
-        pollers.delete(finish);
-        clearTimeout(timer);
-      }
-    });
+    longPoll.hold(res, Math.min(Number(params.timeout) * 1000, options.maxHoldMs ?? 25_000), respond);
   }
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -227,7 +205,7 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
     sentTexts: (chatId) => calls.filter((call) => call.method === 'sendMessage' && Number(call.params.chat_id) === chatId).map((call) => String(call.params.text)),
     close: () =>
       new Promise<void>((resolve) => {
-        for (const timer of timers) clearTimeout(timer);
+        longPoll.close();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

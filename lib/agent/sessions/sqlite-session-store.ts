@@ -39,11 +39,7 @@ export class SqliteSessionStore implements SessionStore {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(prefix)) {
       throw new TypeError(`SqliteSessionStore: tablePrefix "${prefix}" must be letters, digits and "_".`);
     }
-    const Database = loadBetterSqlite3();
-    this.db = new Database(options.path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openSqlite(options.path, 'SqliteSessionStore');
     const sessions = `${prefix}sessions`;
     const messages = `${prefix}messages`;
     this.db.exec(`
@@ -131,6 +127,20 @@ export class SqliteSessionStore implements SessionStore {
       throw new AgentError('session_store', `SQLite session store failed: ${message}`, { cause: error });
     }
   }
+}
+
+/**
+ * Opens a SQLite database for one of the library's stores: WAL mode (readers
+ * never block the writer), NORMAL sync (durable across process crashes), and
+ * a 5 s busy timeout for other processes sharing the file.
+ */
+export function openSqlite(path: string, user: string): BetterSqlite3.Database {
+  const Database = loadBetterSqlite3(user);
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  return db;
 }
 
 /** Loads the optional `better-sqlite3` peer dependency, or says how to install it. */

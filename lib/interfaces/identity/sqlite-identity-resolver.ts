@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type BetterSqlite3 from 'better-sqlite3';
-import { loadBetterSqlite3 } from '../../agent/sessions/sqlite-session-store';
+import { openSqlite } from '../../agent/sessions/sqlite-session-store';
 import { defaultUserId, IdentityResolver, LINK_CODE_TTL_MS, newLinkCode, PlatformIdentity } from './identity-resolver';
 
 /** Options of {@link SqliteIdentityResolver}. */
@@ -20,10 +20,7 @@ export class SqliteIdentityResolver implements IdentityResolver {
     if (!options || typeof options.path !== 'string' || options.path === '') {
       throw new TypeError("SqliteIdentityResolver needs a file path, e.g. new SqliteIdentityResolver({ path: './identity.db' }).");
     }
-    const Database = loadBetterSqlite3('SqliteIdentityResolver');
-    this.db = new Database(options.path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openSqlite(options.path, 'SqliteIdentityResolver');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS definable_identities (
         platform TEXT NOT NULL,
