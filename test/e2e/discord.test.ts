@@ -1,18 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Test, TestingModule } from '@nestjs/testing';
-import { DefinableModule, DefinableModuleOptions, DiscordInterface, InterfaceSupervisor } from '../../lib';
+import { TestingModule } from '@nestjs/testing';
+import { DiscordInterface, InterfaceSupervisor } from '../../lib';
 import { FakeDiscordServer, startFakeDiscord, TestModel } from '../../lib/testing';
+import { bootModule, flush } from '../support/nest';
 
 const TOKEN = 'discord-test-token';
-const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-async function boot(options: DefinableModuleOptions, imports: any[] = []): Promise<TestingModule> {
-  const moduleRef = await Test.createTestingModule({ imports: [...imports, DefinableModule.forRoot({ ...options, server: { enabled: false } })] }).compile();
-  moduleRef.useLogger(false);
-  await moduleRef.init();
-  return moduleRef;
-}
 
 /** discord.js pointed at the fake, with no identify throttling. */
 const clientOptions = (fake: FakeDiscordServer) => ({
@@ -30,7 +23,7 @@ async function runningState(moduleRef: TestingModule): Promise<void> {
 describe('DiscordInterface through the real discord.js client', { timeout: 60_000 }, () => {
   it('answers mentions in a guild channel and direct messages, typing first', async () => {
     const fake = await startFakeDiscord({ token: TOKEN });
-    const moduleRef = await boot({ agent: echo(), interfaces: [new DiscordInterface({ botToken: TOKEN, clientOptions: clientOptions(fake) })] });
+    const moduleRef = await bootModule({ agent: echo(), interfaces: [new DiscordInterface({ botToken: TOKEN, clientOptions: clientOptions(fake) })] });
     try {
       await fake.waitForReady(1);
       await runningState(moduleRef);
@@ -54,7 +47,7 @@ describe('DiscordInterface through the real discord.js client', { timeout: 60_00
   it('hands image attachments to the model as images', async () => {
     const fake = await startFakeDiscord();
     const model = new TestModel({ responses: () => 'a cat' });
-    const moduleRef = await boot({ agent: { model }, interfaces: [new DiscordInterface({ botToken: TOKEN, respondTo: 'all', clientOptions: clientOptions(fake) })] });
+    const moduleRef = await bootModule({ agent: { model }, interfaces: [new DiscordInterface({ botToken: TOKEN, respondTo: 'all', clientOptions: clientOptions(fake) })] });
     try {
       await fake.waitForReady(1);
       await runningState(moduleRef);
@@ -70,7 +63,7 @@ describe('DiscordInterface through the real discord.js client', { timeout: 60_00
 
   it('restarts when the gateway closes for good after start-up (4004 after READY)', async () => {
     const fake = await startFakeDiscord();
-    const moduleRef = await boot({ agent: echo(), interfaces: [new DiscordInterface({ botToken: TOKEN, respondTo: 'all', clientOptions: clientOptions(fake) })] });
+    const moduleRef = await bootModule({ agent: echo(), interfaces: [new DiscordInterface({ botToken: TOKEN, respondTo: 'all', clientOptions: clientOptions(fake) })] });
     try {
       await fake.waitForReady(1);
       await runningState(moduleRef);
@@ -91,7 +84,7 @@ describe('DiscordInterface through the real discord.js client', { timeout: 60_00
 
   it('parks the interface as failed when the token is refused', async () => {
     const fake = await startFakeDiscord({ token: TOKEN });
-    const moduleRef = await boot({ agent: echo(), interfaces: [new DiscordInterface({ botToken: 'wrong-token', clientOptions: clientOptions(fake) })] });
+    const moduleRef = await bootModule({ agent: echo(), interfaces: [new DiscordInterface({ botToken: 'wrong-token', clientOptions: clientOptions(fake) })] });
     try {
       while (['starting', 'stopped'].includes(moduleRef.get(InterfaceSupervisor).status()[0].state)) await flush();
       const status = moduleRef.get(InterfaceSupervisor).status()[0];
@@ -109,7 +102,7 @@ describe('DiscordInterface with necord', { timeout: 60_000 }, () => {
     const { NecordModule } = await import('necord');
     const { GatewayIntentBits, Partials } = await import('discord.js');
     const fake = await startFakeDiscord({ token: TOKEN });
-    const moduleRef = await boot({ agent: echo(), interfaces: [new DiscordInterface({ respondTo: 'all' })] }, [
+    const moduleRef = await bootModule({ agent: echo(), interfaces: [new DiscordInterface({ respondTo: 'all' })] }, [
       NecordModule.forRoot({
         token: TOKEN,
         intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.MessageContent, GatewayIntentBits.DirectMessages],

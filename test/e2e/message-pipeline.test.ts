@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Test, TestingModule } from '@nestjs/testing';
+import { TestingModule } from '@nestjs/testing';
 import {
   AgentOptions,
   AllowlistAuth,
@@ -19,17 +19,14 @@ import {
 import { TestModel } from '../../lib/testing';
 import { deferred, tempDir } from '../support/fixtures';
 import { EditableMemoryInterface, MemoryInterface } from '../support/memory-interface';
-import { startApp } from '../support/nest';
+import { bootModule, flush, startApp } from '../support/nest';
 
 const dir = tempDir();
 after(() => dir.cleanup());
 
-const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-async function boot(options: DefinableModuleOptions): Promise<TestingModule> {
-  const moduleRef = await Test.createTestingModule({ imports: [DefinableModule.forRoot({ ...options, server: { enabled: false } })] }).compile();
-  moduleRef.useLogger(false);
-  await moduleRef.init();
+/** Boots the module and lets the interfaces start. */
+async function bootStarted(options: DefinableModuleOptions): Promise<TestingModule> {
+  const moduleRef = await bootModule(options);
   await flush();
   return moduleRef;
 }
@@ -58,7 +55,7 @@ class GateModel implements Model {
 describe('the message pipeline', () => {
   it('answers a message, typing first, replying to it', async () => {
     const platform = new MemoryInterface();
-    const moduleRef = await boot({ agent: echo(), interfaces: [platform] });
+    const moduleRef = await bootStarted({ agent: echo(), interfaces: [platform] });
     await platform.deliver({ text: 'hello', senderId: 'u1', messageId: 'm1' });
     await platform.waitForSent(1);
     assert.deepEqual(platform.sent, [{ chatId: 'u1', text: 'echo: hello', replyTo: 'm1' }]);
@@ -69,7 +66,7 @@ describe('the message pipeline', () => {
   it('splits long replies at the platform limit', async () => {
     const platform = new MemoryInterface({ maxMessageLength: 100 });
     const long = Array.from({ length: 40 }, (_, i) => `Sentence number ${i}.`).join(' ');
-    const moduleRef = await boot({ agent: { model: new TestModel({ responses: () => long }) }, interfaces: [platform] });
+    const moduleRef = await bootStarted({ agent: { model: new TestModel({ responses: () => long }) }, interfaces: [platform] });
     await platform.deliver({ text: 'long please', senderId: 'u1' });
     await platform.waitForSent(2);
     await flush();
@@ -82,7 +79,7 @@ describe('the message pipeline', () => {
   it('ignores a duplicate delivery of the same message', async () => {
     const platform = new MemoryInterface();
     const model = new GateModel();
-    const moduleRef = await boot({ agent: { model }, interfaces: [platform] });
+    const moduleRef = await bootStarted({ agent: { model }, interfaces: [platform] });
     await platform.deliver({ text: 'once', senderId: 'u1', messageId: 'dup' });
     await platform.deliver({ text: 'once', senderId: 'u1', messageId: 'dup' }); // while in flight
     await platform.waitForSent(1);
@@ -97,7 +94,7 @@ describe('the message pipeline', () => {
     const model = new GateModel();
     const first = deferred();
     model.gates.set('a1', first);
-    const moduleRef = await boot({ agent: { model }, interfaces: [platform] });
+    const moduleRef = await bootStarted({ agent: { model }, interfaces: [platform] });
     await platform.deliver({ text: 'a1', senderId: 'a' });
     await platform.deliver({ text: 'a2', senderId: 'a' });
     await platform.deliver({ text: 'b1', senderId: 'b' });
@@ -115,7 +112,7 @@ describe('the message pipeline', () => {
     const model = new GateModel();
     const gate = deferred();
     model.gates.set('x', gate);
-    const moduleRef = await boot({ agent: { model }, interfaces: [platform] });
+    const moduleRef = await bootStarted({ agent: { model }, interfaces: [platform] });
     await platform.deliver({ text: 'x', senderId: 'a' });
     await platform.deliver({ text: 'y', senderId: 'b' });
     await flush();
@@ -129,7 +126,7 @@ describe('the message pipeline', () => {
   it('ignores senders the allowlist refuses, telling them when configured', async () => {
     const platform = new MemoryInterface({ allow: new AllowlistAuth({ userIds: ['friend'] }), rejectMessage: 'This bot is private.' });
     const model = new GateModel();
-    const moduleRef = await boot({ agent: { model }, interfaces: [platform] });
+    const moduleRef = await bootStarted({ agent: { model }, interfaces: [platform] });
     await platform.deliver({ text: 'let me in', senderId: 'stranger' });
     await platform.deliver({ text: 'hi', senderId: 'friend' });
     await platform.waitForSent(2);
@@ -147,7 +144,7 @@ describe('the message pipeline', () => {
       },
     });
     const model = new GateModel();
-    const moduleRef = await boot({ agent: { model }, interfaces: [platform] });
+    const moduleRef = await bootStarted({ agent: { model }, interfaces: [platform] });
     await platform.deliver({ text: 'ignore me', senderId: 'u' });
     await platform.deliver({ text: 'hello', senderId: 'u' });
     await platform.waitForSent(1);
@@ -160,7 +157,7 @@ describe('the message pipeline', () => {
     const errors: string[] = [];
     const platform = new MemoryInterface({ errorMessage: 'Oops, try again.', hooks: { onError: (error) => void errors.push(error.message) } });
     const model = new TestModel({ responses: [{ error: new ModelError('model_unavailable', 'provider down') }, 'back'] });
-    const moduleRef = await boot({ agent: { model }, interfaces: [platform] });
+    const moduleRef = await bootStarted({ agent: { model }, interfaces: [platform] });
     await platform.deliver({ text: 'one', senderId: 'u' });
     await platform.deliver({ text: 'two', senderId: 'u' });
     await platform.waitForSent(2);
@@ -174,7 +171,7 @@ describe('the message pipeline', () => {
     const run = async (text: string, model: TestModel) => {
       const platform = new MemoryInterface();
       const sessionStore = new SqliteSessionStore({ path });
-      const moduleRef = await boot({ agent: { model, sessionStore }, interfaces: [platform] });
+      const moduleRef = await bootStarted({ agent: { model, sessionStore }, interfaces: [platform] });
       await platform.deliver({ text, senderId: 'ada' });
       await platform.waitForSent(1);
       await moduleRef.close();
@@ -191,7 +188,7 @@ describe('the message pipeline', () => {
     const beta = new MemoryInterface({ platform: 'beta' });
     const model = new TestModel({ responses: (call) => `seen ${call.messages.filter((m) => m.role === 'user').length}` });
     const identityResolver = new SqliteIdentityResolver({ path: join(dir.path, 'identity.db') });
-    const moduleRef = await boot({ agent: { model }, interfaces: [alpha, beta], identityResolver });
+    const moduleRef = await bootStarted({ agent: { model }, interfaces: [alpha, beta], identityResolver });
     await alpha.deliver({ text: 'remember me', senderId: 'a-1' });
     await alpha.waitForSent(1);
     await alpha.deliver({ text: '/link', senderId: 'a-1' });
@@ -222,7 +219,7 @@ describe('the message pipeline', () => {
     const model = new GateModel();
     const gate = deferred();
     model.gates.set('slow', gate);
-    const moduleRef = await boot({ agent: { model }, interfaces: [platform], shutdownTimeout: 60_000 });
+    const moduleRef = await bootStarted({ agent: { model }, interfaces: [platform], shutdownTimeout: 60_000 });
     await platform.deliver({ text: 'slow', senderId: 'u' });
     await flush();
     const closing = moduleRef.close();
@@ -237,7 +234,7 @@ describe('the message pipeline, continued', () => {
   it('streams a reply by editing one message, at most once a second', async () => {
     const platform = new EditableMemoryInterface({ streaming: true });
     const model = new TestModel({ responses: [{ chunks: ['Hel', 'lo ', 'wor', 'ld'] }] });
-    const moduleRef = await boot({ agent: { model }, interfaces: [platform] });
+    const moduleRef = await bootStarted({ agent: { model }, interfaces: [platform] });
     await platform.deliver({ text: 'stream it', senderId: 'u' });
     await platform.waitForSent(1);
     await moduleRef.close();
@@ -251,7 +248,7 @@ describe('the message pipeline, continued', () => {
     for (let round = 0; round < 2; round++) {
       const dedup = new SqliteDedupStore({ path });
       const platform = new MemoryInterface({ dedup });
-      const moduleRef = await boot({ agent: { model }, interfaces: [platform] });
+      const moduleRef = await bootStarted({ agent: { model }, interfaces: [platform] });
       await platform.deliver({ text: 'hi', senderId: 'u', messageId: 'update-1' });
       if (round === 0) await platform.waitForSent(1);
       await moduleRef.close();
@@ -264,7 +261,7 @@ describe('the message pipeline, continued', () => {
     const own = new InMemorySessionStore();
     const platform = new MemoryInterface({ sessionStore: own, historyLimit: 0 });
     const model = new TestModel({ responses: () => 'ok' });
-    const moduleRef = await boot({ agent: { model }, interfaces: [platform] });
+    const moduleRef = await bootStarted({ agent: { model }, interfaces: [platform] });
     await platform.deliver({ text: 'first', senderId: 'u' });
     await platform.deliver({ text: 'second', senderId: 'u' });
     await platform.waitForSent(2);

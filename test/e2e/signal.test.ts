@@ -1,28 +1,21 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Test, TestingModule } from '@nestjs/testing';
-import { DefinableModule, DefinableModuleOptions, InterfaceSupervisor, SignalInterface, SqliteIdentityResolver, TelegramInterface } from '../../lib';
+import { InterfaceSupervisor, SignalInterface, SqliteIdentityResolver, TelegramInterface } from '../../lib';
 import { startFakeSignal, startFakeTelegram, TestModel } from '../../lib/testing';
 import { tempDir } from '../support/fixtures';
+import { bootModule } from '../support/nest';
 
 const BOT = '+15550001';
 const dir = tempDir();
 after(() => dir.cleanup());
-
-async function boot(options: DefinableModuleOptions): Promise<TestingModule> {
-  const moduleRef = await Test.createTestingModule({ imports: [DefinableModule.forRoot({ ...options, server: { enabled: false } })] }).compile();
-  moduleRef.useLogger(false);
-  await moduleRef.init();
-  return moduleRef;
-}
 
 // A hang guard, not a timing assertion.
 describe('SignalInterface against a fake signal-cli-rest-api', { timeout: 60_000 }, () => {
   it('answers direct and group messages, typing first', async () => {
     const fake = await startFakeSignal({ maxHoldMs: 200 });
     const model = new TestModel({ responses: (call) => `echo: ${call.messages.at(-1)?.content}` });
-    const moduleRef = await boot({ agent: { model }, interfaces: [new SignalInterface({ baseUrl: fake.baseUrl, number: BOT, receiveTimeout: 1 })] });
+    const moduleRef = await bootModule({ agent: { model }, interfaces: [new SignalInterface({ baseUrl: fake.baseUrl, number: BOT, receiveTimeout: 1 })] });
     try {
       await fake.waitForCall((call) => call.path.startsWith('/v1/receive/'));
       fake.receiveMessage({ number: BOT, from: '+15550002', text: 'hello signal' });
@@ -42,7 +35,7 @@ describe('SignalInterface against a fake signal-cli-rest-api', { timeout: 60_000
 
   it('restarts a receive loop that fails after start-up', async () => {
     const fake = await startFakeSignal({ maxHoldMs: 100 });
-    const moduleRef = await boot({
+    const moduleRef = await bootModule({
       agent: { model: new TestModel({ responses: () => 'back' }) },
       interfaces: [new SignalInterface({ baseUrl: fake.baseUrl, number: BOT, receiveTimeout: 1 })],
     });
@@ -67,7 +60,7 @@ describe('SignalInterface against a fake signal-cli-rest-api', { timeout: 60_000
     const signal = await startFakeSignal({ maxHoldMs: 200 });
     const identityResolver = new SqliteIdentityResolver({ path: join(dir.path, 'identity.db') });
     const model = new TestModel({ responses: (call) => `turns: ${call.messages.filter((m) => m.role === 'user').length}` });
-    const moduleRef = await boot({
+    const moduleRef = await bootModule({
       agent: { model },
       identityResolver,
       interfaces: [

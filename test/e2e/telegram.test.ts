@@ -1,20 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Test, TestingModule } from '@nestjs/testing';
+import { TestingModule } from '@nestjs/testing';
 import { TelegrafModule } from 'nestjs-telegraf';
-import { Agent, AgentOptions, DefinableModule, DefinableModuleOptions, InterfaceSupervisor, TelegramInterface } from '../../lib';
+import { AgentOptions, DefinableModule, InterfaceSupervisor, TelegramInterface } from '../../lib';
 import { FakeTelegramServer, startFakeTelegram, TestModel } from '../../lib/testing';
-import { PLATFORMS, post, startApp } from '../support/nest';
+import { bootModule, flush, PLATFORMS, post, startApp } from '../support/nest';
 
 const TOKEN = '123456:test-token';
-const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-async function boot(options: DefinableModuleOptions, imports: any[] = []): Promise<TestingModule> {
-  const moduleRef = await Test.createTestingModule({ imports: [...imports, DefinableModule.forRoot({ ...options, server: { enabled: false } })] }).compile();
-  moduleRef.useLogger(false);
-  await moduleRef.init();
-  return moduleRef;
-}
 
 /** Waits until the supervisor reports the interface running. */
 async function running(moduleRef: TestingModule, fake: FakeTelegramServer): Promise<void> {
@@ -28,7 +20,7 @@ const echo = (): AgentOptions => ({ model: new TestModel({ responses: (call) => 
 describe('TelegramInterface through the real telegraf client', { timeout: 60_000 }, () => {
   it('answers a message: typing first, then the reply to that message', async () => {
     const fake = await startFakeTelegram({ tokens: [TOKEN] });
-    const moduleRef = await boot({ agent: echo(), interfaces: [new TelegramInterface({ botToken: TOKEN, apiRoot: fake.apiRoot })] });
+    const moduleRef = await bootModule({ agent: echo(), interfaces: [new TelegramInterface({ botToken: TOKEN, apiRoot: fake.apiRoot })] });
     try {
       await running(moduleRef, fake);
       fake.sendUserMessage({ chatId: 42, userId: 7, text: 'Hello bot', messageId: 5 });
@@ -49,7 +41,7 @@ describe('TelegramInterface through the real telegraf client', { timeout: 60_000
     const jpeg = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]);
     fake.addFile('photo-1', jpeg);
     const model = new TestModel({ responses: () => 'nice photo' });
-    const moduleRef = await boot({ agent: { model }, interfaces: [new TelegramInterface({ botToken: TOKEN, apiRoot: fake.apiRoot })] });
+    const moduleRef = await bootModule({ agent: { model }, interfaces: [new TelegramInterface({ botToken: TOKEN, apiRoot: fake.apiRoot })] });
     try {
       await running(moduleRef, fake);
       fake.pushUpdate({
@@ -75,7 +67,7 @@ describe('TelegramInterface through the real telegraf client', { timeout: 60_000
   it('splits a long reply into messages within 4096 characters', async () => {
     const fake = await startFakeTelegram();
     const long = Array.from({ length: 900 }, (_, i) => `word${i}`).join(' ');
-    const moduleRef = await boot({ agent: { model: new TestModel({ responses: () => long }) }, interfaces: [new TelegramInterface({ botToken: TOKEN, apiRoot: fake.apiRoot, parseMode: null })] });
+    const moduleRef = await bootModule({ agent: { model: new TestModel({ responses: () => long }) }, interfaces: [new TelegramInterface({ botToken: TOKEN, apiRoot: fake.apiRoot, parseMode: null })] });
     try {
       await running(moduleRef, fake);
       fake.sendUserMessage({ chatId: 1, userId: 1, text: 'long' });
@@ -93,7 +85,7 @@ describe('TelegramInterface through the real telegraf client', { timeout: 60_000
   it('ignores a duplicate update and confirms offsets only after handing updates over', async () => {
     const fake = await startFakeTelegram();
     const model = new TestModel({ responses: () => 'once' });
-    const moduleRef = await boot({ agent: { model }, interfaces: [new TelegramInterface({ botToken: TOKEN, apiRoot: fake.apiRoot })] });
+    const moduleRef = await bootModule({ agent: { model }, interfaces: [new TelegramInterface({ botToken: TOKEN, apiRoot: fake.apiRoot })] });
     try {
       await running(moduleRef, fake);
       const first = fake.sendUserMessage({ chatId: 3, userId: 3, text: 'hi', messageId: 77 });
@@ -111,7 +103,7 @@ describe('TelegramInterface through the real telegraf client', { timeout: 60_000
 
   it('falls back to plain text when Telegram cannot parse the markup, and retries after a 429', async () => {
     const fake = await startFakeTelegram();
-    const moduleRef = await boot({ agent: { model: new TestModel({ responses: () => 'a *broken markup' }) }, interfaces: [new TelegramInterface({ botToken: TOKEN, apiRoot: fake.apiRoot })] });
+    const moduleRef = await bootModule({ agent: { model: new TestModel({ responses: () => 'a *broken markup' }) }, interfaces: [new TelegramInterface({ botToken: TOKEN, apiRoot: fake.apiRoot })] });
     try {
       await running(moduleRef, fake);
       fake.fail('sendMessage', { error_code: 429, description: 'Too Many Requests: retry after 1', retry_after: 1 });
@@ -129,7 +121,7 @@ describe('TelegramInterface through the real telegraf client', { timeout: 60_000
 
   it('parks the interface as failed when the token is refused (401), without retrying', async () => {
     const fake = await startFakeTelegram({ tokens: ['other:token'] });
-    const moduleRef = await boot({ agent: echo(), interfaces: [new TelegramInterface({ botToken: TOKEN, apiRoot: fake.apiRoot })] });
+    const moduleRef = await bootModule({ agent: echo(), interfaces: [new TelegramInterface({ botToken: TOKEN, apiRoot: fake.apiRoot })] });
     try {
       await fake.waitForCall((call) => call.method === 'getMe');
       while (moduleRef.get(InterfaceSupervisor).status()[0].state === 'starting') await flush();
@@ -145,7 +137,7 @@ describe('TelegramInterface through the real telegraf client', { timeout: 60_000
 
   it('restarts a poller that fails after start-up (409 Conflict) and answers again', async () => {
     const fake = await startFakeTelegram({ maxHoldMs: 50 });
-    const moduleRef = await boot({ agent: echo(), interfaces: [new TelegramInterface({ botToken: TOKEN, apiRoot: fake.apiRoot })] });
+    const moduleRef = await bootModule({ agent: echo(), interfaces: [new TelegramInterface({ botToken: TOKEN, apiRoot: fake.apiRoot })] });
     try {
       await running(moduleRef, fake);
       fake.fail('getUpdates', { error_code: 409, description: 'Conflict: terminated by other getUpdates request' });
@@ -165,7 +157,7 @@ describe('TelegramInterface through the real telegraf client', { timeout: 60_000
 
   it("attaches to nestjs-telegraf's bot instead of polling a second time", async () => {
     const fake = await startFakeTelegram();
-    const moduleRef = await boot({ agent: echo(), interfaces: [new TelegramInterface()] }, [
+    const moduleRef = await bootModule({ agent: echo(), interfaces: [new TelegramInterface()] }, [
       TelegrafModule.forRoot({ token: TOKEN, options: { telegram: { apiRoot: fake.apiRoot } }, launchOptions: false }),
     ]);
     try {

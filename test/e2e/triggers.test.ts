@@ -18,7 +18,6 @@ import {
   Webhook,
 } from '../../lib';
 import { TestModel } from '../../lib/testing';
-import { deferred } from '../support/fixtures';
 import { PLATFORMS, post, startApp, TestApp } from '../support/nest';
 
 const KEY = 'module-key-000001';

@@ -2,7 +2,8 @@ import 'reflect-metadata';
 import type { INestApplication, ModuleMetadata } from '@nestjs/common';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
-import { Test } from '@nestjs/testing';
+import { Test, TestingModule } from '@nestjs/testing';
+import { DefinableModule, DefinableModuleOptions } from '../../lib';
 
 /** The two HTTP platforms every e2e test runs on. */
 export const PLATFORMS = ['fastify', 'express'] as const;
@@ -66,4 +67,18 @@ export async function* readSse(response: Response): AsyncGenerator<SseEvent> {
       yield { event, data: data === undefined ? undefined : JSON.parse(data) };
     }
   }
+}
+
+/** Lets queued promise jobs and I/O callbacks run (not a sleep: it waits for nothing in particular). */
+export const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * A DefinableModule app without HTTP (Nest's testing module, `init()`ed),
+ * with extra modules imported before it, logging off.
+ */
+export async function bootModule(options: DefinableModuleOptions, imports: any[] = []): Promise<TestingModule> {
+  const moduleRef = await Test.createTestingModule({ imports: [...imports, DefinableModule.forRoot({ ...options, server: { enabled: false } })] }).compile();
+  moduleRef.useLogger(false);
+  await moduleRef.init();
+  return moduleRef;
 }
