@@ -10,7 +10,7 @@ export type { AgentErrorCode } from './agent/errors';
 export type { AgentLogger } from './agent/logger';
 export type { AudioInput, FileInput, ImageInput, RunMedia, VideoInput } from './agent/media';
 export { messageText } from './agent/messages';
-export type { AudioPart, ContentPart, ImagePart, Message, TextPart, ToolCallRequest } from './agent/messages';
+export type { AudioPart, ContentPart, ImagePart, Message, TextPart, ToolCallRequest, VideoPart } from './agent/messages';
 export type {
   Model,
   ModelCapabilities,

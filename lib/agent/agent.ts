@@ -249,6 +249,8 @@ export class Agent {
 
     const base = (): RunEventBase => ({ runId, sessionId, agentId: this.id, createdAt: Date.now() });
     const usage: ModelUsage = { inputTokens: 0, outputTokens: 0 };
+    let reasoningTokens: number | null = null;
+    let reasoning = '';
     let usageReported = false;
     let firstTokenAt: number | null = null;
     let content = '';
@@ -258,6 +260,7 @@ export class Agent {
 
     const output = (status: RunStatus, value: unknown, error?: AgentError): RunOutput => ({
       content: value,
+      reasoningContent: reasoning === '' ? null : reasoning,
       contentType: options.outputSchema && status === 'completed' ? 'json' : 'text',
       runId,
       sessionId,
@@ -270,6 +273,7 @@ export class Agent {
         inputTokens: usage.inputTokens,
         outputTokens: usage.outputTokens,
         totalTokens: usage.inputTokens + usage.outputTokens,
+        reasoningTokens,
         cost: usageReported ? this.model.cost(usage) : null,
         duration: (performance.now() - startedAt) / 1000,
         timeToFirstToken: firstTokenAt === null ? null : (firstTokenAt - startedAt) / 1000,
@@ -318,6 +322,7 @@ export class Agent {
               break;
             case 'reasoning':
               firstTokenAt ??= performance.now();
+              reasoning += chunk.delta;
               if (streaming) yield { ...base(), event: 'ReasoningStep', content: chunk.delta };
               break;
             case 'tool_call':
@@ -327,6 +332,7 @@ export class Agent {
               usageReported = true;
               usage.inputTokens += chunk.usage.inputTokens;
               usage.outputTokens += chunk.usage.outputTokens;
+              if (chunk.usage.reasoningTokens !== undefined) reasoningTokens = (reasoningTokens ?? 0) + chunk.usage.reasoningTokens;
               break;
             case 'audio':
               audio.push({ data: chunk.data, format: chunk.format, transcript: chunk.transcript });

@@ -5,7 +5,7 @@ export type { AgentErrorCode } from './errors';
 export type { AgentLogger } from './logger';
 export type { AudioInput, FileInput, ImageInput, RunMedia, VideoInput } from './media';
 export { messageText } from './messages';
-export type { AudioPart, ContentPart, ImagePart, Message, TextPart, ToolCallRequest } from './messages';
+export type { AudioPart, ContentPart, ImagePart, Message, TextPart, ToolCallRequest, VideoPart } from './messages';
 export type {
   Model,
   ModelCapabilities,

@@ -25,7 +25,7 @@ export interface AudioInput {
   format: 'wav' | 'mp3';
 }
 
-/** A video input. No built-in model takes video yet; passing one fails the run before any model call. */
+/** A video input: passed to models that take video; a model that does not (OpenAIChat) fails the run before any call. */
 export interface VideoInput {
   url?: string;
   data?: Uint8Array;
@@ -91,6 +91,14 @@ function toAudioPart(audio: AudioInput, index: number): ContentPart {
   throw unsupported(`audio[${index}].data must be a Buffer or a base64 string.`);
 }
 
+function toVideoPart(video: VideoInput, index: number): ContentPart {
+  if (video && typeof video.url === 'string' && /^https?:\/\//i.test(video.url)) return { type: 'video', url: video.url, ...(video.mimeType ? { mimeType: video.mimeType } : {}) };
+  if (video && video.data instanceof Uint8Array && typeof video.mimeType === 'string' && video.mimeType.startsWith('video/')) {
+    return { type: 'video', data: Buffer.from(video.data).toString('base64'), mimeType: video.mimeType };
+  }
+  throw unsupported(`videos[${index}] must be { url: 'https://...' } or { data: Buffer, mimeType: 'video/...' }.`);
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function fileBlock(file: FileInput, index: number): string {
@@ -137,9 +145,10 @@ export function buildUserMessage(input: string, media: RunMedia, capabilities: M
   if (audio.length && !capabilities.audio) {
     throw unsupported(`Model ${modelId} does not take audio input; remove audio or use an audio model.`);
   }
-  if (!images.length && !audio.length) return { role: 'user', content: text };
+  if (!images.length && !audio.length && !videos.length) return { role: 'user', content: text };
   const parts: ContentPart[] = [{ type: 'text', text }];
   images.forEach((image, index) => parts.push(toImagePart(image, index)));
   audio.forEach((clip, index) => parts.push(toAudioPart(clip, index)));
+  videos.forEach((video, index) => parts.push(toVideoPart(video, index)));
   return { role: 'user', content: parts };
 }

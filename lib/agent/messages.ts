@@ -26,8 +26,17 @@ export interface AudioPart {
   format: 'wav' | 'mp3';
 }
 
+/** A video part of a message's content (for models that take video): a URL, or base64 data with its mime type. */
+export interface VideoPart {
+  type: 'video';
+  url?: string;
+  /** Base64-encoded video bytes. */
+  data?: string;
+  mimeType?: string;
+}
+
 /** One part of a multi-part message content. */
-export type ContentPart = TextPart | ImagePart | AudioPart;
+export type ContentPart = TextPart | ImagePart | AudioPart | VideoPart;
 
 /**
  * A tool call requested by the model, as stored in history.

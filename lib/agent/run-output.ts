@@ -9,6 +9,8 @@ export interface RunMetrics {
   outputTokens: number;
   /** `inputTokens + outputTokens`. */
   totalTokens: number;
+  /** Of the output tokens, those a reasoning model spent thinking; `null` when the provider does not say. */
+  reasoningTokens: number | null;
   /** Cost in USD, or `null` when the model's price (or its usage report) is unknown. */
   cost: number | null;
   /** Wall-clock duration of the run, in seconds. */
@@ -63,6 +65,8 @@ export interface RunErrorInfo {
 export interface RunOutput<T = unknown> {
   /** The reply: text, or the parsed object when `outputSchema` was given. */
   content: T;
+  /** The reasoning a thinking model streamed (all `ReasoningStep` deltas), or `null`. */
+  reasoningContent: string | null;
   contentType: 'text' | 'json';
   runId: string;
   sessionId: string;

@@ -4,6 +4,7 @@ import type { RunEvent, RunOutput } from '../agent';
 export interface WireRunOutput {
   content: unknown;
   content_type: 'text' | 'json';
+  reasoning_content: string | null;
   run_id: string;
   session_id: string;
   user_id: string | null;
@@ -14,6 +15,7 @@ export interface WireRunOutput {
     input_tokens: number;
     output_tokens: number;
     total_tokens: number;
+    reasoning_tokens: number | null;
     cost: number | null;
     duration: number;
     time_to_first_token: number | null;
@@ -28,6 +30,7 @@ export function toWireOutput(output: RunOutput): WireRunOutput {
   return {
     content: output.content,
     content_type: output.contentType,
+    reasoning_content: output.reasoningContent,
     run_id: output.runId,
     session_id: output.sessionId,
     user_id: output.userId,
@@ -38,6 +41,7 @@ export function toWireOutput(output: RunOutput): WireRunOutput {
       input_tokens: metrics.inputTokens,
       output_tokens: metrics.outputTokens,
       total_tokens: metrics.totalTokens,
+      reasoning_tokens: metrics.reasoningTokens,
       cost: metrics.cost,
       duration: metrics.duration,
       time_to_first_token: metrics.timeToFirstToken,

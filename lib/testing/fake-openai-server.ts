@@ -267,10 +267,11 @@ function toolCallsOf(reply: FakeReply): { id: string; name: string; args: string
 }
 
 function usageOf(body: any, reply: FakeReply, content: string) {
-  if (reply.usage) return { ...reply.usage, total_tokens: reply.usage.prompt_tokens + reply.usage.completion_tokens };
+  const reasoning = reply.reasoning?.length ? { completion_tokens_details: { reasoning_tokens: countWords(reply.reasoning.join('')) } } : {};
+  if (reply.usage) return { ...reply.usage, total_tokens: reply.usage.prompt_tokens + reply.usage.completion_tokens, ...reasoning };
   const prompt = countWords(JSON.stringify(body.messages ?? []));
   const completion = Math.max(1, countWords(content));
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, ...reasoning };
 }
 
 function countWords(text: string): number {

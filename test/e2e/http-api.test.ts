@@ -68,7 +68,7 @@ for (const platform of PLATFORMS) {
         assert.equal(typeof res.body.run_id, 'string');
         assert.deepEqual(
           { ...res.body.metrics, duration: 0, time_to_first_token: 0 },
-          { input_tokens: 3, output_tokens: 2, total_tokens: 5, cost: null, duration: 0, time_to_first_token: 0 },
+          { input_tokens: 3, output_tokens: 2, total_tokens: 5, reasoning_tokens: null, cost: null, duration: 0, time_to_first_token: 0 },
         );
       });
 

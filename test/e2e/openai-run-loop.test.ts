@@ -91,11 +91,19 @@ describe('run and stream through the real openai client', () => {
     assert.deepEqual(body.stream_options, { include_usage: true });
   });
 
-  it('streams reasoning deltas as ReasoningStep events', async () => {
-    fake.enqueue({ reasoning: ['Think ', 'hard.'], content: 'Done.' });
-    const events = await collect(new Agent({ model: modelFor(fake) }).stream('why?'));
+  it('streams reasoning deltas as ReasoningStep events and collects them with their token count', async () => {
+    fake.enqueue({ reasoning: ['Think ', 'hard.'], content: 'Done.' }, { reasoning: ['Quietly.'], content: 'Also done.' });
+    const agent = new Agent({ model: modelFor(fake) });
+    const events = await collect(agent.stream('why?'));
     const steps = events.flatMap((event) => (event.event === 'ReasoningStep' ? [event.content] : []));
     assert.deepEqual(steps, ['Think ', 'hard.']);
+    const last = events.at(-1);
+    assert.ok(last?.event === 'RunCompleted');
+    assert.equal(last.output.reasoningContent, 'Think hard.');
+    assert.equal(last.output.metrics.reasoningTokens, 2);
+    const out = await agent.run('and you?');
+    assert.equal(out.reasoningContent, 'Quietly.', 'non-streaming answers carry reasoning_content too');
+    assert.equal(out.metrics.reasoningTokens, 1);
   });
 
   it('runs one tool call and sends its result back to the model', async () => {

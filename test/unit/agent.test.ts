@@ -95,6 +95,19 @@ describe('Agent with the scripted TestModel', () => {
     assert.equal(await agent.sessionStore.getSession('failed'), null);
   });
 
+  it('passes videos to a model that takes them, and never drops them silently', async () => {
+    const model = new TestModel({ responses: ['seen'] });
+    await new Agent({ model }).run('describe', { videos: [{ url: 'https://example.com/clip.mp4' }, { data: Buffer.from('vid'), mimeType: 'video/mp4' }] });
+    assert.deepEqual(model.calls[0].messages.at(-1)?.content, [
+      { type: 'text', text: 'describe' },
+      { type: 'video', url: 'https://example.com/clip.mp4' },
+      { type: 'video', data: Buffer.from('vid').toString('base64'), mimeType: 'video/mp4' },
+    ]);
+    const blind = new TestModel({ responses: ['x'], capabilities: { video: false } });
+    await assert.rejects(new Agent({ model: blind }).run('describe', { videos: [{ url: 'https://example.com/clip.mp4' }] }), { code: 'unsupported_media' });
+    assert.equal(blind.calls.length, 0);
+  });
+
   it('refuses a non-string input with invalid_input', async () => {
     const events = await collect(new Agent({ model: new TestModel() }).stream(42 as unknown as string));
     const last = events.at(-1);

@@ -31,6 +31,8 @@ export interface ModelRequest {
 export interface ModelUsage {
   inputTokens: number;
   outputTokens: number;
+  /** Of the output tokens, those spent reasoning (when the provider reports it). */
+  reasoningTokens?: number;
 }
 
 /**

@@ -211,7 +211,12 @@ export class OpenAIChat implements Model {
 }
 
 function usageOf(usage: OpenAI.Completions.CompletionUsage): ModelUsage {
-  return { inputTokens: usage.prompt_tokens ?? 0, outputTokens: usage.completion_tokens ?? 0 };
+  const reasoning = usage.completion_tokens_details?.reasoning_tokens;
+  return {
+    inputTokens: usage.prompt_tokens ?? 0,
+    outputTokens: usage.completion_tokens ?? 0,
+    ...(typeof reasoning === 'number' ? { reasoningTokens: reasoning } : {}),
+  };
 }
 
 /** Compatible servers name the reasoning delta differently (vLLM/DeepSeek: `reasoning_content`; Ollama/OpenRouter: `reasoning`). */
@@ -229,6 +234,9 @@ function toOpenAIPart(part: ContentPart): ChatCompletionContentPart {
       return { type: 'image_url', image_url: { url: part.url, ...(part.detail ? { detail: part.detail } : {}) } };
     case 'audio':
       return { type: 'input_audio', input_audio: { data: part.data, format: part.format } };
+    case 'video':
+      // capabilities.video is false: the agent refuses videos before calling this model.
+      throw new ModelError('unsupported_media', 'Chat Completions does not take video input.');
   }
 }
 
