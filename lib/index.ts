@@ -8,7 +8,9 @@ export type { AfterResponseHook, AgentEmitter, AgentOptions, BeforeRequestHook, 
 export { AgentError, AgentRunError, ModelError, SessionOwnershipError } from './agent/errors';
 export type { AgentErrorCode } from './agent/errors';
 export type { AgentLogger } from './agent/logger';
-export type { AudioInput, FileInput, ImageInput, RunMedia, VideoInput } from './agent/media';
+export type { AudioInput, ImageInput, RunMedia, VideoInput } from './agent/media';
+export { BUILTIN_READERS, docxReader, htmlReader, pdfReader, textReader } from './agent/readers/builtin-readers';
+export type { FileInput, FileReader, LoadedFile, ReadersOptions } from './agent/readers/file-reader';
 export { messageText } from './agent/messages';
 export type { AudioPart, ContentPart, ImagePart, Message, TextPart, ToolCallRequest, VideoPart } from './agent/messages';
 export type {
@@ -25,9 +27,15 @@ export type { OpenAIChatOptions } from './agent/models/openai-chat';
 export { findModelPrice, OPENAI_PRICING } from './agent/models/pricing';
 export type { ModelPrice } from './agent/models/pricing';
 export type {
+  FileReadCompletedEvent,
+  FileReadStartedEvent,
+  KnowledgeRetrievalCompletedEvent,
+  KnowledgeRetrievalStartedEvent,
+  MemoryRecallCompletedEvent,
+  MemoryRecallStartedEvent,
+  MemoryUpdateCompletedEvent,
+  MemoryUpdateStartedEvent,
   ReasoningStepEvent,
-  ReservedRunEvent,
-  ReservedRunEventName,
   RunCancelledEvent,
   RunCompletedEvent,
   RunContentCompletedEvent,

@@ -13,6 +13,8 @@ import { InMemorySessionStore } from './sessions/in-memory-session-store';
 import { SessionStore, windowHistory } from './sessions/session-store';
 import type { Tool } from './tools/tool';
 import { executeToolCall, ToolOutcome } from './tools/tool-executor';
+import { BUILTIN_READERS } from './readers/builtin-readers';
+import { loadFile, pickReader, ReadersOptions, readToBlock } from './readers/file-reader';
 import { AgentTrigger, AgentTriggerEntry, AgentTriggerHandler, validateTrigger } from './triggers';
 
 /** Options of {@link Agent}. */
@@ -35,6 +37,8 @@ export interface AgentOptions {
   maxSteps?: number;
   /** Where failing hooks are reported. Default: stderr. Nest's `Logger` fits. */
   logger?: AgentLogger;
+  /** How `files` are read into the prompt: `true` (the default: every built-in reader), `false` (files refused), or readers and limits. */
+  readers?: boolean | ReadersOptions;
 }
 
 /** Options of one run, shared by {@link Agent.run} and {@link Agent.stream}. */
@@ -105,6 +109,7 @@ export class Agent {
   private readonly historyLimit: number;
   private readonly maxSteps: number;
   private readonly logger: AgentLogger;
+  private readonly readers: Required<ReadersOptions> | null;
   private readonly beforeHooks: BeforeRequestHook[] = [];
   private readonly afterHooks: AfterResponseHook[] = [];
   private readonly responseFormats = new WeakMap<z.ZodType, ResponseFormat>();
@@ -123,6 +128,15 @@ export class Agent {
     this.historyLimit = wholeNumber(options.historyLimit, DEFAULT_HISTORY_LIMIT, 0, 'historyLimit');
     this.maxSteps = wholeNumber(options.maxSteps, DEFAULT_MAX_STEPS, 1, 'maxSteps');
     this.logger = options.logger ?? new StderrLogger(`Agent:${this.name}`);
+    const readers = options.readers ?? true;
+    this.readers =
+      readers === false
+        ? null
+        : {
+            readers: readers === true || !readers.readers ? [...BUILTIN_READERS] : readers.readers,
+            maxFileBytes: (readers !== true && readers.maxFileBytes) || 20 * 1024 * 1024,
+            maxChars: (readers !== true && readers.maxChars) || 200_000,
+          };
     const tools = new Map<string, Tool>();
     for (const tool of options.tools ?? []) {
       if (!tool || typeof tool.execute !== 'function' || !tool.jsonSchema) {
@@ -296,7 +310,19 @@ export class Agent {
         const context: RunContext = { runId, sessionId, userId, agentId: this.id, agentName: this.name, input, metadata };
         await this.runHooks('beforeRequest', this.beforeHooks, context);
       }
-      const userMessage = buildUserMessage(input, options, this.model.capabilities, this.model.id);
+      const fileBlocks: string[] = [];
+      if (options.files?.length) {
+        if (!this.readers) throw new AgentError('file_read', `Agent "${this.name}" has readers disabled; enable them (readers: true) to pass files.`);
+        for (const [index, input] of options.files.entries()) {
+          const file = await loadFile(input, index, this.readers.maxFileBytes);
+          const reader = pickReader(file, this.readers.readers);
+          if (streaming) yield { ...base(), event: 'FileReadStarted', name: file.name, type: reader.name };
+          const block = await readToBlock(file, reader, this.readers.maxChars);
+          fileBlocks.push(block);
+          if (streaming) yield { ...base(), event: 'FileReadCompleted', name: file.name, type: reader.name, characters: block.length };
+        }
+      }
+      const userMessage = buildUserMessage(input, fileBlocks, options, this.model.capabilities, this.model.id);
       const history = await this.loadHistory(store, sessionId, userId, options.messages, options.historyLimit ?? this.historyLimit);
       throwIfAborted(signal);
       messages = [...history, userMessage];

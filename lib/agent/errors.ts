@@ -13,7 +13,8 @@ import type { RunOutput } from './run-output';
  * - `model_bad_response`: the provider's answer could not be understood (e.g. malformed tool-call JSON).
  * - `max_steps_exceeded`: the model kept calling tools past `maxSteps`.
  * - `output_validation`: the reply did not match `outputSchema`.
- * - `unsupported_media`: an input (image, audio, video, file) the model or agent cannot take.
+ * - `unsupported_media`: an input (image, audio, video) the model cannot take.
+ * - `file_read`: a file could not be read (unknown type, too large, corrupt).
  * - `invalid_input`: the run's input or options are malformed.
  * - `session_forbidden`: the session belongs to another user.
  * - `session_store`: the session store failed.
@@ -32,6 +33,7 @@ export type AgentErrorCode =
   | 'max_steps_exceeded'
   | 'output_validation'
   | 'unsupported_media'
+  | 'file_read'
   | 'invalid_input'
   | 'session_forbidden'
   | 'session_store'

@@ -3,7 +3,9 @@ export type { AfterResponseHook, AgentEmitter, AgentOptions, BeforeRequestHook, 
 export { AgentError, AgentRunError, ModelError, SessionOwnershipError } from './errors';
 export type { AgentErrorCode } from './errors';
 export type { AgentLogger } from './logger';
-export type { AudioInput, FileInput, ImageInput, RunMedia, VideoInput } from './media';
+export type { AudioInput, ImageInput, RunMedia, VideoInput } from './media';
+export { BUILTIN_READERS, docxReader, htmlReader, pdfReader, textReader } from './readers/builtin-readers';
+export type { FileInput, FileReader, LoadedFile, ReadersOptions } from './readers/file-reader';
 export { messageText } from './messages';
 export type { AudioPart, ContentPart, ImagePart, Message, TextPart, ToolCallRequest, VideoPart } from './messages';
 export type {
@@ -20,9 +22,15 @@ export type { OpenAIChatOptions } from './models/openai-chat';
 export { findModelPrice, OPENAI_PRICING } from './models/pricing';
 export type { ModelPrice } from './models/pricing';
 export type {
+  FileReadCompletedEvent,
+  FileReadStartedEvent,
+  KnowledgeRetrievalCompletedEvent,
+  KnowledgeRetrievalStartedEvent,
+  MemoryRecallCompletedEvent,
+  MemoryRecallStartedEvent,
+  MemoryUpdateCompletedEvent,
+  MemoryUpdateStartedEvent,
   ReasoningStepEvent,
-  ReservedRunEvent,
-  ReservedRunEventName,
   RunCancelledEvent,
   RunCompletedEvent,
   RunContentCompletedEvent,

@@ -1,14 +1,12 @@
 import { AgentError } from './errors';
 import type { ContentPart, Message } from './messages';
 import type { ModelCapabilities } from './models/model';
+import type { FileInput } from './readers/file-reader';
 
 /** Image formats vision models take. */
 const IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/jpg', 'image/gif', 'image/webp']);
 /** Audio formats Chat Completions takes as input. */
 const AUDIO_FORMATS = new Set(['wav', 'mp3']);
-/** Text-like files appended to the user message. */
-const TEXT_FILE_EXTENSIONS = new Set(['txt', 'md', 'markdown', 'json', 'csv']);
-const TEXT_FILE_TYPES = new Set(['text/plain', 'text/markdown', 'application/json', 'text/csv']);
 
 /**
  * An image input: an `http(s)` URL or `data:` URL string, `{ url }`, or raw
@@ -32,22 +30,12 @@ export interface VideoInput {
   mimeType?: string;
 }
 
-/**
- * A file input. Text-like files (`txt`, `md`, `json`, `csv`) are appended to
- * the user message as a named block; other types fail the run with
- * `unsupported_media` before any model call.
- */
-export interface FileInput {
-  name: string;
-  content: string | Uint8Array;
-  mimeType?: string;
-}
-
 /** The media of one run. */
 export interface RunMedia {
   images?: ImageInput[];
   audio?: AudioInput[];
   videos?: VideoInput[];
+  /** Files read into the prompt by the agent's readers (text, Markdown, JSON, CSV, HTML, PDF, DOCX). */
   files?: FileInput[];
 }
 
@@ -99,40 +87,13 @@ function toVideoPart(video: VideoInput, index: number): ContentPart {
   throw unsupported(`videos[${index}] must be { url: 'https://...' } or { data: Buffer, mimeType: 'video/...' }.`);
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-function fileBlock(file: FileInput, index: number): string {
-  if (!file || typeof file.name !== 'string' || file.name === '') {
-    throw unsupported(`files[${index}] needs a name (e.g. "report.csv").`);
-  }
-  const extension = file.name.includes('.') ? file.name.split('.').pop()!.toLowerCase() : '';
-  const mime = file.mimeType?.toLowerCase();
-  if (!TEXT_FILE_EXTENSIONS.has(extension) && !(mime && TEXT_FILE_TYPES.has(mime))) {
-    throw unsupported(
-      `File "${file.name}" is not a text file this agent can read: pass txt, md, json or csv files, or extract the text yourself first.`,
-    );
-  }
-  let text: string;
-  if (typeof file.content === 'string') text = file.content;
-  else if (file.content instanceof Uint8Array) {
-    try {
-      text = utf8.decode(file.content);
-    } catch {
-      throw unsupported(`File "${file.name}" is not valid UTF-8 text.`);
-    }
-  } else throw unsupported(`files[${index}].content must be a string or a Buffer.`);
-  const name = file.name.replace(/"/g, "'");
-  return `<file name="${name}">\n${text}\n</file>`;
-}
-
 /**
- * Builds the run's user message from its input and media. Fails with an
- * `unsupported_media` {@link AgentError} (before any model call) for media
- * the model cannot take.
+ * Builds the run's user message from its input, the text blocks of its files
+ * and its media. Fails with an `unsupported_media` {@link AgentError} (before
+ * any model call) for media the model cannot take.
  */
-export function buildUserMessage(input: string, media: RunMedia, capabilities: ModelCapabilities, modelId: string): Message {
-  const files = media.files ?? [];
-  const text = files.length ? [input, ...files.map(fileBlock)].join('\n\n') : input;
+export function buildUserMessage(input: string, fileBlocks: string[], media: RunMedia, capabilities: ModelCapabilities, modelId: string): Message {
+  const text = fileBlocks.length ? [input, ...fileBlocks].join('\n\n') : input;
   const images = media.images ?? [];
   const audio = media.audio ?? [];
   const videos = media.videos ?? [];

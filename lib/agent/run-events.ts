@@ -79,24 +79,60 @@ export interface RunCancelledEvent extends RunEventBase {
   output: RunOutput;
 }
 
-/**
- * Event names reserved for knowledge retrieval, memory and file reading; no
- * run emits them yet.
- */
-export type ReservedRunEventName =
-  | 'KnowledgeRetrievalStarted'
-  | 'KnowledgeRetrievalCompleted'
-  | 'MemoryRecallStarted'
-  | 'MemoryRecallCompleted'
-  | 'MemoryUpdateStarted'
-  | 'MemoryUpdateCompleted'
-  | 'FileReadStarted'
-  | 'FileReadCompleted';
+/** A file of the run is being read. */
+export interface FileReadStartedEvent extends RunEventBase {
+  event: 'FileReadStarted';
+  name: string;
+  /** The reader used (`'text'`, `'html'`, `'pdf'`, `'docx'`...). */
+  type: string;
+}
 
-/** A reserved event (see {@link ReservedRunEventName}). */
-export interface ReservedRunEvent extends RunEventBase {
-  event: ReservedRunEventName;
-  [key: string]: unknown;
+/** A file was read; `characters` of text go into the prompt. */
+export interface FileReadCompletedEvent extends RunEventBase {
+  event: 'FileReadCompleted';
+  name: string;
+  type: string;
+  characters: number;
+}
+
+/** The user's memories are being recalled. */
+export interface MemoryRecallStartedEvent extends RunEventBase {
+  event: 'MemoryRecallStarted';
+  userId: string;
+}
+
+/** The memories added to the run's context. */
+export interface MemoryRecallCompletedEvent extends RunEventBase {
+  event: 'MemoryRecallCompleted';
+  userId: string;
+  memories: { id: string; text: string }[];
+}
+
+/** Durable facts are being extracted from the new turn. */
+export interface MemoryUpdateStartedEvent extends RunEventBase {
+  event: 'MemoryUpdateStarted';
+  userId: string;
+}
+
+/** The memory changes made after the run (an error, if the update failed; the run still completes). */
+export interface MemoryUpdateCompletedEvent extends RunEventBase {
+  event: 'MemoryUpdateCompleted';
+  userId: string;
+  changes: { op: 'add' | 'update' | 'delete'; id: string; text?: string }[];
+  error?: string;
+}
+
+/** Knowledge is being searched for the input. */
+export interface KnowledgeRetrievalStartedEvent extends RunEventBase {
+  event: 'KnowledgeRetrievalStarted';
+  query: string;
+}
+
+/** The chunks added to the run's context. */
+export interface KnowledgeRetrievalCompletedEvent extends RunEventBase {
+  event: 'KnowledgeRetrievalCompleted';
+  query: string;
+  references: { id: string; score: number; source?: string; text: string }[];
 }
 
 /**
@@ -114,7 +150,14 @@ export type RunEvent =
   | RunCompletedEvent
   | RunErrorEvent
   | RunCancelledEvent
-  | ReservedRunEvent;
+  | FileReadStartedEvent
+  | FileReadCompletedEvent
+  | MemoryRecallStartedEvent
+  | MemoryRecallCompletedEvent
+  | MemoryUpdateStartedEvent
+  | MemoryUpdateCompletedEvent
+  | KnowledgeRetrievalStartedEvent
+  | KnowledgeRetrievalCompletedEvent;
 
 /** The name of a run event. */
 export type RunEventName = RunEvent['event'];

@@ -25,6 +25,7 @@ const STATUS_BY_CODE: Partial<Record<AgentErrorCode, number>> = {
   max_steps_exceeded: HttpStatus.BAD_GATEWAY,
   output_validation: HttpStatus.BAD_GATEWAY,
   unsupported_media: HttpStatus.BAD_REQUEST,
+  file_read: HttpStatus.BAD_REQUEST,
   invalid_input: HttpStatus.BAD_REQUEST,
   session_forbidden: HttpStatus.FORBIDDEN,
   session_store: HttpStatus.SERVICE_UNAVAILABLE,

@@ -291,9 +291,9 @@ describe('run and stream through the real openai client', () => {
     const video = await runError(agent.run('watch', { videos: [{ url: 'https://example.com/v.mp4' }] }));
     assert.equal(video.code, 'unsupported_media');
     assert.match(video.message, /video/);
-    const pdf = await runError(agent.run('read', { files: [{ name: 'report.pdf', content: Buffer.from('%PDF-1.7') }] }));
-    assert.equal(pdf.code, 'unsupported_media');
-    assert.match(pdf.message, /report\.pdf/);
+    const unknown = await runError(agent.run('read', { files: [{ name: 'report.xyz', content: Buffer.from('?') }] }));
+    assert.equal(unknown.code, 'file_read');
+    assert.match(unknown.message, /report\.xyz/);
     const tiff = await runError(agent.run('see', { images: [{ data: Buffer.from('x'), mimeType: 'image/tiff' }] }));
     assert.equal(tiff.code, 'unsupported_media');
     assert.equal(fake.requests.length, 0);
