@@ -9,6 +9,10 @@ export { AgentError, AgentRunError, ModelError, SessionOwnershipError } from './
 export type { AgentErrorCode } from './agent/errors';
 export type { AgentLogger } from './agent/logger';
 export type { AudioInput, ImageInput, RunMedia, VideoInput } from './agent/media';
+export { Memory } from './agent/memory/memory';
+export type { MemoryChange, MemoryOptions } from './agent/memory/memory';
+export { InMemoryMemoryStore, SqliteMemoryStore } from './agent/memory/memory-store';
+export type { MemoryRecord, MemoryStore, SqliteMemoryStoreOptions } from './agent/memory/memory-store';
 export { BUILTIN_READERS, docxReader, htmlReader, pdfReader, textReader } from './agent/readers/builtin-readers';
 export type { FileInput, FileReader, LoadedFile, ReadersOptions } from './agent/readers/file-reader';
 export { messageText } from './agent/messages';

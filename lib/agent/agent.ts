@@ -14,6 +14,7 @@ import { SessionStore, windowHistory } from './sessions/session-store';
 import type { Tool } from './tools/tool';
 import { executeToolCall, ToolOutcome } from './tools/tool-executor';
 import { BUILTIN_READERS } from './readers/builtin-readers';
+import { Memory } from './memory/memory';
 import { loadFile, pickReader, ReadersOptions, readToBlock } from './readers/file-reader';
 import { AgentTrigger, AgentTriggerEntry, AgentTriggerHandler, validateTrigger } from './triggers';
 
@@ -37,6 +38,8 @@ export interface AgentOptions {
   maxSteps?: number;
   /** Where failing hooks are reported. Default: stderr. Nest's `Logger` fits. */
   logger?: AgentLogger;
+  /** User-scoped long-term memory (runs with a `userId` recall and update it). */
+  memory?: Memory;
   /** How `files` are read into the prompt: `true` (the default: every built-in reader), `false` (files refused), or readers and limits. */
   readers?: boolean | ReadersOptions;
 }
@@ -110,6 +113,10 @@ export class Agent {
   private readonly maxSteps: number;
   private readonly logger: AgentLogger;
   private readonly readers: Required<ReadersOptions> | null;
+  /** The agent's memory, if any. */
+  readonly memory?: Memory;
+  /** Memory updates of run() calls still going on in the background. */
+  private readonly background = new Set<Promise<unknown>>();
   private readonly beforeHooks: BeforeRequestHook[] = [];
   private readonly afterHooks: AfterResponseHook[] = [];
   private readonly responseFormats = new WeakMap<z.ZodType, ResponseFormat>();
@@ -128,6 +135,7 @@ export class Agent {
     this.historyLimit = wholeNumber(options.historyLimit, DEFAULT_HISTORY_LIMIT, 0, 'historyLimit');
     this.maxSteps = wholeNumber(options.maxSteps, DEFAULT_MAX_STEPS, 1, 'maxSteps');
     this.logger = options.logger ?? new StderrLogger(`Agent:${this.name}`);
+    this.memory = options.memory;
     const readers = options.readers ?? true;
     this.readers =
       readers === false
@@ -189,6 +197,11 @@ export class Agent {
   /** The triggers declared with {@link Agent.on}. */
   get triggers(): readonly AgentTriggerEntry[] {
     return [...this.declaredTriggers];
+  }
+
+  /** Resolves when the memory updates that `run()` left running in the background are done. */
+  async idle(): Promise<void> {
+    while (this.background.size) await Promise.all([...this.background]);
   }
 
   /**
@@ -328,7 +341,18 @@ export class Agent {
       messages = [...history, userMessage];
       const newTurnStart = history.length;
       const responseFormat = options.outputSchema ? this.responseFormat(options.outputSchema) : undefined;
-      const system: Message[] = this.instructions ? [{ role: 'system', content: this.instructions }] : [];
+      const context: string[] = this.instructions ? [this.instructions] : [];
+      const memory = userId !== null ? this.memory : undefined;
+      if (memory) {
+        if (streaming) yield { ...base(), event: 'MemoryRecallStarted', userId: userId! };
+        const recalled = await memory.recall(userId!, input).catch((error) => {
+          this.logger.error(`Memory recall for run ${runId} failed: ${describeError(error)}`);
+          return [];
+        });
+        if (recalled.length) context.push(Memory.context(recalled));
+        if (streaming) yield { ...base(), event: 'MemoryRecallCompleted', userId: userId!, memories: recalled.map(({ id, text }) => ({ id, text })) };
+      }
+      const system: Message[] = context.length ? [{ role: 'system', content: context.join('\n\n') }] : [];
 
       for (let step = 1; ; step++) {
         content = '';
@@ -379,7 +403,23 @@ export class Agent {
 
       const value = options.outputSchema ? parseStructured(content, options.outputSchema) : content;
       if (streaming) yield { ...base(), event: 'RunContentCompleted', content };
-      await store.append(sessionId, userId, messages.slice(newTurnStart));
+      const newTurn = messages.slice(newTurnStart);
+      await store.append(sessionId, userId, newTurn);
+      if (memory) {
+        // After the reply: a stream has its content already; run() does not wait at all.
+        const update = memory.update(userId!, newTurn, this.model).catch((error) => {
+          this.logger.error(`Memory update after run ${runId} failed: ${describeError(error)}`);
+          return describeError(error);
+        });
+        if (streaming) {
+          yield { ...base(), event: 'MemoryUpdateStarted', userId: userId! };
+          const changes = await update;
+          yield { ...base(), event: 'MemoryUpdateCompleted', userId: userId!, ...(typeof changes === 'string' ? { changes: [], error: changes } : { changes }) };
+        } else {
+          this.background.add(update);
+          void update.then(() => this.background.delete(update));
+        }
+      }
       const result = output('completed', value);
       if (this.afterHooks.length) await this.runHooks('afterResponse', this.afterHooks, result);
       yield { ...base(), event: 'RunCompleted', output: result };
@@ -552,6 +592,10 @@ function parseStructured(text: string, schema: z.ZodType): unknown {
     throw new AgentError('output_validation', `The model's reply does not match outputSchema: ${formatIssues(parsed.error)}`);
   }
   return parsed.data;
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function truncate(text: string, max: number): string {

@@ -4,6 +4,10 @@ export { AgentError, AgentRunError, ModelError, SessionOwnershipError } from './
 export type { AgentErrorCode } from './errors';
 export type { AgentLogger } from './logger';
 export type { AudioInput, ImageInput, RunMedia, VideoInput } from './media';
+export { Memory } from './memory/memory';
+export type { MemoryChange, MemoryOptions } from './memory/memory';
+export { InMemoryMemoryStore, SqliteMemoryStore } from './memory/memory-store';
+export type { MemoryRecord, MemoryStore, SqliteMemoryStoreOptions } from './memory/memory-store';
 export { BUILTIN_READERS, docxReader, htmlReader, pdfReader, textReader } from './readers/builtin-readers';
 export type { FileInput, FileReader, LoadedFile, ReadersOptions } from './readers/file-reader';
 export { messageText } from './messages';

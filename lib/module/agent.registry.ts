@@ -65,6 +65,8 @@ export class AgentRegistry implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    // Background memory updates finish before stores close.
+    await Promise.all(this.all().map((agent) => agent.idle()));
     await Promise.all(this.built.map((agent) => agent.sessionStore.close()));
   }
 

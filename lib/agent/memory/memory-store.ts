@@ -1,0 +1,121 @@
+import { randomUUID } from 'node:crypto';
+import type BetterSqlite3 from 'better-sqlite3';
+import { openSqlite } from '../sessions/sqlite-session-store';
+
+/** One durable fact about a user. */
+export interface MemoryRecord {
+  id: string;
+  userId: string;
+  text: string;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Where memories live; every operation is scoped to one user. */
+export interface MemoryStore {
+  /** The user's memories, oldest first. */
+  list(userId: string): Promise<MemoryRecord[]>;
+  add(userId: string, text: string): Promise<MemoryRecord>;
+  /** Replaces a memory's text; `null` when the user has no memory with that id. */
+  update(userId: string, id: string, text: string): Promise<MemoryRecord | null>;
+  /** Whether the user had a memory with that id. */
+  delete(userId: string, id: string): Promise<boolean>;
+  clear(userId: string): Promise<void>;
+}
+
+/** The default {@link MemoryStore}: in process memory, lost on restart. */
+export class InMemoryMemoryStore implements MemoryStore {
+  private readonly users = new Map<string, Map<string, MemoryRecord>>();
+
+  async list(userId: string): Promise<MemoryRecord[]> {
+    return [...(this.users.get(userId)?.values() ?? [])].map((record) => ({ ...record }));
+  }
+
+  async add(userId: string, text: string): Promise<MemoryRecord> {
+    const now = Date.now();
+    const record = { id: randomUUID(), userId, text, createdAt: now, updatedAt: now };
+    let memories = this.users.get(userId);
+    if (!memories) this.users.set(userId, (memories = new Map()));
+    memories.set(record.id, record);
+    return { ...record };
+  }
+
+  async update(userId: string, id: string, text: string): Promise<MemoryRecord | null> {
+    const record = this.users.get(userId)?.get(id);
+    if (!record) return null;
+    record.text = text;
+    record.updatedAt = Date.now();
+    return { ...record };
+  }
+
+  async delete(userId: string, id: string): Promise<boolean> {
+    return this.users.get(userId)?.delete(id) ?? false;
+  }
+
+  async clear(userId: string): Promise<void> {
+    this.users.delete(userId);
+  }
+}
+
+/** Options of {@link SqliteMemoryStore}. */
+export interface SqliteMemoryStoreOptions {
+  /** The database file (it may be the session store's), or `':memory:'`. */
+  path: string;
+}
+
+/** A persistent {@link MemoryStore} on `better-sqlite3` (WAL mode). */
+export class SqliteMemoryStore implements MemoryStore {
+  private readonly db: BetterSqlite3.Database;
+
+  constructor(options: SqliteMemoryStoreOptions) {
+    if (!options || typeof options.path !== 'string' || options.path === '') {
+      throw new TypeError("SqliteMemoryStore needs a file path, e.g. new SqliteMemoryStore({ path: './memory.db' }).");
+    }
+    this.db = openSqlite(options.path, 'SqliteMemoryStore');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS definable_memories (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        text TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS definable_memories_user ON definable_memories(user_id, created_at);
+    `);
+  }
+
+  async list(userId: string): Promise<MemoryRecord[]> {
+    const rows = this.db
+      .prepare('SELECT id, user_id, text, created_at, updated_at FROM definable_memories WHERE user_id = ? ORDER BY created_at, rowid')
+      .all(userId) as { id: string; user_id: string; text: string; created_at: number; updated_at: number }[];
+    return rows.map((row) => ({ id: row.id, userId: row.user_id, text: row.text, createdAt: row.created_at, updatedAt: row.updated_at }));
+  }
+
+  async add(userId: string, text: string): Promise<MemoryRecord> {
+    const now = Date.now();
+    const record = { id: randomUUID(), userId, text, createdAt: now, updatedAt: now };
+    this.db.prepare('INSERT INTO definable_memories (id, user_id, text, created_at, updated_at) VALUES (?, ?, ?, ?, ?)').run(record.id, userId, text, now, now);
+    return record;
+  }
+
+  async update(userId: string, id: string, text: string): Promise<MemoryRecord | null> {
+    const now = Date.now();
+    const changed = this.db.prepare('UPDATE definable_memories SET text = ?, updated_at = ? WHERE user_id = ? AND id = ?').run(text, now, userId, id).changes;
+    if (!changed) return null;
+    return (await this.list(userId)).find((record) => record.id === id) ?? null;
+  }
+
+  async delete(userId: string, id: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM definable_memories WHERE user_id = ? AND id = ?').run(userId, id).changes > 0;
+  }
+
+  async clear(userId: string): Promise<void> {
+    this.db.prepare('DELETE FROM definable_memories WHERE user_id = ?').run(userId);
+  }
+
+  /** Closes the database. */
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
