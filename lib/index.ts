@@ -9,6 +9,12 @@ export { AgentError, AgentRunError, ModelError, SessionOwnershipError } from './
 export type { AgentErrorCode } from './agent/errors';
 export type { AgentLogger } from './agent/logger';
 export type { AudioInput, ImageInput, RunMedia, VideoInput } from './agent/media';
+export { OpenAIEmbedder } from './agent/knowledge/embedder';
+export type { Embedder, OpenAIEmbedderOptions } from './agent/knowledge/embedder';
+export { chunkText, Knowledge } from './agent/knowledge/knowledge';
+export type { ChunkerOptions, KnowledgeDocument, KnowledgeOptions, KnowledgeReference } from './agent/knowledge/knowledge';
+export { InMemoryVectorStore, SqliteVectorStore } from './agent/knowledge/vector-store';
+export type { SqliteVectorStoreOptions, VectorMatch, VectorRecord, VectorSearchOptions, VectorStore } from './agent/knowledge/vector-store';
 export { Memory } from './agent/memory/memory';
 export type { MemoryChange, MemoryOptions } from './agent/memory/memory';
 export { InMemoryMemoryStore, SqliteMemoryStore } from './agent/memory/memory-store';

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { z } from 'zod';
 import { abortReason, whenAborted } from './abort';
 import { AgentError, AgentRunError, ModelError, SessionOwnershipError, toAgentError } from './errors';
 import { formatIssues, isStrictCompatible, zodToJsonSchema } from './json-schema';
@@ -15,6 +14,9 @@ import type { Tool } from './tools/tool';
 import { executeToolCall, ToolOutcome } from './tools/tool-executor';
 import { BUILTIN_READERS } from './readers/builtin-readers';
 import { Memory } from './memory/memory';
+import { Knowledge, KnowledgeReference } from './knowledge/knowledge';
+import { defineTool } from './tools/tool';
+import { z } from 'zod';
 import { loadFile, pickReader, ReadersOptions, readToBlock } from './readers/file-reader';
 import { AgentTrigger, AgentTriggerEntry, AgentTriggerHandler, validateTrigger } from './triggers';
 
@@ -40,6 +42,10 @@ export interface AgentOptions {
   logger?: AgentLogger;
   /** User-scoped long-term memory (runs with a `userId` recall and update it). */
   memory?: Memory;
+  /** Documents the agent can draw on. */
+  knowledge?: Knowledge;
+  /** `'always'` (default): search the knowledge for each input before the model call; `'tool'`: give the model a `search_knowledge` tool. */
+  knowledgeMode?: 'always' | 'tool';
   /** How `files` are read into the prompt: `true` (the default: every built-in reader), `false` (files refused), or readers and limits. */
   readers?: boolean | ReadersOptions;
 }
@@ -115,6 +121,11 @@ export class Agent {
   private readonly readers: Required<ReadersOptions> | null;
   /** The agent's memory, if any. */
   readonly memory?: Memory;
+  /** The agent's knowledge, if any. */
+  readonly knowledge?: Knowledge;
+  private readonly knowledgeMode: 'always' | 'tool';
+  /** References found by `search_knowledge` calls, per run in progress. */
+  private readonly toolReferences = new Map<string, KnowledgeReference[]>();
   /** Memory updates of run() calls still going on in the background. */
   private readonly background = new Set<Promise<unknown>>();
   private readonly beforeHooks: BeforeRequestHook[] = [];
@@ -136,6 +147,11 @@ export class Agent {
     this.maxSteps = wholeNumber(options.maxSteps, DEFAULT_MAX_STEPS, 1, 'maxSteps');
     this.logger = options.logger ?? new StderrLogger(`Agent:${this.name}`);
     this.memory = options.memory;
+    this.knowledge = options.knowledge;
+    this.knowledgeMode = options.knowledgeMode ?? 'always';
+    if (this.knowledgeMode !== 'always' && this.knowledgeMode !== 'tool') {
+      throw new TypeError(`Agent option knowledgeMode must be 'always' or 'tool', got "${String(options.knowledgeMode)}".`);
+    }
     const readers = options.readers ?? true;
     this.readers =
       readers === false
@@ -146,7 +162,9 @@ export class Agent {
             maxChars: (readers !== true && readers.maxChars) || 200_000,
           };
     const tools = new Map<string, Tool>();
-    for (const tool of options.tools ?? []) {
+    const declared = [...(options.tools ?? [])];
+    if (options.knowledge && this.knowledgeMode === 'tool') declared.push(this.knowledgeTool(options.knowledge));
+    for (const tool of declared) {
       if (!tool || typeof tool.execute !== 'function' || !tool.jsonSchema) {
         throw new TypeError(`Agent "${this.name}": every tool must be created with defineTool({ name, description, parameters, execute }).`);
       }
@@ -161,6 +179,20 @@ export class Agent {
       description: tool.description,
       parameters: tool.jsonSchema,
     }));
+  }
+
+  private knowledgeTool(knowledge: Knowledge): Tool {
+    return defineTool({
+      name: 'search_knowledge',
+      description: 'Search the knowledge base for passages relevant to a query. Use it before answering questions it may cover.',
+      parameters: z.object({ query: z.string().describe('What to look for') }),
+      execute: async ({ query }, ctx) => {
+        const references = await knowledge.search(query);
+        const collected = this.toolReferences.get(ctx.runId);
+        if (collected) collected.push(...references);
+        return references.length ? Knowledge.context(references) : 'Nothing relevant was found.';
+      },
+    });
   }
 
   /** Registers a hook run before each run's first model call; returns a function that removes it. Hook failures are logged, never fatal. */
@@ -277,6 +309,7 @@ export class Agent {
     const base = (): RunEventBase => ({ runId, sessionId, agentId: this.id, createdAt: Date.now() });
     const usage: ModelUsage = { inputTokens: 0, outputTokens: 0 };
     let reasoningTokens: number | null = null;
+    const references: KnowledgeReference[] = [];
     let reasoning = '';
     let usageReported = false;
     let firstTokenAt: number | null = null;
@@ -288,6 +321,7 @@ export class Agent {
     const output = (status: RunStatus, value: unknown, error?: AgentError): RunOutput => ({
       content: value,
       reasoningContent: reasoning === '' ? null : reasoning,
+      references,
       contentType: options.outputSchema && status === 'completed' ? 'json' : 'text',
       runId,
       sessionId,
@@ -352,6 +386,17 @@ export class Agent {
         if (recalled.length) context.push(Memory.context(recalled));
         if (streaming) yield { ...base(), event: 'MemoryRecallCompleted', userId: userId!, memories: recalled.map(({ id, text }) => ({ id, text })) };
       }
+      if (this.knowledge && this.knowledgeMode === 'always') {
+        if (streaming) yield { ...base(), event: 'KnowledgeRetrievalStarted', query: input };
+        const found = await this.knowledge.search(input).catch((error) => {
+          this.logger.error(`Knowledge retrieval for run ${runId} failed: ${describeError(error)}`);
+          return [];
+        });
+        references.push(...found);
+        if (found.length) context.push(Knowledge.context(found));
+        if (streaming) yield { ...base(), event: 'KnowledgeRetrievalCompleted', query: input, references: found };
+      }
+      if (this.knowledge && this.knowledgeMode === 'tool') this.toolReferences.set(runId, references);
       const system: Message[] = context.length ? [{ role: 'system', content: context.join('\n\n') }] : [];
 
       for (let step = 1; ; step++) {
@@ -436,6 +481,8 @@ export class Agent {
         await this.runHooks('afterResponse', this.afterHooks, result);
         yield { ...base(), event: 'RunError', error: { code: error.code, message: error.message }, output: result };
       }
+    } finally {
+      this.toolReferences.delete(runId);
     }
   }
 

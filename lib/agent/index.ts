@@ -4,6 +4,12 @@ export { AgentError, AgentRunError, ModelError, SessionOwnershipError } from './
 export type { AgentErrorCode } from './errors';
 export type { AgentLogger } from './logger';
 export type { AudioInput, ImageInput, RunMedia, VideoInput } from './media';
+export { OpenAIEmbedder } from './knowledge/embedder';
+export type { Embedder, OpenAIEmbedderOptions } from './knowledge/embedder';
+export { chunkText, Knowledge } from './knowledge/knowledge';
+export type { ChunkerOptions, KnowledgeDocument, KnowledgeOptions, KnowledgeReference } from './knowledge/knowledge';
+export { InMemoryVectorStore, SqliteVectorStore } from './knowledge/vector-store';
+export type { SqliteVectorStoreOptions, VectorMatch, VectorRecord, VectorSearchOptions, VectorStore } from './knowledge/vector-store';
 export { Memory } from './memory/memory';
 export type { MemoryChange, MemoryOptions } from './memory/memory';
 export { InMemoryMemoryStore, SqliteMemoryStore } from './memory/memory-store';

@@ -67,6 +67,8 @@ export interface RunOutput<T = unknown> {
   content: T;
   /** The reasoning a thinking model streamed (all `ReasoningStep` deltas), or `null`. */
   reasoningContent: string | null;
+  /** The knowledge chunks the run used (retrieved before the call, or by `search_knowledge`). */
+  references: { id: string; score: number; source?: string; text: string }[];
   contentType: 'text' | 'json';
   runId: string;
   sessionId: string;

@@ -21,6 +21,7 @@ export interface WireRunOutput {
     time_to_first_token: number | null;
   };
   tool_calls: { id: string; name: string; args: unknown; result?: string; error?: string }[];
+  references: { id: string; score: number; source?: string; text: string }[];
   error?: { code: string; message: string };
 }
 
@@ -47,6 +48,7 @@ export function toWireOutput(output: RunOutput): WireRunOutput {
       time_to_first_token: metrics.timeToFirstToken,
     },
     tool_calls: output.toolCalls.map(({ id, name, args, result, error }) => ({ id, name, args, result, error })),
+    references: output.references,
     ...(output.error ? { error: output.error } : {}),
   };
 }

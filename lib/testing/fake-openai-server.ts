@@ -93,7 +93,8 @@ export function echoReply(body: any): FakeReply {
 /**
  * Starts a fake OpenAI-compatible server on 127.0.0.1 implementing
  * `POST /v1/chat/completions` (non-streaming and streaming, with usage chunks,
- * streamed tool-call deltas and reasoning deltas) and `GET /v1/models`, with
+ * streamed tool-call deltas and reasoning deltas), `POST /v1/embeddings`
+ * (deterministic bag-of-words vectors) and `GET /v1/models`, with
  * injected failures (HTTP status, mid-stream error, dropped connection, delay).
  *
  * @example
@@ -145,6 +146,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     if (method === 'GET' && route === '/models') {
       return sendJson(res, 200, { object: 'list', data: [{ id: 'fake-model', object: 'model', created: 0, owned_by: 'fake' }] });
     }
+    if (method === 'POST' && route === '/embeddings') return embeddings(res, body);
     if (method !== 'POST' || route !== '/chat/completions') {
       return sendError(res, 404, `Unknown route ${method} ${path}.`);
     }
@@ -256,6 +258,34 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * `POST /v1/embeddings`: deterministic bag-of-words vectors (each word of three
+ * letters or more hashed into `dimensions` buckets, default 64), so texts that
+ * share words are close — enough for retrieval tests.
+ */
+function embeddings(res: ServerResponse, body: any): void {
+  const inputs: unknown[] = typeof body?.input === 'string' ? [body.input] : Array.isArray(body?.input) ? body.input : [];
+  if (typeof body?.model !== 'string' || inputs.length === 0 || inputs.some((input) => typeof input !== 'string')) {
+    return sendError(res, 400, "The request needs 'model' and 'input' (a string or an array of strings).");
+  }
+  const dimensions = Number(body.dimensions ?? 64);
+  const data = (inputs as string[]).map((input, index) => ({ object: 'embedding', index, embedding: fakeEmbedding(input, dimensions) }));
+  const tokens = (inputs as string[]).reduce((sum, input) => sum + countWords(input), 0);
+  sendJson(res, 200, { object: 'list', data, model: body.model, usage: { prompt_tokens: tokens, total_tokens: tokens } });
+}
+
+/** The fake server's embedding of a text (exported for tests that build vectors themselves). */
+export function fakeEmbedding(text: string, dimensions = 64): number[] {
+  const vector = new Array<number>(dimensions).fill(0);
+  for (const word of text.toLowerCase().match(/[\p{L}\p{N}]{3,}/gu) ?? []) {
+    let hash = 2166136261;
+    for (let i = 0; i < word.length; i++) hash = Math.imul(hash ^ word.charCodeAt(i), 16777619);
+    vector[(hash >>> 0) % dimensions] += 1;
+  }
+  const norm = Math.sqrt(vector.reduce((sum, value) => sum + value * value, 0)) || 1;
+  return vector.map((value) => value / norm);
 }
 
 function toolCallsOf(reply: FakeReply): { id: string; name: string; args: string }[] {

@@ -4,7 +4,7 @@
  */
 export { TestModel } from './test-model';
 export type { TestModelCall, TestModelOptions, TestResponse, TestToolCall } from './test-model';
-export { echoReply, startFakeOpenAI } from './fake-openai-server';
+export { echoReply, fakeEmbedding, startFakeOpenAI } from './fake-openai-server';
 export type { FakeOpenAIOptions, FakeOpenAIServer, FakeReply, FakeRequest, FakeToolCall } from './fake-openai-server';
 export { startFakeTelegram } from './fake-telegram-server';
 export type { FakeTelegramOptions, FakeTelegramServer, TelegramCall, TelegramFailure } from './fake-telegram-server';
