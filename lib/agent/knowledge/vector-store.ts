@@ -81,11 +81,26 @@ class Matrix {
     if (q.length !== this.dimensions) throw new RangeError(`Query of ${q.length} dimensions against a store of ${this.dimensions}.`);
     const best: { row: number; score: number }[] = [];
     const d = this.dimensions;
-    for (let row = 0; row < this.rows; row++) {
-      if (filter && !matches(this.entries[row].metadata, filter)) continue;
-      let score = 0;
+    const data = this.data;
+    const entries = this.entries;
+    const tail = d - (d % 4);
+    for (let row = 0, rows = this.rows; row < rows; row++) {
+      if (filter && !matches(entries[row].metadata, filter)) continue;
       const offset = row * d;
-      for (let i = 0; i < d; i++) score += this.data[offset + i] * q[i];
+      // Four running sums: the hot loop of exact search.
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      let i = 0;
+      for (; i < tail; i += 4) {
+        s0 += data[offset + i] * q[i];
+        s1 += data[offset + i + 1] * q[i + 1];
+        s2 += data[offset + i + 2] * q[i + 2];
+        s3 += data[offset + i + 3] * q[i + 3];
+      }
+      let score = s0 + s1 + s2 + s3;
+      for (; i < d; i++) score += data[offset + i] * q[i];
       if (best.length < topK) {
         best.push({ row, score });
         best.sort((a, b) => a.score - b.score);
