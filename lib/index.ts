@@ -3,80 +3,8 @@
  * agent core (framework-agnostic) and the Nest runtime (module, routes,
  * triggers, auth); the test kit is `nestjs-definable/testing`.
  */
-export { Agent } from './agent/agent';
-export type { AfterResponseHook, AgentEmitter, AgentOptions, BeforeRequestHook, RunContext, RunOptions } from './agent/agent';
-export { AgentError, AgentRunError, ModelError, SessionOwnershipError } from './agent/errors';
-export type { AgentErrorCode } from './agent/errors';
-export type { AgentLogger } from './agent/logger';
-export type { AudioInput, ImageInput, RunMedia, VideoInput } from './agent/media';
-export { OpenAIEmbedder } from './agent/knowledge/embedder';
-export type { Embedder, OpenAIEmbedderOptions } from './agent/knowledge/embedder';
-export { chunkText, Knowledge } from './agent/knowledge/knowledge';
-export type { ChunkerOptions, KnowledgeDocument, KnowledgeOptions, KnowledgeReference } from './agent/knowledge/knowledge';
-export { InMemoryVectorStore, SqliteVectorStore } from './agent/knowledge/vector-store';
-export type { SqliteVectorStoreOptions, VectorMatch, VectorRecord, VectorSearchOptions, VectorStore } from './agent/knowledge/vector-store';
-export { Memory } from './agent/memory/memory';
-export type { MemoryChange, MemoryOptions } from './agent/memory/memory';
-export { InMemoryMemoryStore, SqliteMemoryStore } from './agent/memory/memory-store';
-export type { MemoryRecord, MemoryStore, SqliteMemoryStoreOptions } from './agent/memory/memory-store';
-export { BUILTIN_READERS, docxReader, htmlReader, pdfReader, textReader } from './agent/readers/builtin-readers';
-export type { FileInput, FileReader, LoadedFile, ReadersOptions } from './agent/readers/file-reader';
-export { messageText } from './agent/messages';
-export type { AudioPart, ContentPart, ImagePart, Message, TextPart, ToolCallRequest, VideoPart } from './agent/messages';
-export type {
-  Model,
-  ModelCapabilities,
-  ModelChunk,
-  ModelRequest,
-  ModelUsage,
-  ResponseFormat,
-  ToolDefinition,
-} from './agent/models/model';
-export { OpenAIChat } from './agent/models/openai-chat';
-export type { OpenAIChatOptions } from './agent/models/openai-chat';
-export { findModelPrice, OPENAI_PRICING } from './agent/models/pricing';
-export type { ModelPrice } from './agent/models/pricing';
-export type {
-  FileReadCompletedEvent,
-  FileReadStartedEvent,
-  KnowledgeRetrievalCompletedEvent,
-  KnowledgeRetrievalStartedEvent,
-  MemoryRecallCompletedEvent,
-  MemoryRecallStartedEvent,
-  MemoryUpdateCompletedEvent,
-  MemoryUpdateStartedEvent,
-  ReasoningStepEvent,
-  RunCancelledEvent,
-  RunCompletedEvent,
-  RunContentCompletedEvent,
-  RunContentEvent,
-  RunErrorEvent,
-  RunEvent,
-  RunEventBase,
-  RunEventName,
-  RunStartedEvent,
-  ToolCallCompletedEvent,
-  ToolCallErrorEvent,
-  ToolCallStartedEvent,
-} from './agent/run-events';
-export type {
-  OutputAudio,
-  OutputImage,
-  RunErrorInfo,
-  RunMetrics,
-  RunOutput,
-  RunStatus,
-  ToolCallRecord,
-} from './agent/run-output';
-export { InMemorySessionStore } from './agent/sessions/in-memory-session-store';
-export type { InMemorySessionStoreOptions } from './agent/sessions/in-memory-session-store';
-export { windowHistory } from './agent/sessions/session-store';
-export type { SessionInfo, SessionStore } from './agent/sessions/session-store';
-export { SqliteSessionStore } from './agent/sessions/sqlite-session-store';
-export type { SqliteSessionStoreOptions } from './agent/sessions/sqlite-session-store';
-export { defineTool } from './agent/tools/tool';
-export type { AgentTrigger, AgentTriggerEntry, AgentTriggerHandler, TriggerEvent } from './agent/triggers';
-export type { Tool, ToolConfig, ToolContext } from './agent/tools/tool';
+// The agent core: its barrel (lib/agent/index.ts) is the explicit list of its public names.
+export * from './agent';
 
 // Nest runtime
 export {
