@@ -78,8 +78,15 @@ export interface FakeOpenAIServer {
   close(): Promise<void>;
 }
 
-/** The default answer: echoes the last user message, so a run needs no script. */
+/**
+ * The default answer: echoes the last user message, so a run needs no script.
+ * A request for structured output (`response_format: json_schema`) gets the
+ * smallest object its schema allows (empty arrays and strings, zeros, the
+ * first enum value), so it parses.
+ */
 export function echoReply(body: any): FakeReply {
+  const schema = body?.response_format?.type === 'json_schema' ? body.response_format.json_schema?.schema : undefined;
+  if (schema) return { content: JSON.stringify(minimalInstance(schema)) };
   const messages: any[] = Array.isArray(body?.messages) ? body.messages : [];
   const last = [...messages].reverse().find((message) => message?.role === 'user');
   const content = typeof last?.content === 'string'
@@ -258,6 +265,28 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
         server.closeAllConnections();
       }),
   };
+}
+
+function minimalInstance(schema: any): unknown {
+  if (!schema || typeof schema !== 'object') return null;
+  if (Array.isArray(schema.enum)) return schema.enum[0];
+  if ('const' in schema) return schema.const;
+  const type = Array.isArray(schema.type) ? schema.type[0] : schema.type;
+  switch (type) {
+    case 'object':
+      return Object.fromEntries((schema.required ?? []).map((key: string) => [key, minimalInstance(schema.properties?.[key])]));
+    case 'array':
+      return [];
+    case 'string':
+      return '';
+    case 'number':
+    case 'integer':
+      return 0;
+    case 'boolean':
+      return false;
+    default:
+      return schema.anyOf ? minimalInstance(schema.anyOf[0]) : null;
+  }
 }
 
 /**

@@ -245,6 +245,13 @@ describe('run and stream through the real openai client', () => {
     assert.deepEqual(format.json_schema.schema.required, ['city', 'population']);
   });
 
+  it("the fake server's default reply to a structured request parses", async () => {
+    const out = await new Agent({ model: modelFor(fake) }).run('x', {
+      outputSchema: z.object({ name: z.string(), count: z.number(), tags: z.array(z.string()), kind: z.enum(['a', 'b']) }),
+    });
+    assert.deepEqual(out.content, { name: '', count: 0, tags: [], kind: 'a' });
+  });
+
   it('sends a schema with optional fields non-strict', async () => {
     fake.enqueue({ content: '{"city":"Paris"}' });
     const out = await new Agent({ model: modelFor(fake) }).run('x', {
