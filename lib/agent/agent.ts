@@ -117,7 +117,8 @@ export class Agent {
   private readonly toolDefinitions: ToolDefinition[];
   private readonly historyLimit: number;
   private readonly maxSteps: number;
-  private readonly logger: AgentLogger;
+  private logger: AgentLogger;
+  private defaultLogger: boolean;
   private readonly readers: Required<ReadersOptions> | null;
   /** The agent's memory, if any. */
   readonly memory?: Memory;
@@ -146,6 +147,7 @@ export class Agent {
     this.historyLimit = wholeNumber(options.historyLimit, DEFAULT_HISTORY_LIMIT, 0, 'historyLimit');
     this.maxSteps = wholeNumber(options.maxSteps, DEFAULT_MAX_STEPS, 1, 'maxSteps');
     this.logger = options.logger ?? new StderrLogger(`Agent:${this.name}`);
+    this.defaultLogger = !options.logger;
     this.memory = options.memory;
     this.knowledge = options.knowledge;
     this.knowledgeMode = options.knowledgeMode ?? 'always';
@@ -229,6 +231,18 @@ export class Agent {
   /** The triggers declared with {@link Agent.on}. */
   get triggers(): readonly AgentTriggerEntry[] {
     return [...this.declaredTriggers];
+  }
+
+  /** Whether the agent still logs with its default stderr logger (no `logger` was given). */
+  get usesDefaultLogger(): boolean {
+    return this.defaultLogger;
+  }
+
+  /** Replaces the agent's logger (`DefinableModule` hands agents without one a Nest `Logger`). */
+  useLogger(logger: AgentLogger): void {
+    if (!logger || typeof logger.error !== 'function') throw new TypeError('useLogger() needs a logger with log, warn and error methods.');
+    this.logger = logger;
+    this.defaultLogger = false;
   }
 
   /** Resolves when the memory updates that `run()` left running in the background are done. */

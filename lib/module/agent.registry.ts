@@ -35,6 +35,8 @@ export class AgentRegistry implements OnApplicationShutdown {
       );
     }
     this.defaultName ??= first.value;
+    // Agents built without a logger of their own log through Nest like the rest of the app.
+    for (const [name, agent] of this.agents) if (agent.usesDefaultLogger) agent.useLogger(new Logger(`Agent:${name}`));
   }
 
   /** The default agent. */

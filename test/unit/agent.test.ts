@@ -132,6 +132,19 @@ describe('Agent with the scripted TestModel', () => {
     assert.throws(() => new Agent({ model: new TestModel(), historyLimit: -1 }), /historyLimit/);
   });
 
+  it('can switch to another logger', async () => {
+    const agent = new Agent({ model: new TestModel({ responses: ['x'] }) });
+    assert.equal(agent.usesDefaultLogger, true);
+    const logger = new MemoryLogger();
+    agent.useLogger(logger);
+    agent.beforeRequest(function failing() {
+      throw new Error('logged elsewhere');
+    });
+    await agent.run('x');
+    assert.equal(agent.usesDefaultLogger, false);
+    assert.ok(logger.lines.some((line) => /logged elsewhere/.test(line)));
+  });
+
   it('reports a TestModel that ran out of script clearly', async () => {
     const error = await new Agent({ model: new TestModel(), logger: new MemoryLogger() }).run('x').catch((e) => e);
     assert.match(error.message, /no scripted response for call #1/);
