@@ -4,6 +4,7 @@ import { Agent } from '../agent';
 import { AgentRegistry } from '../module/agent.registry';
 import type { DefinableModuleOptions } from '../module/definable-module.options';
 import { DEFINABLE_OPTIONS } from '../module/definable.module-definition';
+import { settleWithin } from '../module/settle-within';
 import { Backoff } from './backoff';
 import { MessagePipeline } from './message-pipeline';
 import { InterfaceAuthError, InterfaceConflictError, MessagingInterface } from './messaging-interface';
@@ -101,10 +102,7 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
     this.stopping = true;
     for (const entry of this.entries) clearTimeout(entry.timer);
     await Promise.all(this.entries.map((entry) => this.quietly(entry, () => entry.platform.stop())));
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options?.shutdownTimeout ?? 10_000)));
-    await Promise.race([Promise.all(this.entries.map((entry) => entry.pipeline.drain())), timeout]);
-    clearTimeout(timer);
+    await settleWithin(Promise.all(this.entries.map((entry) => entry.pipeline.drain())), this.options?.shutdownTimeout ?? 10_000);
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -1,5 +1,6 @@
 import { BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/common';
 import type { DefinableModuleOptions } from './definable-module.options';
+import { settleWithin } from './settle-within';
 import { DEFINABLE_OPTIONS } from './definable.module-definition';
 
 /**
@@ -37,10 +38,7 @@ export class RunTracker implements BeforeApplicationShutdown {
   async beforeApplicationShutdown(): Promise<void> {
     this.closing = true;
     if (this.runs.size === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.shutdownTimeout)));
-    await Promise.race([Promise.all(this.runs.values()), timeout]);
-    clearTimeout(timer);
+    await settleWithin(Promise.all(this.runs.values()), this.shutdownTimeout);
     for (const controller of this.runs.keys()) controller.abort(new Error('The server is shutting down.'));
     await Promise.all(this.runs.values());
   }

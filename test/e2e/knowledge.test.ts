@@ -1,22 +1,14 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { Agent, chunkText, InMemoryVectorStore, Knowledge, Memory, OpenAIEmbedder, SqliteVectorStore } from '../../lib';
-import { fakeEmbedding, FakeOpenAIServer, startFakeOpenAI } from '../../lib/testing';
-import { collect, modelFor, tempDir } from '../support/fixtures';
+import { fakeEmbedding } from '../../lib/testing';
+import { collect, modelFor, tempDir, useFakeOpenAI } from '../support/fixtures';
 
-let fake: FakeOpenAIServer;
+const fake = useFakeOpenAI();
 const dir = tempDir();
-before(async () => {
-  fake = await startFakeOpenAI();
-});
-afterEach(() => fake.reset());
-after(async () => {
-  await fake.close();
-  dir.cleanup();
-});
-
+after(() => dir.cleanup());
 const embedder = () => new OpenAIEmbedder({ id: 'text-embedding-3-small', apiKey: 'k', baseURL: fake.baseURL, maxRetries: 0, batchSize: 2 });
 
 const HANDBOOK = [

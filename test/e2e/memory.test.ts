@@ -1,20 +1,12 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { Agent, Memory, SqliteMemoryStore } from '../../lib';
-import { FakeOpenAIServer, startFakeOpenAI } from '../../lib/testing';
-import { collect, MemoryLogger, modelFor, tempDir } from '../support/fixtures';
+import { collect, MemoryLogger, modelFor, tempDir, useFakeOpenAI } from '../support/fixtures';
 
-let fake: FakeOpenAIServer;
+const fake = useFakeOpenAI();
 const dir = tempDir();
-before(async () => {
-  fake = await startFakeOpenAI();
-});
-afterEach(() => fake.reset());
-after(async () => {
-  await fake.close();
-  dir.cleanup();
-});
+after(() => dir.cleanup());
 
 const ops = (...operations: { op: string; id?: string; text?: string }[]) => ({
   content: JSON.stringify({ operations: operations.map((operation) => ({ id: '', text: '', ...operation })) }),

@@ -1,16 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { z } from 'zod';
 import { Agent, AgentRunError, defineTool, OpenAIChat, RunEvent } from '../../lib';
-import { FakeOpenAIServer, startFakeOpenAI } from '../../lib/testing';
-import { collect, deferred, modelFor } from '../support/fixtures';
+import { startFakeOpenAI } from '../../lib/testing';
+import { collect, deferred, modelFor, useFakeOpenAI } from '../support/fixtures';
 
-let fake: FakeOpenAIServer;
-before(async () => {
-  fake = await startFakeOpenAI();
-});
-afterEach(() => fake.reset());
-after(() => fake.close());
+const fake = useFakeOpenAI();
 
 async function runError(promise: Promise<unknown>): Promise<AgentRunError> {
   try {

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AgentLogger } from '../../lib';
 import { OpenAIChat, OpenAIChatOptions, RunEvent } from '../../lib';
-import type { FakeOpenAIServer } from '../../lib/testing';
+import { after, afterEach, before } from 'node:test';
+import { FakeOpenAIServer, startFakeOpenAI } from '../../lib/testing';
 
 /** An OpenAIChat on the real `openai` client, pointed at a fake server, with no retries. */
 export function modelFor(fake: FakeOpenAIServer, options: Partial<OpenAIChatOptions> = {}): OpenAIChat {
@@ -42,4 +43,35 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T)
   let resolve!: (value: T) => void;
   const promise = new Promise<T>((r) => (resolve = r));
   return { promise, resolve };
+}
+
+/**
+ * A fake OpenAI server for one test file: started in `before`, reset after
+ * each test, closed in `after`. The returned object forwards to it.
+ */
+export function useFakeOpenAI(): FakeOpenAIServer {
+  let server: FakeOpenAIServer | undefined;
+  const current = () => {
+    if (!server) throw new Error('The fake OpenAI server starts in before(); use it inside tests.');
+    return server;
+  };
+  before(async () => {
+    server = await startFakeOpenAI();
+  });
+  afterEach(() => server?.reset());
+  after(() => server?.close());
+  return {
+    get baseURL() {
+      return current().baseURL;
+    },
+    get port() {
+      return current().port;
+    },
+    get requests() {
+      return current().requests;
+    },
+    enqueue: (...replies) => current().enqueue(...replies),
+    reset: () => current().reset(),
+    close: () => current().close(),
+  };
 }

@@ -103,7 +103,10 @@ export class SqliteMemoryStore implements MemoryStore {
     const now = Date.now();
     const changed = this.db.prepare('UPDATE definable_memories SET text = ?, updated_at = ? WHERE user_id = ? AND id = ?').run(text, now, userId, id).changes;
     if (!changed) return null;
-    return (await this.list(userId)).find((record) => record.id === id) ?? null;
+    const row = this.db.prepare('SELECT id, user_id, text, created_at, updated_at FROM definable_memories WHERE id = ?').get(id) as
+      | { id: string; user_id: string; text: string; created_at: number; updated_at: number }
+      | undefined;
+    return row ? { id: row.id, userId: row.user_id, text: row.text, createdAt: row.created_at, updatedAt: row.updated_at } : null;
   }
 
   async delete(userId: string, id: string): Promise<boolean> {
