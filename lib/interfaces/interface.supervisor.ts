@@ -65,7 +65,7 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
       if (names.has(platform.name)) throw new Error(`DefinableModule: two interfaces are named "${platform.name}"; give each a distinct name option.`);
       names.add(platform.name);
       const chosen = platform.options.agent;
-      const pipeline = new MessagePipeline(platform, chosen instanceof Agent ? chosen : agents.get(chosen), options.identityResolver);
+      const pipeline = new MessagePipeline(platform, chosen instanceof Agent ? agents.resolve(chosen) : agents.get(chosen), options.identityResolver);
       return { platform, pipeline, backoff: new Backoff(), state: 'stopped' as InterfaceState, restarts: 0, generation: 0 };
     });
   }

@@ -1,42 +1,36 @@
-import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import { Agent, AgentOptions } from '../agent';
-import type { DefinableModuleOptions } from './definable-module.options';
-import { DEFINABLE_OPTIONS } from './definable.module-definition';
+import { Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Agent } from '../agent';
+import type { ConfiguredAgents } from './configured-agents';
 
 /**
- * The module's agents by name: the one of `agent` (named after the agent) and
- * those of `agents`. Inject it to pick an agent at run time.
+ * The module's agents by name, as the app's DI container provides them: the
+ * default one is whatever `Agent` resolves to and a named one whatever
+ * `getAgentToken(name)` resolves to — so `overrideProvider(Agent)` in a test
+ * replaces the agent for `/run`, webhooks, cron, events and chat alike.
+ * Inject it to pick an agent at run time.
  */
-@Injectable()
 export class AgentRegistry implements OnApplicationShutdown {
   private readonly agents = new Map<string, Agent>();
-  /** Agents built here from options: their session stores are closed on shutdown. */
-  private readonly built: Agent[] = [];
   /** The name of the default agent (the one injected as `Agent`). */
   readonly defaultName: string;
 
-  constructor(@Inject(DEFINABLE_OPTIONS) options: DefinableModuleOptions) {
-    const entries = Object.entries(options?.agents ?? {});
-    if (options?.agent) {
-      const agent = this.materialise(options.agent, undefined);
-      this.defaultName = agent.name;
-      this.agents.set(agent.name, agent);
+  /**
+   * Built by the module from the configured agents and what DI resolved for
+   * `Agent` and each named token (an override where a test gave one).
+   */
+  constructor(
+    private readonly configured: ConfiguredAgents,
+    defaultAgent: Agent,
+    named: Record<string, Agent>,
+  ) {
+    this.defaultName = configured.defaultName;
+    for (const [name, agent] of configured.entries()) {
+      const overriddenDefault = name === this.defaultName && defaultAgent !== agent ? defaultAgent : undefined;
+      this.agents.set(name, checked(overriddenDefault ?? named[name] ?? agent, name));
     }
-    for (const [name, value] of entries) {
-      if (this.agents.has(name)) {
-        throw new Error(`DefinableModule: two agents are named "${name}"; give each agent a distinct name.`);
-      }
-      this.agents.set(name, this.materialise(value, name));
+    for (const [name, agent] of this.agents) {
+      if (agent !== configured.find(name) && agent instanceof Agent && agent.usesDefaultLogger) agent.useLogger(new Logger(`Agent:${name}`));
     }
-    const first = this.agents.keys().next();
-    if (first.done) {
-      throw new Error(
-        "DefinableModule needs an agent: DefinableModule.forRoot({ agent: new Agent({ model: new OpenAIChat({ id: 'gpt-4o' }) }) }).",
-      );
-    }
-    this.defaultName ??= first.value;
-    // Agents built without a logger of their own log through Nest like the rest of the app.
-    for (const [name, agent] of this.agents) if (agent.usesDefaultLogger) agent.useLogger(new Logger(`Agent:${name}`));
   }
 
   /** The default agent. */
@@ -56,9 +50,18 @@ export class AgentRegistry implements OnApplicationShutdown {
     return agent;
   }
 
+  /**
+   * The registry's agent standing for `agent` when that is one of the module's
+   * configured agents (an override in tests), else `agent` itself.
+   */
+  resolve(agent: Agent): Agent {
+    const name = this.configured.entries().find(([, configured]) => configured === agent)?.[0];
+    return name === undefined ? agent : this.agents.get(name)!;
+  }
+
   /** Every agent's name, the default first. */
   names(): string[] {
-    return [this.defaultName, ...[...this.agents.keys()].filter((name) => name !== this.defaultName)];
+    return [...this.agents.keys()];
   }
 
   /** Every agent. */
@@ -67,21 +70,20 @@ export class AgentRegistry implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    // Background memory updates finish before stores close.
+    // Background memory updates finish before the stores close.
     await Promise.all(this.all().map((agent) => agent.idle()));
-    await Promise.all(this.built.map((agent) => agent.sessionStore.close()));
+    await this.configured.close();
   }
+}
 
-  private materialise(value: Agent | AgentOptions, name: string | undefined): Agent {
-    if (value instanceof Agent) return value;
-    if (!value || typeof value !== 'object' || !('model' in value)) {
-      throw new Error(
-        `DefinableModule: agent${name ? ` "${name}"` : ''} must be an Agent or AgentOptions with a model, e.g. { model: new OpenAIChat({ id: 'gpt-4o' }) }.`,
-      );
-    }
-    const agentName = value.name ?? name;
-    const agent = new Agent({ ...value, name: agentName, logger: value.logger ?? new Logger(`Agent:${agentName ?? 'agent'}`) });
-    this.built.push(agent);
-    return agent;
+/** An override must still be an agent: the module calls its run loop, hooks and triggers. */
+function checked(agent: Agent, name: string): Agent {
+  const candidate = agent as Partial<Agent> | undefined;
+  if (!candidate || typeof candidate.stream !== 'function' || typeof candidate.run !== 'function') {
+    throw new TypeError(
+      `DefinableModule: the provider of agent "${name}" resolved to ${candidate === null ? 'null' : typeof candidate} without run()/stream(). ` +
+        "Override it with an Agent, e.g. overrideProvider(Agent).useValue(new Agent({ model: new TestModel({ responses: ['hi'] }) })).",
+    );
   }
+  return agent;
 }

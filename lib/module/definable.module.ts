@@ -14,12 +14,28 @@ import { TriggerExplorer } from '../triggers/trigger.explorer';
 import { TriggerRegistry } from '../triggers/trigger.registry';
 import { WebhookInterceptor } from '../triggers/webhook.interceptor';
 import { AgentRegistry } from './agent.registry';
-import type { DefinableModuleOptions } from './definable-module.options';
-import { getAgentToken, requestedAgentNames } from './definable.constants';
+import { ConfiguredAgents } from './configured-agents';
+import type { DefinableModuleExtras, DefinableModuleOptions } from './definable-module.options';
+import { AGENT_TOKEN_PREFIX, getAgentToken, requestedAgentNames } from './definable.constants';
 import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, DEFINABLE_OPTIONS, OPTIONS_TYPE } from './definable.module-definition';
 import { RunTracker } from './run.tracker';
 
-const EXPORTED = [Agent, AgentRegistry, InterfaceSupervisor, TriggerExecutor, TriggerRegistry, RunTracker, DEFINABLE_AUTH, DefinableAuthGuard, WebhookInterceptor];
+/** DI token of the provider that checks how the module was imported. */
+const DEFINABLE_WIRING_CHECK = 'DefinableModule:wiring';
+
+const EXPORTED = [InterfaceSupervisor, TriggerExecutor, TriggerRegistry, RunTracker, DEFINABLE_AUTH, DefinableAuthGuard, WebhookInterceptor];
+
+/** The module's own providers (besides the agents and the registry, which depend on the options). */
+const PROVIDERS: Provider[] = [
+  RunTracker,
+  TriggerExecutor,
+  TriggerRegistry,
+  TriggerExplorer,
+  InterfaceSupervisor,
+  DefinableAuthGuard,
+  WebhookInterceptor,
+  { provide: DEFINABLE_AUTH, useFactory: (options: DefinableModuleOptions) => options?.auth ?? null, inject: [DEFINABLE_OPTIONS] },
+];
 
 /**
  * Mounts agents in a Nest app: the agent as an injectable provider (`Agent`,
@@ -32,19 +48,8 @@ const EXPORTED = [Agent, AgentRegistry, InterfaceSupervisor, TriggerExecutor, Tr
  */
 @Module({
   imports: [DiscoveryModule, ScheduleModule.forRoot(), EventEmitterModule.forRoot()],
-  providers: [
-    AgentRegistry,
-    RunTracker,
-    TriggerExecutor,
-    TriggerRegistry,
-    TriggerExplorer,
-    InterfaceSupervisor,
-    DefinableAuthGuard,
-    WebhookInterceptor,
-    { provide: Agent, useFactory: (registry: AgentRegistry) => registry.default, inject: [AgentRegistry] },
-    { provide: DEFINABLE_AUTH, useFactory: (options: DefinableModuleOptions) => options?.auth ?? null, inject: [DEFINABLE_OPTIONS] },
-  ],
-  exports: EXPORTED,
+  // Everything else comes with forRoot()/forRootAsync(): imported bare, the module holds only this check.
+  providers: [{ provide: DEFINABLE_WIRING_CHECK, useFactory: checkWiring, inject: [{ token: DEFINABLE_OPTIONS, optional: true }] }],
 })
 export class DefinableModule extends ConfigurableModuleClass {
   /** Configures the module with static options. */
@@ -55,7 +60,9 @@ export class DefinableModule extends ConfigurableModuleClass {
     const declared = createDeclaredWebhooksController(agents);
     const interfaceRoutes = createInterfaceRoutesController(options.interfaces ?? []);
     const controllers = [declared, interfaceRoutes].filter((controller): controller is Type => controller !== undefined);
-    return DefinableModule.complete(super.forRoot(options), options, Object.keys(options.agents ?? {}), controllers);
+    const defaultName = options.agent instanceof Agent ? options.agent.name : options.agent?.name;
+    const names = [...(defaultName ? [defaultName] : []), ...Object.keys(options.agents ?? {})];
+    return DefinableModule.complete(super.forRoot(options), options, names, controllers, defaultName);
   }
 
   /** Configures the module from a factory, a class or an existing provider (`useFactory` / `useClass` / `useExisting`). */
@@ -69,22 +76,61 @@ export class DefinableModule extends ConfigurableModuleClass {
     extras: { server?: { enabled?: boolean; prefix?: string } },
     names: string[],
     controllers: Type[],
+    defaultName?: string,
   ): DynamicModule {
-    const agentProviders: Provider[] = [...new Set([...names, ...requestedAgentNames])].map((name) => ({
+    const agentProviders: Provider[] = [...new Set([...names, ...requestedAgentNames])].map((name) =>
+      // The default agent's own name follows `Agent`, so overriding `Agent` covers @InjectAgent of it too.
+      name === defaultName ? { provide: getAgentToken(name), useExisting: Agent } : {
       provide: getAgentToken(name),
       // Names come from every @InjectAgent in the process; an app may not use them all, so a
       // missing one fails on use (and the explorer fails bootstrap where one is injected).
-      useFactory: (registry: AgentRegistry) => registry.find(name) ?? missingAgent(name, registry.names()),
-      inject: [AgentRegistry],
-    }));
+      useFactory: (configured: ConfiguredAgents) => configured.find(name) ?? missingAgent(name, configured.entries().map(([known]) => known)),
+      inject: [ConfiguredAgents],
+    });
+    const tokens = agentProviders.map((provider) => (provider as { provide: string }).provide);
+    // The registry is built from what DI resolves for `Agent` and each named token, so a
+    // test's overrideProvider() of either reaches /run, webhooks, cron, events and chat.
+    const registry: Provider = {
+      provide: AgentRegistry,
+      useFactory: (configured: ConfiguredAgents, defaultAgent: Agent, ...resolved: Agent[]) =>
+        new AgentRegistry(configured, defaultAgent, Object.fromEntries(tokens.map((token, index) => [token.slice(AGENT_TOKEN_PREFIX.length), resolved[index]]))),
+      inject: [ConfiguredAgents, Agent, ...tokens],
+    };
     const server = extras.server ?? {};
     return {
       ...definition,
       controllers: [...(server.enabled === false ? [] : [createDefinableController(server.prefix ?? '')]), ...controllers],
-      providers: [...(definition.providers ?? []), ...agentProviders],
-      exports: [...(definition.exports ?? []), ...agentProviders.map((provider) => (provider as { provide: string }).provide)],
+      providers: [
+        ...(definition.providers ?? []),
+        ...PROVIDERS,
+        ConfiguredAgents,
+        { provide: Agent, useFactory: (configured: ConfiguredAgents) => configured.default, inject: [ConfiguredAgents] },
+        ...agentProviders,
+        registry,
+      ],
+      exports: [...(definition.exports ?? []), ...EXPORTED, Agent, AgentRegistry, ...tokens],
     };
   }
+}
+
+/**
+ * Fails bootstrap, saying what to do, when the module is imported bare or when
+ * a `forRootAsync` factory returns options that only work beside it.
+ */
+function checkWiring(options: (DefinableModuleOptions & Partial<DefinableModuleExtras>) | undefined): true {
+  if (!options) {
+    throw new Error(
+      'DefinableModule was imported without options: use DefinableModule.forRoot({ agent }) or DefinableModule.forRootAsync({ useFactory }) in imports, not DefinableModule itself.',
+    );
+  }
+  const misplaced = (['isGlobal', 'server'] as const).filter((key) => options[key] !== undefined);
+  if (misplaced.length > 0) {
+    throw new Error(
+      `DefinableModule.forRootAsync(): the factory returned ${misplaced.map((key) => `"${key}"`).join(' and ')}, which the module needs before any factory runs. ` +
+        `Pass ${misplaced.length > 1 ? 'them' : 'it'} beside the factory: DefinableModule.forRootAsync({ ${misplaced.map((key) => `${key}: ...`).join(', ')}, useFactory, inject }).`,
+    );
+  }
+  return true;
 }
 
 /** Stands in for an agent the module does not have: any use throws a message saying how to add it. */

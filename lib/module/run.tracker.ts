@@ -12,6 +12,8 @@ import { DEFINABLE_OPTIONS } from './definable.module-definition';
 @Injectable()
 export class RunTracker implements BeforeApplicationShutdown {
   private readonly runs = new Map<AbortController, Promise<unknown>>();
+  /** Trigger work on its way to a run (a cron or event handler still deciding what to run). */
+  private readonly pending = new Set<Promise<unknown>>();
   private closing = false;
   private readonly shutdownTimeout: number;
 
@@ -33,6 +35,34 @@ export class RunTracker implements BeforeApplicationShutdown {
     this.runs.set(controller, settled);
     void settled.then(() => this.runs.delete(controller));
     return done;
+  }
+
+  /**
+   * Tracks work that may start a run (a trigger handler), so {@link settled}
+   * also waits for runs that have not begun yet; returns `work`.
+   */
+  trackPending<T>(work: Promise<T>): Promise<T> {
+    const settled = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.pending.add(settled);
+    void settled.then(() => this.pending.delete(settled));
+    return work;
+  }
+
+  /** Runs in flight plus trigger handlers on their way to one. */
+  get inFlight(): number {
+    return this.runs.size + this.pending.size;
+  }
+
+  /**
+   * Resolves once no run and no trigger handler is in flight, including runs
+   * started while it waits. Uses no timers, so it works under fake timers
+   * (see `waitForRuns` in `nestjs-definable/testing`).
+   */
+  async settled(): Promise<void> {
+    while (this.inFlight > 0) await Promise.all([...this.runs.values(), ...this.pending]);
   }
 
   async beforeApplicationShutdown(): Promise<void> {

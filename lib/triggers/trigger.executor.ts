@@ -58,7 +58,16 @@ export class TriggerExecutor {
    * Calls a cron or event handler and runs the agent with its result. Never
    * throws: a failing handler or run is logged with its class and method.
    */
-  async invoke(label: string, handler: () => unknown, event: TriggerEvent, agentName?: string): Promise<void> {
+  invoke(label: string, handler: () => unknown, event: TriggerEvent, agentName?: string): Promise<void> {
+    return this.runs.trackPending(this.call(label, handler, event, agentName));
+  }
+
+  /** {@link invoke} after the current job: `emit()` returns before the handler runs, yet the work is tracked from now. */
+  defer(label: string, handler: () => unknown, event: TriggerEvent, agentName?: string): Promise<void> {
+    return this.runs.trackPending(Promise.resolve().then(() => this.call(label, handler, event, agentName)));
+  }
+
+  private async call(label: string, handler: () => unknown, event: TriggerEvent, agentName?: string): Promise<void> {
     try {
       const output = await this.execute((await handler()) as TriggerResult, event, agentName);
       if (output) this.logger.debug?.(`${label} (${event.source}) ran ${output.runId}`);

@@ -183,7 +183,7 @@ export class TriggerExplorer implements OnModuleInit, OnApplicationBootstrap, On
     const listener = (data: unknown) => {
       const event: TriggerEvent = { body: data, headers: {}, source, timestamp: new Date(), raw: data };
       // emit() returns at once: the handler and its run happen after it.
-      queueMicrotask(() => void this.executor.invoke(label, () => call(event), event, meta.agent));
+      void this.executor.defer(label, () => call(event), event, meta.agent);
     };
     this.emitter!.on(meta.event, listener);
     this.teardown.push(() => this.emitter!.off(meta.event, listener));
