@@ -23,6 +23,8 @@ export { DefinableExceptionFilter, DefinableHttpError } from './http';
 export type { ErrorBody, RunRequestBody, WireRunOutput } from './http';
 export {
   AfterResponse,
+  AgentCron,
+  AgentEvent,
   BeforeRequest,
   Cron,
   OnEvent,

@@ -1,5 +1,18 @@
 import { Controller, Injectable, Logger } from '@nestjs/common';
-import { AfterResponse, Agent, BeforeRequest, Cron, OnEvent, RunContext, RunOutput, TriggerEvent, Webhook } from '../lib';
+import { AfterResponse, Agent, BeforeRequest, Cron, OnEvent, Webhook } from '../lib';
+import type { RunContext, RunOutput, TriggerEvent } from '../lib';
+
+/** The parts of a GitHub push payload the sample reads (all optional: it is the sender's JSON). */
+interface GithubPush {
+  repository?: { full_name?: string; name?: string };
+  commits?: { message?: string }[];
+}
+
+/** What `POST /hooks/signup` sends and `user_signup` carries. */
+interface Signup {
+  name?: unknown;
+  id?: unknown;
+}
 
 /** Webhooks: real Nest routes under /hooks, protected by the app's API key. */
 @Controller('hooks')
@@ -8,15 +21,15 @@ export class SampleHooks {
 
   /** POST /hooks/github with a GitHub push payload: the agent summarises the push. */
   @Webhook('/github')
-  onPush(event: TriggerEvent) {
+  onPush(event: TriggerEvent<GithubPush>) {
     const repository = event.body?.repository?.full_name ?? event.body?.repository?.name ?? 'an unknown repository';
-    const commits = Array.isArray(event.body?.commits) ? event.body.commits.map((commit: any) => `- ${commit.message}`).join('\n') : '';
+    const commits = Array.isArray(event.body?.commits) ? event.body.commits.map((commit) => `- ${commit?.message}`).join('\n') : '';
     return `Summarize this push to ${repository} in one sentence:\n${commits}`;
   }
 
   /** POST /hooks/signup {"name": "Alice", "id": "u1"}: emits user_signup, answered by Reports.welcome. */
   @Webhook('/signup')
-  onSignup(event: TriggerEvent) {
+  onSignup(event: TriggerEvent<Signup>) {
     this.agent.emit('user_signup', event.body);
     return null;
   }
@@ -33,7 +46,7 @@ export class Reports {
   }
 
   @OnEvent('user_signup')
-  welcome(event: TriggerEvent) {
+  welcome(event: TriggerEvent<Signup | undefined>) {
     if (typeof event.body?.name !== 'string') return null;
     return { input: `Write a one-line welcome message for ${event.body.name}.`, userId: String(event.body.id ?? event.body.name) };
   }

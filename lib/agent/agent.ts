@@ -215,12 +215,12 @@ export class Agent {
    *
    * @example
    * agent.on({ cron: '0 9 * * *', timezone: 'UTC' }, () => "Give me today's summary.");
-   * agent.on({ webhook: '/github', auth: false }, (event) => `Summarize: ${event.body.head_commit.message}`);
-   * agent.on({ event: 'user_signup' }, (event) => ({ input: `Welcome ${event.body.name}`, userId: event.body.id }));
+   * agent.on<{ head_commit: { message: string } }>({ webhook: '/github', auth: false }, (event) => `Summarize: ${event.body.head_commit.message}`);
+   * agent.on<{ name: string; id: string }>({ event: 'user_signup' }, (event) => ({ input: `Welcome ${event.body.name}`, userId: event.body.id }));
    */
-  on(trigger: AgentTrigger, handler: AgentTriggerHandler): () => void {
-    validateTrigger(trigger, handler);
-    const entry = { trigger, handler };
+  on<TBody = unknown>(trigger: AgentTrigger, handler: AgentTriggerHandler<TBody>): () => void {
+    validateTrigger(trigger, handler as AgentTriggerHandler);
+    const entry: AgentTriggerEntry = { trigger, handler: handler as AgentTriggerHandler };
     this.declaredTriggers.push(entry);
     return () => {
       const index = this.declaredTriggers.indexOf(entry);
@@ -300,6 +300,8 @@ export class Agent {
    * run failure: the stream ends with `RunCompleted`, `RunError` or
    * `RunCancelled`. Leaving the loop early (`break`) cancels the run.
    */
+  stream<S extends z.ZodType>(input: string, options: RunOptions<S> & { outputSchema: S }): AsyncGenerator<RunEvent<z.output<S>>, void, undefined>;
+  stream(input: string, options?: RunOptions): AsyncGenerator<RunEvent<string>, void, undefined>;
   stream(input: string, options: RunOptions = {}): AsyncGenerator<RunEvent, void, undefined> {
     return this.loop(input, options, true);
   }

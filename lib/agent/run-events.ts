@@ -59,10 +59,13 @@ export interface ReasoningStepEvent extends RunEventBase {
   content: string;
 }
 
-/** The run completed; `output` is the full {@link RunOutput}. */
-export interface RunCompletedEvent extends RunEventBase {
+/**
+ * The run completed; `output` is the full {@link RunOutput} (its `content` is
+ * typed by the run's `outputSchema`, text without one).
+ */
+export interface RunCompletedEvent<T = unknown> extends RunEventBase {
   event: 'RunCompleted';
-  output: RunOutput;
+  output: RunOutput<T>;
 }
 
 /** The run failed; this is the last event. `output` holds what was produced so far. */
@@ -137,9 +140,10 @@ export interface KnowledgeRetrievalCompletedEvent extends RunEventBase {
 
 /**
  * Everything `agent.stream()` yields: a discriminated union on `event`.
- * A stream always ends with exactly one of `RunCompleted`, `RunError` or `RunCancelled`.
+ * A stream always ends with exactly one of `RunCompleted`, `RunError` or
+ * `RunCancelled`. `T` is the type of `RunCompleted`'s `output.content`.
  */
-export type RunEvent =
+export type RunEvent<T = unknown> =
   | RunStartedEvent
   | RunContentEvent
   | RunContentCompletedEvent
@@ -147,7 +151,7 @@ export type RunEvent =
   | ToolCallCompletedEvent
   | ToolCallErrorEvent
   | ReasoningStepEvent
-  | RunCompletedEvent
+  | RunCompletedEvent<T>
   | RunErrorEvent
   | RunCancelledEvent
   | FileReadStartedEvent

@@ -1,5 +1,10 @@
-/** What a trigger handler receives (from `@Webhook`, `@Cron`, `@OnEvent` or `agent.on()`). */
-export interface TriggerEvent<TBody = any> {
+/**
+ * What a trigger handler receives (from `@Webhook`, `@Cron`, `@OnEvent` or
+ * `agent.on()`). Type the body you expect — `event: TriggerEvent<GithubPush>`;
+ * it is `unknown` otherwise. The body is the sender's JSON, not validated
+ * against that type: check what you rely on.
+ */
+export interface TriggerEvent<TBody = unknown> {
   /** The webhook's JSON body, or the emitted event's data; `undefined` for cron. */
   body: TBody;
   /** The webhook request's headers (lower-cased); empty for cron and events. */
@@ -27,7 +32,7 @@ export type AgentTrigger =
   | { /** An event name, emitted with `agent.emit()` or `EventEmitter2`. */ event: string };
 
 /** A handler of `agent.on()`: returns what a decorated trigger method returns (a string, `{ input, ... }` or null). */
-export type AgentTriggerHandler = (event: TriggerEvent) => unknown;
+export type AgentTriggerHandler<TBody = unknown> = (event: TriggerEvent<TBody>) => unknown;
 
 /** A trigger and its handler, as `agent.triggers` lists them. */
 export interface AgentTriggerEntry {

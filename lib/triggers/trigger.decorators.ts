@@ -141,6 +141,19 @@ export function OnEvent(event: string, options: OnEventOptions = {}): MethodDeco
   return SetMetadata(ON_EVENT_METADATA, { event, ...options });
 }
 
+/**
+ * {@link Cron} under a name that cannot be confused with `@nestjs/schedule`'s
+ * `@Cron` in an editor's auto-import (theirs drops the return value, so the
+ * agent would never run).
+ */
+export const AgentCron: typeof Cron = Cron;
+
+/**
+ * {@link OnEvent} under a name that cannot be confused with
+ * `@nestjs/event-emitter`'s `@OnEvent` in an editor's auto-import.
+ */
+export const AgentEvent: typeof OnEvent = OnEvent;
+
 /** Runs the method (with the `RunContext`) before every agent run, from any entry point. Never fatal. */
 export function BeforeRequest(options: HookOptions = {}): MethodDecorator {
   return SetMetadata(BEFORE_REQUEST_METADATA, options);

@@ -22,6 +22,12 @@ import { TriggerRegistry } from './trigger.registry';
 import { isMountedWebhook } from './declared-webhooks';
 
 type CronMetadata = CronOptions & { expression: string };
+
+/** Metadata keys of @nestjs/schedule's @Cron and @nestjs/event-emitter's @OnEvent (stable across their 6/3 and 12 lines). */
+const NEST_SCHEDULE_CRON = 'SCHEDULE_CRON_OPTIONS';
+const NEST_EVENT_LISTENER = 'EVENT_LISTENER_METADATA';
+/** `return 'text'`, `return \`text\``, or `return { input` in a method's source. */
+const RETURNS_RUN_INPUT = /return\s*(['"`]|\{\s*input\b)/;
 /** Where a trigger is declared, for messages and the registry. */
 interface Where {
   className: string;
@@ -63,7 +69,9 @@ export class TriggerExplorer implements OnModuleInit, OnApplicationBootstrap, On
       this.teardown.push(agent.attachEmitter((name, data) => this.emitter!.emit(name, data)));
     }
     const seen = new Set<object>();
-    const wrappers: InstanceWrapper[] = [...this.discovery.getControllers(), ...this.discovery.getProviders()];
+    const controllers = this.discovery.getControllers();
+    const controllerInstances = new Set(controllers.map((wrapper) => wrapper.instance));
+    const wrappers: InstanceWrapper[] = [...controllers, ...this.discovery.getProviders()];
     for (const wrapper of wrappers) {
       const instance = wrapper.instance as Record<string, Method> | undefined;
       if (!instance || typeof instance !== 'object' || seen.has(instance) || !wrapper.isDependencyTreeStatic()) continue;
@@ -72,7 +80,7 @@ export class TriggerExplorer implements OnModuleInit, OnApplicationBootstrap, On
       seen.add(instance);
       this.checkInjectedAgents(wrapper);
       for (const methodName of this.scanner.getAllMethodNames(prototype)) {
-        this.explore(instance, methodName);
+        this.explore(instance, methodName, controllerInstances.has(instance));
       }
     }
     this.mountDeclaredTriggers();
@@ -105,13 +113,20 @@ export class TriggerExplorer implements OnModuleInit, OnApplicationBootstrap, On
     for (const undo of this.teardown.splice(0)) undo();
   }
 
-  private explore(instance: Record<string, Method>, methodName: string): void {
+  private explore(instance: Record<string, Method>, methodName: string, isController: boolean): void {
     const method = instance[methodName];
     if (typeof method !== 'function') return;
     const className = instance.constructor?.name ?? 'Object';
     const label = `${className}.${methodName}`;
+    this.warnOnLookalikes(method, label);
     const webhook = this.reflector.get<WebhookMetadata | undefined>(WEBHOOK_METADATA, method);
     if (webhook) {
+      if (!isController) {
+        throw new Error(
+          `@Webhook('${webhook.path}') on ${label}: ${className} is a provider, not a controller, so Nest mounts no route for it. ` +
+            `Make it a controller: add @Controller() to ${className} and list it in a module's controllers (not providers).`,
+        );
+      }
       this.requireAgent(webhook.agent, label);
       const base = Reflect.getMetadata(PATH_METADATA, instance.constructor) as string | string[] | undefined;
       const path = `/${[Array.isArray(base) ? base[0] : base, webhook.path].filter(Boolean).join('/')}`.replace(/\/{2,}/g, '/');
@@ -127,6 +142,25 @@ export class TriggerExplorer implements OnModuleInit, OnApplicationBootstrap, On
     if (before) this.addHook('beforeRequest', instance, methodName, label, before);
     const after = this.reflector.get<HookOptions | undefined>(AFTER_RESPONSE_METADATA, method);
     if (after) this.addHook('afterResponse', instance, methodName, label, after);
+  }
+
+  /**
+   * A method with @nestjs/schedule's @Cron or @nestjs/event-emitter's @OnEvent
+   * that returns text looks like one meant for ours (same names): those
+   * libraries drop the return value, so the agent would silently never run.
+   */
+  private warnOnLookalikes(method: Method, label: string): void {
+    const schedule = Reflect.getMetadata(NEST_SCHEDULE_CRON, method) !== undefined;
+    const events = Reflect.getMetadata(NEST_EVENT_LISTENER, method) !== undefined;
+    if (!schedule && !events) return;
+    if (Reflect.getMetadata(CRON_METADATA, method) || Reflect.getMetadata(ON_EVENT_METADATA, method)) return;
+    const returnType = Reflect.getMetadata('design:returntype', method);
+    if (returnType !== String && !RETURNS_RUN_INPUT.test(Function.prototype.toString.call(method))) return;
+    const [theirs, ours, alias] = schedule ? ['@nestjs/schedule', '@Cron', '@AgentCron'] : ['@nestjs/event-emitter', '@OnEvent', '@AgentEvent'];
+    this.logger.warn(
+      `${label} has ${theirs}'s ${ours} and returns what looks like agent input, but ${theirs} drops return values, so no agent runs. ` +
+        `Did you mean nestjs-definable's ${ours}? Import ${ours.slice(1)} (or ${alias.slice(1)}) from 'nestjs-definable' instead.`,
+    );
   }
 
   private addCron({ className, methodName, label }: Where, call: (event: TriggerEvent) => unknown, cron: CronMetadata): void {

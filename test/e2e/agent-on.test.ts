@@ -26,10 +26,10 @@ for (const platform of PLATFORMS) {
   describe(`agent.on() on ${platform}`, () => {
     it('mounts webhooks, cron jobs and event handlers declared without decorators', async () => {
       const { agent, next } = echoAgent('declared');
-      agent.on({ webhook: '/github', auth: false }, (event) => `push to ${event.body.repo}`);
+      agent.on<{ repo: string }>({ webhook: '/github', auth: false }, (event) => `push to ${event.body.repo}`);
       agent.on({ webhook: '/private' }, () => 'private hook');
       agent.on({ cron: '0 9 * * *', timezone: 'UTC' }, () => 'morning');
-      agent.on({ event: 'user_signup' }, (event) => ({ input: `welcome ${event.body.name}`, userId: event.body.id }));
+      agent.on<{ name: string; id: string }>({ event: 'user_signup' }, (event) => ({ input: `welcome ${event.body.name}`, userId: event.body.id }));
       const server = await startApp(platform, {
         imports: [DefinableModule.forRoot({ agent, auth: new ApiKeyAuth({ keys: ['declared-key-01'] }) })],
       });

@@ -12,7 +12,7 @@ import { post, readSse } from '../support/nest';
 @Controller('hooks')
 class DocsHooks {
   @Webhook('/deploy', { auth: false })
-  deployed(event: TriggerEvent) {
+  deployed(event: TriggerEvent<{ version: string }>) {
     return `Deployed ${event.body.version}`;
   }
 }

@@ -29,12 +29,12 @@ const echo = () => new TestModel({ responses: (call) => `echo: ${call.messages.a
 @Controller('hooks')
 class Hooks {
   @Webhook('/string', { auth: false })
-  onString(event: TriggerEvent) {
+  onString(event: TriggerEvent<{ repository: { name: string } }>) {
     return `Summarize this push to ${event.body.repository.name}`;
   }
 
   @Webhook('/object')
-  onObject(event: TriggerEvent, @AuthContext() auth?: AuthContext) {
+  onObject(event: TriggerEvent<{ session?: string }>, @AuthContext() auth?: AuthContext) {
     return { input: `object from ${auth?.provider}`, sessionId: event.body.session, userId: 'hook-user' };
   }
 
@@ -80,7 +80,7 @@ class Reactions {
   }
 
   @OnEvent('user_signup')
-  welcome(event: TriggerEvent) {
+  welcome(event: TriggerEvent<{ name: string; id: string }>) {
     return { input: `Welcome ${event.body.name}`, userId: event.body.id };
   }
 

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Module } from '@nestjs/common';
+import { Injectable, Module } from '@nestjs/common';
+import { OnEvent as EmitterOnEvent } from '@nestjs/event-emitter';
+import { Cron as ScheduleCron } from '@nestjs/schedule';
 import { Test } from '@nestjs/testing';
-import { Agent, DefinableModule } from '../../lib';
+import { Agent, AgentCron, AgentEvent, Cron, DefinableModule, OnEvent, Webhook } from '../../lib';
 import { TestModel } from '../../lib/testing';
 
 const agent = () => new Agent({ model: new TestModel({ responses: ['ok'] }) });
@@ -53,3 +55,67 @@ describe('wiring mistakes fail bootstrap with what to do', () => {
     await moduleRef.close();
   });
 });
+
+describe('decorators in the wrong place', () => {
+  it('@Webhook on a provider that is not a controller fails bootstrap naming the class', async () => {
+    @Injectable()
+    class NotAController {
+      @Webhook('/lost')
+      onLost() {
+        return 'never routed';
+      }
+    }
+    const error = await bootError([DefinableModule.forRoot({ agent: agent() }), moduleWith({ providers: [NotAController] })]);
+    assert.match(error.message, /@Webhook\('\/lost'\) on NotAController\.onLost: NotAController is a provider, not a controller.*add @Controller\(\) to NotAController/);
+  });
+
+  it("@nestjs/schedule's @Cron or @nestjs/event-emitter's @OnEvent returning agent input is logged as 'did you mean'", async () => {
+    @Injectable()
+    class Mixed {
+      @ScheduleCron('0 9 * * *')
+      digest(): string {
+        return 'Summarise the day';
+      }
+
+      @EmitterOnEvent('user_signup')
+      welcome() {
+        return { input: 'Welcome!' };
+      }
+
+      @ScheduleCron('0 * * * *')
+      housekeeping(): void {}
+
+      @AgentCron('0 8 * * *')
+      ours() {
+        return 'fine';
+      }
+
+      @AgentEvent('ours')
+      alsoOurs() {
+        return 'fine';
+      }
+    }
+    const logged: string[] = [];
+    const logger = { log() {}, error() {}, debug() {}, verbose() {}, warn: (message: unknown) => void logged.push(String(message)) };
+    const moduleRef = await Test.createTestingModule({ imports: [DefinableModule.forRoot({ agent: agent(), server: { enabled: false } })], providers: [Mixed] }).compile();
+    moduleRef.useLogger(logger);
+    await moduleRef.init();
+    await moduleRef.close();
+    const hints = logged.filter((message) => message.includes('Did you mean'));
+    assert.equal(hints.length, 2, hints.join('\n'));
+    assert.match(hints.find((hint) => hint.startsWith('Mixed.digest'))!, /@nestjs\/schedule's @Cron .*Did you mean nestjs-definable's @Cron\? Import Cron \(or AgentCron\) from 'nestjs-definable'/);
+    assert.match(hints.find((hint) => hint.startsWith('Mixed.welcome'))!, /@nestjs\/event-emitter's @OnEvent .*Import OnEvent \(or AgentEvent\)/);
+  });
+
+  it('@AgentCron and @AgentEvent are the same decorators as @Cron and @OnEvent', () => {
+    assert.equal(AgentCron, Cron);
+    assert.equal(AgentEvent, OnEvent);
+  });
+});
+
+/** A module with these providers, importing nothing (they resolve DefinableModule's exports through the root). */
+function moduleWith(metadata: { providers?: any[]; controllers?: any[] }) {
+  @Module(metadata)
+  class Feature {}
+  return Feature;
+}
