@@ -11,16 +11,29 @@ export {
   AllowlistAuth,
   ApiKeyAuth,
   AuthContext,
+  AuthRefusal,
   CompositeAuth,
   DefinableAuthGuard,
   JwtAuth,
   Public,
+  verifyAuth,
 } from './auth';
-export type { AllowlistAuthOptions, ApiKeyAuthOptions, AuthProvider, AuthRequest, JwtAuthOptions, NamedApiKey } from './auth';
+export type {
+  AllowlistAuthOptions,
+  ApiKeyAuthOptions,
+  AuthProvider,
+  AuthRefusalKind,
+  AuthRequest,
+  AuthVerdict,
+  JwtAlgorithm,
+  JwtAuthOptions,
+  NamedApiKey,
+  OpenApiSecurityScheme,
+} from './auth';
 export { AgentRegistry, DefinableModule, getAgentToken, InjectAgent, RunTracker, DEFINABLE_OPTIONS } from './module';
 export type { DefinableModuleExtras, DefinableModuleOptions, DefinableServerOptions } from './module';
-export { DefinableExceptionFilter, DefinableHttpError } from './http';
-export type { ErrorBody, RunRequestBody, WireRunOutput } from './http';
+export { addDefinableSecurity, DefinableExceptionFilter, DefinableHttpError, DefinableOpenApi } from './http';
+export type { ErrorBody, RunRequestBody, SecuritySchemeTarget, WireRunOutput } from './http';
 export {
   AfterResponse,
   AgentCron,
@@ -45,6 +58,7 @@ export {
   InMemoryDedupStore,
   InterfaceAuthError,
   InterfaceConflictError,
+  InterfaceSetupError,
   InterfaceSupervisor,
   MessagingInterface,
   SignalInterface,

@@ -1,4 +1,4 @@
-import { AuthContext, AuthProvider, AuthRequest } from './auth-provider';
+import { AuthContext, AuthProvider, AuthRefusal, AuthRequest, AuthVerdict } from './auth-provider';
 
 /** Options of {@link AllowlistAuth}. */
 export interface AllowlistAuthOptions {
@@ -29,10 +29,22 @@ export class AllowlistAuth implements AuthProvider {
     this.platforms = options.platforms && new Set(options.platforms);
   }
 
+  /** The listed user, or `null` (see {@link AllowlistAuth.verify} for why). */
   authenticate(request: AuthRequest): AuthContext | null {
-    if (request.userId === undefined || !this.userIds.has(String(request.userId))) return null;
-    if (this.chatIds && (request.chatId === undefined || !this.chatIds.has(String(request.chatId)))) return null;
-    if (this.platforms && !this.platforms.has(request.platform)) return null;
+    const verdict = this.verify(request);
+    return AuthRefusal.is(verdict) ? null : verdict;
+  }
+
+  /** The listed user, or why not: no platform user id (HTTP), or a user, chat or platform not on the list. */
+  verify(request: AuthRequest): AuthVerdict {
+    if (request.userId === undefined) {
+      return AuthRefusal.missing(this.name, 'a messaging-platform user id (AllowlistAuth admits chat users, not HTTP requests)');
+    }
+    const refuse = (what: string) =>
+      AuthRefusal.rejected(this.name, `This ${what} is not on the allowlist: ask the operator to add it.`, `${what} not listed`);
+    if (!this.userIds.has(String(request.userId))) return refuse('user');
+    if (this.chatIds && (request.chatId === undefined || !this.chatIds.has(String(request.chatId)))) return refuse('chat');
+    if (this.platforms && !this.platforms.has(request.platform)) return refuse('platform');
     return { userId: String(request.userId), provider: this.name, trusted: false };
   }
 }

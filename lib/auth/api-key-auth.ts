@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { AuthContext, AuthProvider, AuthRequest, bearerToken, headerOf } from './auth-provider';
+import { AuthContext, AuthProvider, AuthRefusal, AuthRequest, AuthVerdict, bearerToken, headerOf, OpenApiSecurityScheme } from './auth-provider';
 
 /** A key with the user id runs made with it are attributed to. */
 export interface NamedApiKey {
@@ -28,8 +28,11 @@ const sha256 = (value: string) => createHash('sha256').update(value).digest();
  */
 export class ApiKeyAuth implements AuthProvider {
   readonly name = 'api-key';
+  /** The OpenAPI scheme of the key header: `api-key` for `X-API-Key`, else `api-key-<header>`. */
+  readonly securitySchemes: Readonly<Record<string, OpenApiSecurityScheme>>;
   private readonly entries: { digest: Buffer; userId: string }[];
   private readonly header: string;
+  private readonly headerLabel: string;
   private readonly trusted: boolean;
 
   constructor(options: ApiKeyAuthOptions) {
@@ -46,18 +49,50 @@ export class ApiKeyAuth implements AuthProvider {
       const userId = typeof entry === 'string' ? `api-key:${digest.toString('hex').slice(0, 8)}` : entry.userId;
       return { digest, userId };
     });
-    this.header = (options.header ?? 'X-API-Key').toLowerCase();
+    this.headerLabel = options.header ?? 'X-API-Key';
+    this.header = this.headerLabel.toLowerCase();
     this.trusted = options.trusted ?? true;
+    const header = options.header ?? 'X-API-Key';
+    const scheme = header.toLowerCase() === 'x-api-key' ? 'api-key' : `api-key-${header.toLowerCase().replace(/[^a-z0-9._-]/g, '-')}`;
+    this.securitySchemes = {
+      [scheme]: { type: 'apiKey', in: 'header', name: header, description: `An API key in the ${header} header (Authorization: Bearer <key> works too).` },
+    };
   }
 
+  /** The key holder, or `null` when no configured key was presented (see {@link ApiKeyAuth.verify} for why). */
   authenticate(request: AuthRequest): AuthContext | null {
-    const presented = headerOf(request, this.header) ?? bearerToken(request);
-    if (!presented) return null;
+    const verdict = this.verify(request);
+    return AuthRefusal.is(verdict) ? null : verdict;
+  }
+
+  /**
+   * The key holder, or why not: no key at all (`missing`), a wrong key in the
+   * key header (`rejected`), or a bearer value that is none of the keys
+   * (`unrecognized`: it may be another provider's token).
+   */
+  verify(request: AuthRequest): AuthVerdict {
+    const own = headerOf(request, this.header);
+    const presented = own || bearerToken(request);
+    if (!presented) {
+      return AuthRefusal.missing(this.name, `an API key in the ${this.headerLabel} header (or Authorization: Bearer <key>)`);
+    }
     const digest = sha256(presented);
     let match: { userId: string } | null = null;
     for (const entry of this.entries) {
       if (timingSafeEqual(entry.digest, digest) && !match) match = entry;
     }
-    return match ? { userId: match.userId, provider: this.name, trusted: this.trusted } : null;
+    if (match) return { userId: match.userId, provider: this.name, trusted: this.trusted };
+    return own
+      ? AuthRefusal.rejected(
+          this.name,
+          `The API key was not accepted: check the ${this.headerLabel} value; it must be one of the keys this server is configured with.`,
+          `wrong key in ${this.headerLabel}`,
+        )
+      : new AuthRefusal({
+          provider: this.name,
+          kind: 'unrecognized',
+          message: `The API key was not accepted: check the key sent as Authorization: Bearer <key>; it must be one of the keys this server is configured with (or send it in the ${this.headerLabel} header).`,
+          detail: 'bearer value is not a configured key',
+        });
   }
 }

@@ -1,22 +1,20 @@
-import { CanActivate, ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
 import { ModuleRef, Reflector } from '@nestjs/core';
-import type { AuthProvider } from './auth-provider';
+import { AuthProvider, AuthRefusal, verifyAuth } from './auth-provider';
 import { AUTH_CONTEXT_PROPERTY, DEFINABLE_AUTH, IS_PUBLIC_KEY, ROUTE_AUTH_KEY } from './auth.constants';
-
-const HINTS: Record<string, string> = {
-  'api-key': 'an API key in the X-API-Key header (or Authorization: Bearer <key>)',
-  jwt: 'a valid token as Authorization: Bearer <JWT>',
-};
 
 /**
  * Protects the built-in routes and every `@Webhook` with an auth provider:
  * the route's own (`@Webhook(path, { auth })`), else the module's
  * (`DefinableModule.forRoot({ auth })`). `@Public()` or `auth: false` opens a
  * route; with no provider at all, requests pass. On success the request carries
- * the {@link AuthContext} (read it with `@AuthContext()`); otherwise 401.
+ * the {@link AuthContext} (read it with `@AuthContext()`); otherwise 401 with
+ * the provider's reason (see `AuthProvider.verify`), also logged at debug level
+ * under `Definable:Auth`.
  */
 @Injectable()
 export class DefinableAuthGuard implements CanActivate {
+  private readonly logger = new Logger('Definable:Auth');
   private auth?: AuthProvider | null;
 
   constructor(
@@ -36,17 +34,21 @@ export class DefinableAuthGuard implements CanActivate {
     const provider = routeAuth === undefined ? this.auth : routeAuth;
     if (!provider) return true;
     const request = context.switchToHttp().getRequest();
-    const principal = await provider.authenticate({
+    const verdict = await verifyAuth(provider, {
       platform: 'http',
       headers: request.headers ?? {},
       method: request.method,
       path: request.url,
     });
-    if (!principal) {
-      const hint = provider.name.split('|').map((name) => HINTS[name] ?? `credentials for ${name}`).join(', or ');
-      throw new UnauthorizedException({ error: { code: 'unauthorized', message: `Authentication required: send ${hint}.` } });
+    if (AuthRefusal.is(verdict)) {
+      // The path without its query string, which may carry secrets.
+      const path = String(request.originalUrl ?? request.url ?? '').split('?')[0];
+      this.logger.debug(
+        `401 for ${request.method} ${path}: ${verdict.provider} refused (${verdict.kind}): ${verdict.message}${verdict.detail ? ` [${verdict.detail}]` : ''}`,
+      );
+      throw new UnauthorizedException({ error: { code: 'unauthorized', message: verdict.message } });
     }
-    request[AUTH_CONTEXT_PROPERTY] = principal;
+    request[AUTH_CONTEXT_PROPERTY] = verdict;
     return true;
   }
 }

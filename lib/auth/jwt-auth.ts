@@ -1,6 +1,21 @@
-import type { Algorithm } from 'jsonwebtoken';
+import { Logger } from '@nestjs/common';
 import { ExtractJwt, Strategy, StrategyOptionsWithoutRequest } from 'passport-jwt';
-import { AuthContext, AuthProvider, AuthRequest } from './auth-provider';
+import { AuthContext, AuthProvider, AuthRefusal, AuthRefusalKind, AuthRequest, AuthVerdict, OpenApiSecurityScheme } from './auth-provider';
+
+/** A JWT signing algorithm `JwtAuth` can check (`none` is never accepted). */
+export type JwtAlgorithm =
+  | 'HS256'
+  | 'HS384'
+  | 'HS512'
+  | 'RS256'
+  | 'RS384'
+  | 'RS512'
+  | 'ES256'
+  | 'ES384'
+  | 'ES512'
+  | 'PS256'
+  | 'PS384'
+  | 'PS512';
 
 /** Options of {@link JwtAuth}. */
 export interface JwtAuthOptions {
@@ -9,7 +24,7 @@ export interface JwtAuthOptions {
   /** The PEM public key (RS*, ES*, PS* algorithms). */
   publicKey?: string;
   /** Accepted algorithms. Default `['HS256']` with a secret, `['RS256']` with a public key. `none` is never accepted. */
-  algorithms?: Algorithm[];
+  algorithms?: JwtAlgorithm[];
   audience?: string | string[];
   issuer?: string | string[];
   /** Whether token holders may pass another user's `user_id`. Default `false`. */
@@ -24,9 +39,15 @@ export interface JwtAuthOptions {
  * from the `sub` claim, else `user_id`, else `id`; a token with none is refused.
  */
 export class JwtAuth implements AuthProvider {
+  private static readonly logger = new Logger('Definable:Auth');
   readonly name = 'jwt';
+  /** The OpenAPI scheme: `jwt`, an HTTP bearer token in JWT format. */
+  readonly securitySchemes: Readonly<Record<string, OpenApiSecurityScheme>> = {
+    jwt: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A JWT as Authorization: Bearer <token>.' },
+  };
   private readonly strategy: Strategy;
   private readonly trusted: boolean;
+  private warnedAboutKey = false;
 
   constructor(options: JwtAuthOptions) {
     const key = options?.secret ?? options?.publicKey;
@@ -53,25 +74,123 @@ export class JwtAuth implements AuthProvider {
     this.trusted = options.trusted ?? false;
   }
 
-  authenticate(request: AuthRequest): Promise<AuthContext | null> {
+  /** The token's subject, or `null` when refused (see {@link JwtAuth.verify} for why). */
+  async authenticate(request: AuthRequest): Promise<AuthContext | null> {
+    const verdict = await this.verify(request);
+    return AuthRefusal.is(verdict) ? null : verdict;
+  }
+
+  /**
+   * The token's subject, or why not: no bearer token (`missing`), something
+   * that is not a JWT (`unrecognized`), or a JWT refused for its expiry,
+   * `nbf`, audience, issuer, signature or algorithm (`rejected`). The reason
+   * never repeats the token, its claims or the expected values.
+   */
+  verify(request: AuthRequest): Promise<AuthVerdict> {
     return new Promise((resolve) => {
       // A per-call instance with passport's action callbacks, as passport itself does.
       const attempt = Object.create(this.strategy) as Strategy & {
         success(user: unknown): void;
-        fail(): void;
+        fail(info?: unknown): void;
         error(err: unknown): void;
       };
       attempt.success = (claims) => resolve(this.principal(claims as Record<string, unknown>));
-      attempt.fail = () => resolve(null);
-      attempt.error = () => resolve(null);
+      attempt.fail = (info) => resolve(this.refusal(info));
+      attempt.error = (error) => resolve(this.refusal(error));
       attempt.authenticate({ headers: request.headers } as never, {});
     });
   }
 
-  private principal(claims: Record<string, unknown>): AuthContext | null {
+  private principal(claims: Record<string, unknown>): AuthVerdict {
     const id = [claims.sub, claims.user_id, claims.id].find((value) => typeof value === 'string' && value !== '') ??
       [claims.sub, claims.user_id, claims.id].find((value) => typeof value === 'number');
-    if (id === undefined) return null;
+    if (id === undefined) {
+      return AuthRefusal.rejected(this.name, 'The token names no user: it needs a "sub" (or "user_id", or "id") claim.', 'no subject claim');
+    }
     return { userId: String(id), provider: this.name, trusted: this.trusted, claims };
   }
+
+  private refusal(info: unknown): AuthRefusal {
+    const error = info as { name?: unknown; message?: unknown } | undefined;
+    const message = typeof error?.message === 'string' ? error.message : '';
+    const name = typeof error?.name === 'string' ? error.name : 'Error';
+    if (message === 'No auth token') return AuthRefusal.missing(this.name, 'a valid token as Authorization: Bearer <JWT>');
+    const reason = JWT_REASONS.find((entry) => entry.test(name, message));
+    if (!reason) {
+      // Unknown failures: the library's message may quote the token (a JSON parse error does), so only its name is logged.
+      return AuthRefusal.rejected(this.name, 'The token was not accepted: send a valid token as Authorization: Bearer <JWT>.', name);
+    }
+    if (reason.serverSide && !this.warnedAboutKey) {
+      this.warnedAboutKey = true; // once: clients could otherwise flood the log
+      JwtAuth.logger.warn(`JwtAuth cannot verify tokens: ${reason.phrase} (${name}). Check its secret / publicKey and algorithms options.`);
+    }
+    return new AuthRefusal({ provider: this.name, kind: reason.kind, message: reason.message, detail: `${name}: ${reason.phrase}` });
+  }
 }
+
+/** A jsonwebtoken failure, what the client is told, and the fixed phrase logged (never the library's full message). */
+interface JwtReason {
+  test(name: string, message: string): boolean;
+  kind: AuthRefusalKind;
+  message: string;
+  phrase: string;
+  serverSide?: boolean;
+}
+
+const startsWith =
+  (...prefixes: string[]) =>
+  (_name: string, message: string) =>
+    prefixes.some((prefix) => message.startsWith(prefix));
+
+const JWT_REASONS: JwtReason[] = [
+  { test: (name) => name === 'TokenExpiredError', kind: 'rejected', message: 'The token has expired: get a new token and retry.', phrase: 'expired' },
+  {
+    test: (name) => name === 'NotBeforeError',
+    kind: 'rejected',
+    message: 'The token is not valid yet (its "nbf" time is in the future): retry later, or check the clocks of the issuer and this server.',
+    phrase: 'not active yet',
+  },
+  {
+    test: startsWith('jwt audience invalid'),
+    kind: 'rejected',
+    message: "The token's audience is not accepted: request a token issued for this service.",
+    phrase: 'audience invalid',
+  },
+  {
+    test: startsWith('jwt issuer invalid'),
+    kind: 'rejected',
+    message: "The token's issuer is not accepted: use a token from the issuer this service trusts.",
+    phrase: 'issuer invalid',
+  },
+  {
+    test: startsWith('invalid signature'),
+    kind: 'rejected',
+    message: "The token's signature is invalid: it was not signed with the key this service verifies with.",
+    phrase: 'invalid signature',
+  },
+  {
+    test: startsWith('invalid algorithm', 'jwt signature is required', 'please specify "none"'),
+    kind: 'rejected',
+    message: "The token's signing algorithm is not accepted: sign it with an algorithm this service accepts (never \"none\").",
+    phrase: 'algorithm not accepted',
+  },
+  {
+    test: startsWith('invalid exp value', 'invalid nbf value'),
+    kind: 'rejected',
+    message: 'The token\'s "exp" or "nbf" claim is not a number of seconds: fix how the token is issued.',
+    phrase: 'invalid exp/nbf value',
+  },
+  {
+    test: (name, message) => name === 'SyntaxError' || ['jwt malformed', 'invalid token', 'jwt must be'].some((prefix) => message.startsWith(prefix)),
+    kind: 'unrecognized',
+    message: 'The token is malformed: send a complete JWT (header.payload.signature) as Authorization: Bearer <JWT>.',
+    phrase: 'malformed',
+  },
+  {
+    test: startsWith('secret or public key', 'secretOrPublicKey', 'error in secret or public key'),
+    kind: 'rejected',
+    message: 'The token could not be verified: this service\'s JWT key does not fit the token\'s algorithm; its operators can see why in the server log.',
+    phrase: 'the configured key does not fit the token algorithm',
+    serverSide: true,
+  },
+];

@@ -1,4 +1,4 @@
-import { Controller, Get, Inject, Post, Req, Res, Type, UseFilters, UseGuards } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Post, Req, Res, Type, UseFilters, UseGuards } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { ServerResponse } from 'node:http';
 import { AgentRunError } from '../agent';
@@ -52,14 +52,20 @@ export class DefinableController {
 
   /** `POST /run`: runs an agent and answers with its output or its events. */
   @Post('run')
+  // The handler answers itself (200, or an SSE stream); this keeps Nest's default and Swagger from saying 201.
+  @HttpCode(200)
   @UseGuards(DefinableAuthGuard)
   async run(@Req() request: any, @Res() reply: any): Promise<void> {
     const length = Number(request.headers?.['content-length'] ?? Buffer.byteLength(JSON.stringify(request.body ?? '')));
     if (length > this.bodyLimit) {
-      throw new DefinableHttpError(413, 'payload_too_large', `The body is ${length} bytes; the limit is ${this.bodyLimit} (DefinableModule bodyLimit).`);
+      throw new DefinableHttpError(
+        413,
+        'payload_too_large',
+        `The body is ${length} bytes; the limit is ${this.bodyLimit}: send a smaller body, or (server side) raise bodyLimit in DefinableModule.forRoot().`,
+      );
     }
     if (this.runs.isClosing) throw new DefinableHttpError(503, 'shutting_down', 'The server is shutting down; retry against another instance.');
-    const body = parseRunRequest(request.body);
+    const body = parseRunRequest(request.body, request.headers?.['content-type']);
     const principal: AuthContext | undefined = request[AUTH_CONTEXT_PROPERTY];
     let userId = body.user_id;
     if (principal) {

@@ -43,6 +43,23 @@ const CODE_BY_STATUS: Record<number, string> = {
   429: 'rate_limited',
 };
 
+/** The 415 answer's advice, shared by `/run`'s own check and the platforms' parsers. */
+export const JSON_CONTENT_TYPE_HINT = 'send Content-Type: application/json with a body like {"input": "Hello"}';
+
+const FASTIFY_TOO_LARGE =
+  "The request body is over Fastify's body limit, which it applies before any route runs: send a smaller body, or (server side) " +
+  'raise it with new FastifyAdapter({ bodyLimit: <bytes> }) (default 1 MiB; serve() sets it to DefinableModule\'s bodyLimit).';
+
+function expressTooLarge(length: unknown, limit: unknown): string {
+  const size = typeof length === 'number' ? ` (${length} bytes)` : '';
+  const cap = typeof limit === 'number' ? ` of ${limit} bytes` : '';
+  return (
+    `The request body${size} is over Express's JSON body limit${cap}, which it applies before any route runs: send a smaller body, ` +
+    "or (server side) raise it before app.listen() with app.useBodyParser('json', { limit: '1mb' }) " +
+    "(Express's default is 100 KB; DefinableModule's bodyLimit is 1 MiB by default)."
+  );
+}
+
 /**
  * Maps anything thrown to a status and the module's error body: agent errors
  * by their code (provider failures 502), Nest HTTP exceptions by their status,
@@ -50,9 +67,22 @@ const CODE_BY_STATUS: Record<number, string> = {
  */
 export function toErrorResponse(error: unknown): { status: number; body: ErrorBody; unexpected: boolean } {
   if (error instanceof HttpException) {
+    // Nest 12 wraps Express's body-parser errors in an HttpException: read them as Nest 11 hands them
+    // over. (Fastify's own errors, wrapped on both lines, are read from the exception below.)
+    const cause = error.cause as { code?: unknown } | undefined;
+    const parserError = typeof cause?.code === 'string' && cause.code.startsWith('FST_') ? undefined : platformError(cause);
+    if (parserError) return parserError;
     const status = error.getStatus();
     const response = error.getResponse() as unknown;
     if (isErrorBody(response)) return { status, body: response, unexpected: false };
+    // Fastify's parser errors, which Nest turns into HttpException(message, status) before any route runs.
+    if (status === 413 && response === 'Request body is too large') {
+      return { status, body: { error: { code: 'payload_too_large', message: FASTIFY_TOO_LARGE } }, unexpected: false };
+    }
+    if (status === 415 && typeof response === 'string' && response.startsWith('Unsupported Media Type')) {
+      const message = `The server cannot read a body of this Content-Type: ${JSON_CONTENT_TYPE_HINT}.`;
+      return { status, body: { error: { code: 'unsupported_media_type', message } }, unexpected: false };
+    }
     const message =
       typeof response === 'string'
         ? response
@@ -64,24 +94,34 @@ export function toErrorResponse(error: unknown): { status: number; body: ErrorBo
   if (error instanceof AgentError && error.code !== 'internal') {
     return { status: STATUS_BY_CODE[error.code] ?? 500, body: { error: { code: error.code, message: error.message } }, unexpected: false };
   }
-  // Platform errors (body parser) carry a status of their own.
-  const platform = error as { statusCode?: unknown; status?: unknown; message?: unknown; type?: unknown; code?: unknown };
-  const status = Number(platform?.statusCode ?? platform?.status);
-  if (status >= 400 && status < 500) {
-    const code = status === 413 ? 'payload_too_large' : status === 400 ? 'invalid_json' : CODE_BY_STATUS[status] ?? 'invalid_request';
-    const message =
-      status === 413
-        ? 'The request body is too large.'
-        : status === 400
-          ? `The request body is not valid JSON: ${String(platform.message ?? '')}`.trim()
-          : String(platform.message ?? 'Bad request');
-    return { status, body: { error: { code, message } }, unexpected: false };
-  }
+  const parserError = platformError(error);
+  if (parserError) return parserError;
   return {
     status: HttpStatus.INTERNAL_SERVER_ERROR,
     body: { error: { code: 'internal', message: 'Internal error; the server log has the details.' } },
     unexpected: true,
   };
+}
+
+/** Platform errors (Express's body-parser) carry a 4xx status of their own. */
+function platformError(error: unknown): { status: number; body: ErrorBody; unexpected: false } | undefined {
+  if (!error || typeof error !== 'object') return undefined;
+  const platform = error as { statusCode?: unknown; status?: unknown; message?: unknown; type?: unknown; code?: unknown; length?: unknown; limit?: unknown };
+  const status = Number(platform.statusCode ?? platform.status);
+  if (!(status >= 400 && status < 500)) return undefined;
+  const code = status === 413 ? 'payload_too_large' : status === 400 ? 'invalid_json' : CODE_BY_STATUS[status] ?? 'invalid_request';
+  return { status, body: { error: { code, message: platformMessage(status, platform) } }, unexpected: false };
+}
+
+/** What to tell the client about a body the platform's parser refused (Express's body-parser errors). */
+function platformMessage(status: number, platform: { message?: unknown; type?: unknown; length?: unknown; limit?: unknown }): string {
+  const said = String(platform.message ?? '');
+  if (status === 413) {
+    return platform.type === 'entity.too.large' ? expressTooLarge(platform.length, platform.limit) : 'The request body is too large: send a smaller body.';
+  }
+  if (status === 415) return `The server cannot read this body (${said || 'unsupported encoding'}): ${JSON_CONTENT_TYPE_HINT}, uncompressed, in UTF-8.`;
+  if (status === 400) return `The request body is not valid JSON: ${said}`.trim();
+  return said || 'Bad request';
 }
 
 function isErrorBody(value: unknown): value is ErrorBody {

@@ -1,5 +1,7 @@
 export { createDefinableController, DefinableController } from './definable.controller';
 export { DefinableExceptionFilter } from './definable-exception.filter';
+export { addDefinableSecurity, DefinableOpenApi } from './openapi';
+export type { SecuritySchemeTarget } from './openapi';
 export { DefinableHttpError, toErrorResponse } from './http-errors';
 export type { ErrorBody } from './http-errors';
 export { parseRunRequest } from './run-request';

@@ -1,4 +1,4 @@
-import { DefinableHttpError } from './http-errors';
+import { DefinableHttpError, JSON_CONTENT_TYPE_HINT } from './http-errors';
 
 /** The body of `POST /run`. */
 export interface RunRequestBody {
@@ -17,13 +17,41 @@ export interface RunRequestBody {
 }
 
 const OPTIONAL_STRINGS = ['session_id', 'user_id', 'agent'] as const;
+/** Every field `/run` takes; anything else is refused, so a typo never goes unnoticed. */
+const FIELDS: readonly string[] = ['input', 'session_id', 'user_id', 'stream', 'agent', 'metadata'];
+/** Names other agent APIs use for a field of `/run`. */
+const ALIASES: Record<string, string> = { prompt: 'input', message: 'input', query: 'input', session: 'session_id', user: 'user_id' };
+const snakeCase = (name: string) =>
+  name
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/[-\s]+/g, '_')
+    .toLowerCase();
 
-/** Validates a `/run` body; throws a 400 that names the field and what it must be. */
-export function parseRunRequest(body: unknown): RunRequestBody {
+/**
+ * Validates a `/run` request: a `contentType` other than `application/json`
+ * gets 415; a bad body gets a 400 that names the field and what it must be.
+ * Unknown fields are refused (a camelCase one with a "did you mean"), so
+ * free-form data goes in `metadata`.
+ */
+export function parseRunRequest(body: unknown, contentType?: unknown): RunRequestBody {
+  assertJsonContentType(contentType);
   if (!body || typeof body !== 'object' || Array.isArray(body)) {
     throw new DefinableHttpError(400, 'invalid_request', 'The body must be a JSON object like {"input": "Hello"} (Content-Type: application/json).');
   }
   const value = body as Record<string, unknown>;
+  for (const field of Object.keys(value)) {
+    if (FIELDS.includes(field)) continue;
+    const shown = JSON.stringify(field.length > 64 ? `${field.slice(0, 64)}…` : field);
+    const meant = Object.hasOwn(ALIASES, field) ? ALIASES[field] : snakeCase(field);
+    if (FIELDS.includes(meant)) {
+      throw new DefinableHttpError(400, 'invalid_request', `Unknown field ${shown}: did you mean "${meant}"?${meant === snakeCase(field) ? ' The JSON API is snake_case.' : ''}`);
+    }
+    throw new DefinableHttpError(
+      400,
+      'invalid_request',
+      `Unknown field ${shown}: /run takes ${FIELDS.map((name) => `"${name}"`).join(', ')}; put free-form data in "metadata".`,
+    );
+  }
   if (typeof value.input !== 'string') {
     throw new DefinableHttpError(400, 'invalid_request', `"input" is required and must be a string${value.input === undefined ? '' : `, got ${kind(value.input)}`}.`);
   }
@@ -48,6 +76,19 @@ export function parseRunRequest(body: unknown): RunRequestBody {
     agent: (value.agent as string | null) ?? undefined,
     metadata: (value.metadata as Record<string, unknown> | null) ?? undefined,
   };
+}
+
+/**
+ * Refuses a `Content-Type` that is present and not `application/json` with a
+ * 415 `unsupported_media_type` (a missing one falls through to the body check,
+ * whose 400 says to send JSON).
+ */
+function assertJsonContentType(contentType: unknown): void {
+  if (contentType === undefined || contentType === null || contentType === '') return;
+  const media = String(Array.isArray(contentType) ? contentType[0] : contentType).split(';')[0].trim().toLowerCase();
+  if (media === 'application/json') return;
+  const shown = JSON.stringify(media.length > 80 ? `${media.slice(0, 80)}…` : media);
+  throw new DefinableHttpError(415, 'unsupported_media_type', `POST /run takes JSON, not ${shown}: ${JSON_CONTENT_TYPE_HINT}.`);
 }
 
 function kind(value: unknown): string {

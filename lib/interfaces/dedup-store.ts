@@ -1,5 +1,5 @@
 import { trimOldest } from '../agent/bounded';
-import { openSqlite } from '../agent/sessions/sqlite-session-store';
+import { openSqlite } from '../agent/sessions/open-sqlite';
 
 /**
  * Remembers which platform messages were answered, so a message delivered

@@ -10,7 +10,7 @@ export type { ChatTarget, InboundMessage } from './inbound-message';
 export { InterfaceSupervisor } from './interface.supervisor';
 export type { InterfaceState, InterfaceStatus } from './interface.supervisor';
 export { MessagePipeline } from './message-pipeline';
-export { InterfaceAuthError, InterfaceConflictError, MessagingInterface } from './messaging-interface';
+export { InterfaceAuthError, InterfaceConflictError, InterfaceSetupError, MessagingInterface } from './messaging-interface';
 export type { InterfaceHooks, InterfaceOptions, InterfaceRoute, InterfaceRuntime } from './messaging-interface';
 export { splitMessage } from './split-message';
 export { TelegramInterface } from './telegram/telegram.interface';

@@ -7,7 +7,7 @@ import { DEFINABLE_OPTIONS } from '../module/definable.module-definition';
 import { settleWithin } from '../module/settle-within';
 import { Backoff } from './backoff';
 import { MessagePipeline } from './message-pipeline';
-import { InterfaceAuthError, InterfaceConflictError, MessagingInterface } from './messaging-interface';
+import { InterfaceAuthError, InterfaceConflictError, InterfaceSetupError, MessagingInterface } from './messaging-interface';
 
 /** Where an interface is in its life. */
 export type InterfaceState = 'starting' | 'running' | 'restarting' | 'failed' | 'stopped';
@@ -92,7 +92,13 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
       }
     };
     for (const entry of this.entries) {
-      entry.platform.attach?.(lookup);
+      try {
+        entry.platform.attach?.(lookup);
+      } catch (error) {
+        // A missing platform package, say: the interface is parked, the app runs on.
+        this.failed(entry, error);
+        continue;
+      }
       // Not awaited: a slow or failing platform never holds up the app.
       void this.launch(entry);
     }
@@ -141,9 +147,10 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
     entry.lastError = error.message;
     entry.generation++;
     void this.quietly(entry, () => entry.platform.stop());
-    if (error instanceof InterfaceAuthError) {
+    if (error instanceof InterfaceAuthError || error instanceof InterfaceSetupError) {
       entry.state = 'failed';
-      this.logger.error(`${entry.platform.name} stopped for good: ${error.message} Fix the credentials and restart the app.`);
+      const fix = error instanceof InterfaceAuthError ? ' Fix the credentials and restart the app.' : '';
+      this.logger.error(`${entry.platform.name} stopped for good: ${error.message}${fix}`);
       return;
     }
     const ranFor = entry.runningSince === undefined ? 0 : Date.now() - entry.runningSince;

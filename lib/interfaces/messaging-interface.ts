@@ -62,6 +62,28 @@ export class InterfaceAuthError extends Error {
   override readonly name = 'InterfaceAuthError';
 }
 
+/**
+ * The interface cannot run as set up — a platform package that is not
+ * installed, say. Like {@link InterfaceAuthError} it is parked as `failed`
+ * instead of restarted: the fix is to change the app and start it again.
+ */
+export class InterfaceSetupError extends Error {
+  override readonly name = 'InterfaceSetupError';
+}
+
+/**
+ * Loads a platform SDK that is an optional peer dependency; when it is not
+ * installed, throws an {@link InterfaceSetupError} saying what to install.
+ */
+export function loadPlatformPackage<T>(pkg: string, range: string, who: string): T {
+  try {
+    return require(pkg) as T;
+  } catch (error) {
+    if ((error as { code?: string })?.code !== 'MODULE_NOT_FOUND' || !String((error as Error).message).includes(`'${pkg}'`)) throw error;
+    throw new InterfaceSetupError(`${who} needs the "${pkg}" package, which is not installed: run \`npm install ${pkg}@${range}\` and restart the app.`);
+  }
+}
+
 /** Another client holds the connection (Telegram 409: a second poller on the same token). */
 export class InterfaceConflictError extends Error {
   override readonly name = 'InterfaceConflictError';

@@ -6,6 +6,7 @@ import { Agent } from '../agent';
 import { DEFINABLE_AUTH } from '../auth/auth.constants';
 import { DefinableAuthGuard } from '../auth/definable-auth.guard';
 import { createDefinableController } from '../http/definable.controller';
+import { DefinableOpenApi } from '../http/openapi';
 import { createDeclaredWebhooksController } from '../triggers/declared-webhooks';
 import { createInterfaceRoutesController } from '../interfaces/interface-routes';
 import { InterfaceSupervisor } from '../interfaces/interface.supervisor';
@@ -34,6 +35,7 @@ const PROVIDERS: Provider[] = [
   InterfaceSupervisor,
   DefinableAuthGuard,
   WebhookInterceptor,
+  DefinableOpenApi,
   { provide: DEFINABLE_AUTH, useFactory: (options: DefinableModuleOptions) => options?.auth ?? null, inject: [DEFINABLE_OPTIONS] },
 ];
 

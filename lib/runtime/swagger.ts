@@ -1,53 +1,27 @@
 import type { INestApplication } from '@nestjs/common';
-import type { TriggerRegistry } from '../triggers/trigger.registry';
+import { addDefinableSecurity } from '../http/openapi';
 
 /**
- * Dev mode: Swagger UI at `/docs` with an OpenAPI document of `/run`,
- * `/health` and every webhook. `@nestjs/swagger` is an optional peer
- * dependency (with `@fastify/static` on Fastify).
+ * Dev mode: Swagger UI at `/docs` (JSON at `/docs-json`) with the document an
+ * app of your own would build: `/run` (body, 200 JSON or SSE, errors),
+ * `/health`, every webhook, and the security of the auth configured, its
+ * schemes defined (`DefinableOpenApi` writes the metadata, `addDefinableSecurity`
+ * adds the schemes). `@nestjs/swagger` is an optional peer dependency (with
+ * `@fastify/static` on Fastify).
+ *
+ * The second parameter is unused (the webhooks come from Nest routing); it
+ * stays until `serve()` stops passing it.
  */
-export async function setUpSwagger(app: INestApplication, triggers: TriggerRegistry): Promise<void> {
+export async function setUpSwagger(app: INestApplication, _unused?: unknown): Promise<void> {
   let swagger: typeof import('@nestjs/swagger');
   try {
     swagger = require('@nestjs/swagger');
   } catch {
-    throw new Error('dev mode needs @nestjs/swagger for /docs: run `npm install @nestjs/swagger @fastify/static`.');
+    throw new Error('dev mode needs @nestjs/swagger for /docs: run `npm install @nestjs/swagger @fastify/static`, or leave dev off.');
   }
-  const config = new swagger.DocumentBuilder()
+  const builder = new swagger.DocumentBuilder()
     .setTitle('nestjs-definable agent')
-    .setDescription('POST /run runs the agent (JSON, or Server-Sent Events with "stream": true); GET /health; webhooks declared with @Webhook.')
-    .addApiKey({ type: 'apiKey', name: 'X-API-Key', in: 'header' }, 'api-key')
-    .addBearerAuth()
-    .build();
-  const document = swagger.SwaggerModule.createDocument(app, config);
-  const run = Object.entries(document.paths).find(([path]) => path.endsWith('/run'));
-  if (run?.[1].post) {
-    run[1].post.summary = 'Run the agent';
-    run[1].post.requestBody = {
-      required: true,
-      content: {
-        'application/json': {
-          schema: {
-            type: 'object',
-            required: ['input'],
-            properties: {
-              input: { type: 'string' },
-              session_id: { type: 'string' },
-              user_id: { type: 'string' },
-              stream: { type: 'boolean' },
-              agent: { type: 'string' },
-              metadata: { type: 'object' },
-            },
-          },
-        },
-      },
-    };
-  }
-  for (const webhook of triggers.list('webhook')) {
-    for (const [path, item] of Object.entries(document.paths)) {
-      const operation = (item as Record<string, { summary?: string } | undefined>)[webhook.source.split(' ')[0].toLowerCase()];
-      if (operation && path.endsWith(webhook.source.split(' ')[1])) operation.summary ??= `Webhook → ${webhook.className}.${webhook.methodName}`;
-    }
-  }
+    .setDescription('POST /run runs the agent (JSON, or Server-Sent Events with "stream": true); GET /health; webhooks declared with @Webhook.');
+  const document = swagger.SwaggerModule.createDocument(app, addDefinableSecurity(builder, app).build());
   swagger.SwaggerModule.setup('docs', app, document);
 }

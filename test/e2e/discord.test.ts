@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { TestingModule } from '@nestjs/testing';
 import { DiscordInterface, InterfaceSupervisor } from '../../lib';
 import { FakeDiscordServer, startFakeDiscord, TestModel } from '../../lib/testing';
-import { bootModule, flush } from '../support/nest';
+import { bootModule, flush, withNest11Integrations } from '../support/nest';
 
 const TOKEN = 'discord-test-token';
 
@@ -98,7 +98,7 @@ describe('DiscordInterface through the real discord.js client', { timeout: 60_00
 });
 
 describe('DiscordInterface with necord', { timeout: 60_000 }, () => {
-  it("uses necord's client instead of opening a second gateway connection", async () => {
+  it("uses necord's client instead of opening a second gateway connection", withNest11Integrations, async () => {
     const { NecordModule } = await import('necord');
     const { GatewayIntentBits, Partials } = await import('discord.js');
     const fake = await startFakeDiscord({ token: TOKEN });

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TestingModule } from '@nestjs/testing';
-import { TelegrafModule } from 'nestjs-telegraf';
 import { AgentOptions, DefinableModule, InterfaceSupervisor, TelegramInterface } from '../../lib';
 import { FakeTelegramServer, startFakeTelegram, TestModel } from '../../lib/testing';
-import { bootModule, flush, PLATFORMS, post, startApp } from '../support/nest';
+import { bootModule, flush, PLATFORMS, post, startApp, withNest11Integrations } from '../support/nest';
 
 const TOKEN = '123456:test-token';
 
@@ -155,7 +154,8 @@ describe('TelegramInterface through the real telegraf client', { timeout: 60_000
     }
   });
 
-  it("attaches to nestjs-telegraf's bot instead of polling a second time", async () => {
+  it("attaches to nestjs-telegraf's bot instead of polling a second time", withNest11Integrations, async () => {
+    const { TelegrafModule } = await import('nestjs-telegraf');
     const fake = await startFakeTelegram();
     const moduleRef = await bootModule({ agent: echo(), interfaces: [new TelegramInterface()] }, [
       TelegrafModule.forRoot({ token: TOKEN, options: { telegram: { apiRoot: fake.apiRoot } }, launchOptions: false }),

@@ -1,5 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import { openSqlite } from '../sessions/sqlite-session-store';
+import { openSqlite } from '../sessions/open-sqlite';
 
 /** A chunk with its vector, as stored. */
 export interface VectorRecord {

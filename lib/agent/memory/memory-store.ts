@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type BetterSqlite3 from 'better-sqlite3';
-import { openSqlite } from '../sessions/sqlite-session-store';
+import { openSqlite } from '../sessions/open-sqlite';
 
 /** One durable fact about a user. */
 export interface MemoryRecord {

@@ -1,7 +1,7 @@
 import type { Client, ClientOptions, Message } from 'discord.js';
 import type { FileInput, ImageInput } from '../../agent';
 import type { ChatTarget, InboundMessage } from '../inbound-message';
-import { InterfaceAuthError, InterfaceOptions, InterfaceRuntime, MessagingInterface } from '../messaging-interface';
+import { InterfaceAuthError, InterfaceOptions, InterfaceRuntime, loadPlatformPackage, MessagingInterface } from '../messaging-interface';
 
 /** Options of {@link DiscordInterface}. */
 export interface DiscordInterfaceOptions extends InterfaceOptions {
@@ -176,9 +176,5 @@ export class DiscordInterface extends MessagingInterface {
 }
 
 function loadDiscord(): typeof import('discord.js') {
-  try {
-    return require('discord.js') as typeof import('discord.js');
-  } catch {
-    throw new Error('DiscordInterface needs the "discord.js" package: run `npm install discord.js`.');
-  }
+  return loadPlatformPackage<typeof import('discord.js')>('discord.js', '14', 'DiscordInterface');
 }

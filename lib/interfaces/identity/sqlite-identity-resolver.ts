@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type BetterSqlite3 from 'better-sqlite3';
-import { openSqlite } from '../../agent/sessions/sqlite-session-store';
+import { openSqlite } from '../../agent/sessions/open-sqlite';
 import { defaultUserId, IdentityResolver, LINK_CODE_TTL_MS, newLinkCode, PlatformIdentity } from './identity-resolver';
 
 /** Options of {@link SqliteIdentityResolver}. */

@@ -10,6 +10,7 @@ import {
   InterfaceOptions,
   InterfaceRoute,
   InterfaceRuntime,
+  loadPlatformPackage,
   MessagingInterface,
 } from '../messaging-interface';
 
@@ -296,9 +297,5 @@ async function retrying<T>(call: () => Promise<T>): Promise<T> {
 }
 
 function loadTelegraf(): typeof import('telegraf') {
-  try {
-    return require('telegraf') as typeof import('telegraf');
-  } catch {
-    throw new Error('TelegramInterface needs the "telegraf" package: run `npm install telegraf`.');
-  }
+  return loadPlatformPackage<typeof import('telegraf')>('telegraf', '4', 'TelegramInterface');
 }
