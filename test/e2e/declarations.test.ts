@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { packageRoot } from '../support/package-root';
 
 // An app that installed nestjs-definable and only what it requires (its dependencies and required
 // peers) — none of the optional packages — compiles our public declarations with skipLibCheck: false.
@@ -43,15 +44,6 @@ function packageDir(name: string, from = __dirname): string {
   throw new Error(`cannot find the installed package ${name}`);
 }
 
-/** Our package.json: the nearest one above this test named nestjs-definable (the Nest 12 pass runs a copy under compat/). */
-function ourManifest(): { name: string; version: string; types: string; exports: unknown } {
-  for (let folder = __dirname; folder !== dirname(folder); folder = dirname(folder)) {
-    const manifest = join(folder, 'package.json');
-    if (existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).name === 'nestjs-definable') return JSON.parse(readFileSync(manifest, 'utf8'));
-  }
-  throw new Error(`no nestjs-definable package.json above ${__dirname}`);
-}
-
 describe('public declarations', () => {
   const app = mkdtempSync(join(tmpdir(), 'definable-consumer-'));
   after(() => rmSync(app, { recursive: true, force: true }));
@@ -75,7 +67,7 @@ describe('public declarations', () => {
     for (const name of REQUIRED) link(name, __dirname);
     const installed = join(modules, 'nestjs-definable');
     mkdirSync(join(installed, 'dist'), { recursive: true });
-    const manifest = ourManifest();
+    const manifest = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8'));
     writeFileSync(join(installed, 'package.json'), JSON.stringify({ name: manifest.name, version: manifest.version, types: manifest.types, exports: manifest.exports }));
     symlinkSync(LIB, join(installed, 'dist', 'lib'), 'dir');
     for (const name of OPTIONAL) assert.equal(existsSync(join(modules, name)), false);

@@ -1,22 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { packageRoot } from '../support/package-root';
 
 const run = promisify(execFile);
 // The package root: the nearest folder above whose package.json is ours (the Nest 12 pass runs a copy
 // of the build from compat/nest12/dist). Node resolves the package's own name there.
-const root = packageRoot(__dirname);
-
-function packageRoot(from: string): string {
-  for (let folder = from; folder !== dirname(folder); folder = dirname(folder)) {
-    const manifest = join(folder, 'package.json');
-    if (existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).name === 'nestjs-definable') return folder;
-  }
-  throw new Error(`no nestjs-definable package.json above ${from}`);
-}
+const root = packageRoot();
 
 async function node(args: string[]): Promise<string> {
   const { stdout } = await run(process.execPath, args, { cwd: root });
