@@ -10,7 +10,7 @@
 #   TEST_STEPS="nest11 nest12 examples"  which steps to run after the build (default: all)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-STEPS="${TEST_STEPS:-nest11 nest12}"
+STEPS="${TEST_STEPS:-nest11 nest12 examples}"
 export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
 
 npm run build:all || exit 1
