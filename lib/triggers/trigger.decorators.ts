@@ -87,10 +87,12 @@ export const TriggerEventParam = createParamDecorator(
  * `auth` says otherwise.
  *
  * @example
+ * import { Webhook, type TriggerEvent } from 'nestjs-definable';
+ *
  * @Controller('hooks')
  * class GithubHooks {
  *   @Webhook('/github', { auth: false })
- *   onPush(event: TriggerEvent) { return `Summarize this push to ${event.body.repository.name}`; }
+ *   onPush(event: TriggerEvent<{ repository: { name: string } }>) { return `Summarize this push to ${event.body.repository.name}`; }
  * }
  */
 export function Webhook(path: string, options: WebhookOptions = {}): MethodDecorator {
