@@ -19,6 +19,7 @@ import type { RunOutput } from './run-output';
  * - `session_forbidden`: the session belongs to another user.
  * - `session_store`: the session store failed.
  * - `cancelled`: the run's `signal` was aborted.
+ * - `shutting_down`: the host (e.g. the Nest app) refused or cancelled the run because it is shutting down.
  * - `internal`: a bug; please report it.
  */
 export type AgentErrorCode =
@@ -38,6 +39,7 @@ export type AgentErrorCode =
   | 'session_forbidden'
   | 'session_store'
   | 'cancelled'
+  | 'shutting_down'
   | 'internal';
 
 /**

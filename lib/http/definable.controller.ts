@@ -2,12 +2,13 @@ import { Controller, Get, HttpCode, Inject, Post, Req, Res, Type, UseFilters, Us
 import { HttpAdapterHost } from '@nestjs/core';
 import type { ServerResponse } from 'node:http';
 import { AgentRunError } from '../agent';
+import type { RunEvent } from '../agent';
 import { AUTH_CONTEXT_PROPERTY, AuthContext, DefinableAuthGuard, Public } from '../auth';
 import { InterfaceSupervisor } from '../interfaces/interface.supervisor';
 import { AgentRegistry } from '../module/agent.registry';
 import type { DefinableModuleOptions } from '../module/definable-module.options';
 import { DEFINABLE_OPTIONS } from '../module/definable.module-definition';
-import { RunTracker } from '../module/run.tracker';
+import { AgentRunner } from '../module/agent.runner';
 import { DefinableExceptionFilter } from './definable-exception.filter';
 import { DefinableHttpError } from './http-errors';
 import { parseRunRequest } from './run-request';
@@ -27,7 +28,7 @@ export class DefinableController {
 
   constructor(
     private readonly agents: AgentRegistry,
-    private readonly runs: RunTracker,
+    private readonly runner: AgentRunner,
     private readonly adapterHost: HttpAdapterHost,
     private readonly interfaces: InterfaceSupervisor,
     @Inject(DEFINABLE_OPTIONS) private readonly options: DefinableModuleOptions,
@@ -64,7 +65,7 @@ export class DefinableController {
         `The body is ${length} bytes; the limit is ${this.bodyLimit}: send a smaller body, or (server side) raise bodyLimit in DefinableModule.forRoot().`,
       );
     }
-    if (this.runs.isClosing) throw new DefinableHttpError(503, 'shutting_down', 'The server is shutting down; retry against another instance.');
+    if (this.runner.isClosing) throw new DefinableHttpError(503, 'shutting_down', 'The server is shutting down; retry against another instance.');
     const body = parseRunRequest(request.body, request.headers?.['content-type']);
     const principal: AuthContext | undefined = request[AUTH_CONTEXT_PROPERTY];
     let userId = body.user_id;
@@ -87,15 +88,17 @@ export class DefinableController {
     };
     raw.once('close', onClose);
     const runOptions = {
+      agent,
+      trigger: 'POST /run',
       sessionId: body.session_id,
       userId,
-      metadata: { ...body.metadata, trigger: 'POST /run', ...(principal ? { auth: principal.provider } : {}) },
+      metadata: { ...body.metadata, ...(principal ? { auth: principal.provider } : {}) },
       signal: controller.signal,
     };
 
     if (!streaming) {
       try {
-        const output = await this.runs.track(controller, agent.run(body.input, runOptions));
+        const output = await this.runner.run(body.input, runOptions);
         this.adapterHost.httpAdapter.reply(reply, toWireOutput(output), 200);
       } catch (error) {
         // A client that went away gets no answer.
@@ -107,6 +110,13 @@ export class DefinableController {
       return;
     }
 
+    let events: AsyncGenerator<RunEvent, void, undefined>;
+    try {
+      events = this.runner.stream(body.input, runOptions); // refused here (503) before any header is written
+    } catch (error) {
+      raw.removeListener('close', onClose);
+      throw error;
+    }
     if (typeof reply.hijack === 'function') reply.hijack();
     raw.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
@@ -115,14 +125,11 @@ export class DefinableController {
       'x-accel-buffering': 'no',
     });
     raw.flushHeaders();
-    const pump = async () => {
-      for await (const event of agent.stream(body.input, runOptions)) {
+    try {
+      for await (const event of events) {
         if (raw.destroyed) break;
         raw.write(sseFrame(event));
       }
-    };
-    try {
-      await this.runs.track(controller, pump());
     } finally {
       raw.removeListener('close', onClose);
       if (!raw.destroyed) raw.end();

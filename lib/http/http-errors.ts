@@ -30,6 +30,7 @@ const STATUS_BY_CODE: Partial<Record<AgentErrorCode, number>> = {
   session_forbidden: HttpStatus.FORBIDDEN,
   session_store: HttpStatus.SERVICE_UNAVAILABLE,
   cancelled: 499,
+  shutting_down: HttpStatus.SERVICE_UNAVAILABLE,
 };
 
 const CODE_BY_STATUS: Record<number, string> = {

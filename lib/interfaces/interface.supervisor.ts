@@ -2,6 +2,7 @@ import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBoo
 import { ModuleRef } from '@nestjs/core';
 import { Agent } from '../agent';
 import { AgentRegistry } from '../module/agent.registry';
+import { AgentRunner } from '../module/agent.runner';
 import type { DefinableModuleOptions } from '../module/definable-module.options';
 import { DEFINABLE_OPTIONS } from '../module/definable.module-definition';
 import { settleWithin } from '../module/settle-within';
@@ -55,6 +56,7 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
   constructor(
     @Inject(DEFINABLE_OPTIONS) private readonly options: DefinableModuleOptions,
     agents: AgentRegistry,
+    runner: AgentRunner,
     private readonly moduleRef: ModuleRef,
   ) {
     const names = new Set<string>();
@@ -65,7 +67,7 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
       if (names.has(platform.name)) throw new Error(`DefinableModule: two interfaces are named "${platform.name}"; give each a distinct name option.`);
       names.add(platform.name);
       const chosen = platform.options.agent;
-      const pipeline = new MessagePipeline(platform, chosen instanceof Agent ? agents.resolve(chosen) : agents.get(chosen), options.identityResolver);
+      const pipeline = new MessagePipeline(platform, chosen instanceof Agent ? agents.resolve(chosen) : agents.get(chosen), runner, options.identityResolver);
       return { platform, pipeline, backoff: new Backoff(), state: 'stopped' as InterfaceState, restarts: 0, generation: 0 };
     });
   }

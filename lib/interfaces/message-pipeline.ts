@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Agent, AgentError } from '../agent';
+import type { AgentRunner } from '../module/agent.runner';
 import { ChatScheduler } from './chat-scheduler';
 import { DedupStore, InMemoryDedupStore } from './dedup-store';
 import { defaultUserId, IdentityResolver } from './identity/identity-resolver';
@@ -26,6 +27,7 @@ export class MessagePipeline {
   constructor(
     private readonly platform: MessagingInterface,
     private readonly agent: Agent,
+    private readonly runner: AgentRunner,
     private readonly identity?: IdentityResolver,
   ) {
     this.logger = new Logger(`Definable:${platform.name}`);
@@ -88,6 +90,11 @@ export class MessagePipeline {
       if (hooks?.onAfterRespond) response = (await this.callHook('onAfterRespond', () => hooks.onAfterRespond!(message, response))) ?? response;
       await this.reply(message, response);
     } catch (error) {
+      if (this.stoppedByShutdown(error)) {
+        // The app is going away: the person gets no "something went wrong" from a server that is closing.
+        this.logger.log(`${message.messageId} in ${message.chatId} was not answered: the app is shutting down`);
+        return;
+      }
       const failure = error instanceof Error ? error : new Error(String(error));
       this.logger.error(`answering ${message.messageId} in ${message.chatId} failed${failure instanceof AgentError ? ` [${failure.code}]` : ''}: ${failure.message}`);
       if (hooks?.onError) await this.callHook('onError', () => hooks.onError!(failure, message));
@@ -95,6 +102,11 @@ export class MessagePipeline {
         .sendText({ chatId: message.chatId, replyTo: message.messageId }, this.platform.options.errorMessage ?? DEFAULT_ERROR_MESSAGE)
         .catch((sendError) => this.logger.error(`could not send the error message to ${message.chatId}: ${String(sendError)}`));
     }
+  }
+
+  /** A run refused or cancelled because the app is shutting down. */
+  private stoppedByShutdown(error: unknown): boolean {
+    return error instanceof AgentError && (error.code === 'shutting_down' || (error.code === 'cancelled' && this.runner.isClosing));
   }
 
   /** Runs the agent; with `streaming`, edits one message as the content arrives (at most once a second). */
@@ -107,17 +119,19 @@ export class MessagePipeline {
       files: message.files,
       historyLimit: this.platform.options.historyLimit,
       sessionStore: this.platform.options.sessionStore,
-      metadata: { trigger: `${message.platform}(${message.chatId})`, platform: message.platform, chatId: message.chatId, messageId: message.messageId },
+      agent: this.agent,
+      trigger: `${message.platform}(${message.chatId})`,
+      metadata: { platform: message.platform, chatId: message.chatId, messageId: message.messageId },
     };
     if (!this.platform.options.streaming || !this.platform.editText) {
-      const output = await this.agent.run(message.text, options);
+      const output = await this.runner.run(message.text, options);
       return String(output.content);
     }
     let sent: { messageId: string } | undefined;
     let shown = '';
     let text = '';
     let lastEdit = 0;
-    for await (const event of this.agent.stream(message.text, options)) {
+    for await (const event of this.runner.stream(message.text, options)) {
       if (event.event === 'RunContent') {
         text += event.content;
         const now = Date.now();

@@ -15,6 +15,7 @@ import { TriggerExplorer } from '../triggers/trigger.explorer';
 import { TriggerRegistry } from '../triggers/trigger.registry';
 import { WebhookInterceptor } from '../triggers/webhook.interceptor';
 import { AgentRegistry } from './agent.registry';
+import { AgentRunner } from './agent.runner';
 import { ConfiguredAgents } from './configured-agents';
 import type { DefinableModuleExtras, DefinableModuleOptions } from './definable-module.options';
 import { AGENT_TOKEN_PREFIX, getAgentToken, requestedAgentNames } from './definable.constants';
@@ -24,11 +25,12 @@ import { RunTracker } from './run.tracker';
 /** DI token of the provider that checks how the module was imported. */
 const DEFINABLE_WIRING_CHECK = 'DefinableModule:wiring';
 
-const EXPORTED = [InterfaceSupervisor, TriggerExecutor, TriggerRegistry, RunTracker, DEFINABLE_AUTH, DefinableAuthGuard, WebhookInterceptor];
+const EXPORTED = [AgentRunner, InterfaceSupervisor, TriggerExecutor, TriggerRegistry, RunTracker, DEFINABLE_AUTH, DefinableAuthGuard, WebhookInterceptor];
 
 /** The module's own providers (besides the agents and the registry, which depend on the options). */
 const PROVIDERS: Provider[] = [
   RunTracker,
+  AgentRunner,
   TriggerExecutor,
   TriggerRegistry,
   TriggerExplorer,

@@ -1,4 +1,6 @@
 export { AgentRegistry } from './agent.registry';
+export { AgentRunner } from './agent.runner';
+export type { RunnerOptions } from './agent.runner';
 export { getAgentToken } from './definable.constants';
 export { DefinableModule } from './definable.module';
 export { DEFINABLE_OPTIONS } from './definable.module-definition';

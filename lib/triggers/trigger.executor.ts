@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { RunOptions, RunOutput } from '../agent';
 import { AgentError } from '../agent';
-import { AgentRegistry } from '../module/agent.registry';
+import { AgentRunner } from '../module/agent.runner';
 import { RunTracker } from '../module/run.tracker';
 import type { TriggerEvent, TriggerResult } from './trigger-event';
 
@@ -11,15 +11,15 @@ export class TriggerResultError extends AgentError {
 }
 
 /**
- * Turns what a trigger handler returns into an agent run (tracked by the
- * {@link RunTracker}, so shutdown lets it finish, then cancels it).
+ * Turns what a trigger handler returns into an agent run through the
+ * {@link AgentRunner} (so shutdown lets it finish, then cancels it).
  */
 @Injectable()
 export class TriggerExecutor {
   private readonly logger = new Logger('Definable:Triggers');
 
   constructor(
-    private readonly agents: AgentRegistry,
+    private readonly runner: AgentRunner,
     private readonly runs: RunTracker,
   ) {}
 
@@ -44,14 +44,7 @@ export class TriggerExecutor {
       );
     }
     const { agent: chosen, ...runOptions } = options;
-    const agent = this.agents.get(chosen ?? agentName);
-    const controller = new AbortController();
-    const callerSignal = runOptions.signal;
-    const signal = callerSignal ? AbortSignal.any([callerSignal, controller.signal]) : controller.signal;
-    if (this.runs.isClosing) {
-      throw new AgentError('cancelled', `The ${event.source} run was refused: the application is shutting down.`);
-    }
-    return this.runs.track(controller, agent.run(input, { ...runOptions, signal, metadata: { ...runOptions.metadata, trigger: event.source } }));
+    return this.runner.run(input, { ...runOptions, agent: chosen ?? agentName, trigger: event.source });
   }
 
   /**
@@ -73,6 +66,11 @@ export class TriggerExecutor {
       if (output) this.logger.debug?.(`${label} (${event.source}) ran ${output.runId}`);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
+      if (error instanceof AgentError && error.code === 'shutting_down') {
+        // An ordinary part of a graceful shutdown, not a failure.
+        this.logger.log(`${label} (${event.source}) did not run: ${message}`);
+        return;
+      }
       const code = error instanceof AgentError ? ` [${error.code}]` : '';
       this.logger.error(`${label} (${event.source}) failed${code}: ${message}`);
     }

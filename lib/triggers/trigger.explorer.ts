@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, ModuleRef, Reflector } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
 import { EventEmitter2 } from '@nestjs/event-emitter';
@@ -45,9 +45,11 @@ type Method = (...args: unknown[]) => unknown;
  * hooks onto the agents.
  */
 @Injectable()
-export class TriggerExplorer implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
+export class TriggerExplorer implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('Definable:Triggers');
   private readonly teardown: (() => void)[] = [];
+  /** Undoes what lets new runs in (event listeners): first thing at shutdown, before the drain. */
+  private readonly intake: (() => void)[] = [];
   private emitter?: EventEmitter2;
   private scheduler?: SchedulerRegistry;
 
@@ -108,8 +110,14 @@ export class TriggerExplorer implements OnModuleInit, OnApplicationBootstrap, On
     this.registry.startCronJobs();
   }
 
-  onApplicationShutdown(): void {
+  /** Stops intake before runs in flight drain: no cron tick and no event starts a run from here on. */
+  beforeApplicationShutdown(): void {
     this.registry.stopCronJobs();
+    for (const undo of this.intake.splice(0)) undo();
+  }
+
+  onApplicationShutdown(): void {
+    this.beforeApplicationShutdown();
     for (const undo of this.teardown.splice(0)) undo();
   }
 
@@ -220,7 +228,7 @@ export class TriggerExplorer implements OnModuleInit, OnApplicationBootstrap, On
       void this.executor.defer(label, () => call(event), event, meta.agent);
     };
     this.emitter!.on(meta.event, listener);
-    this.teardown.push(() => this.emitter!.off(meta.event, listener));
+    this.intake.push(() => this.emitter!.off(meta.event, listener));
     this.registry.add({ kind: 'event', source, className, methodName, agent: meta.agent });
   }
 
