@@ -32,8 +32,8 @@ export type {
   NamedApiKey,
   OpenApiSecurityScheme,
 } from './auth';
-export { AgentRegistry, AgentRunner, DefinableModule, getAgentToken, InjectAgent, RunTracker, DEFINABLE_OPTIONS } from './module';
-export type { DefinableModuleExtras, DefinableModuleOptions, DefinableServerOptions, RunnerOptions } from './module';
+export { AgentRegistry, AgentRunner, DefinableModule, HealthRegistry, getAgentToken, InjectAgent, RunTracker, DEFINABLE_OPTIONS } from './module';
+export type { DefinableModuleExtras, DefinableModuleOptions, DefinableServerOptions, HealthContributor, RunnerOptions } from './module';
 export { addDefinableSecurity, DefinableExceptionFilter, DefinableHttpError, DefinableOpenApi } from './http';
 export type { ErrorBody, RunRequestBody, SecuritySchemeTarget, WireRunOutput } from './http';
 export {

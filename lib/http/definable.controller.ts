@@ -4,11 +4,11 @@ import type { ServerResponse } from 'node:http';
 import { AgentRunError } from '../agent';
 import type { RunEvent } from '../agent';
 import { AUTH_CONTEXT_PROPERTY, AuthContext, DefinableAuthGuard, Public } from '../auth';
-import { InterfaceSupervisor } from '../interfaces/interface.supervisor';
 import { AgentRegistry } from '../module/agent.registry';
 import type { DefinableModuleOptions } from '../module/definable-module.options';
 import { DEFINABLE_OPTIONS } from '../module/definable.module-definition';
 import { AgentRunner } from '../module/agent.runner';
+import { HealthRegistry } from '../module/health.registry';
 import { DefinableExceptionFilter } from './definable-exception.filter';
 import { DefinableHttpError } from './http-errors';
 import { parseRunRequest } from './run-request';
@@ -30,7 +30,7 @@ export class DefinableController {
     private readonly agents: AgentRegistry,
     private readonly runner: AgentRunner,
     private readonly adapterHost: HttpAdapterHost,
-    private readonly interfaces: InterfaceSupervisor,
+    private readonly healthFields: HealthRegistry,
     @Inject(DEFINABLE_OPTIONS) private readonly options: DefinableModuleOptions,
   ) {
     this.bodyLimit = options?.bodyLimit ?? DEFAULT_BODY_LIMIT;
@@ -46,9 +46,24 @@ export class DefinableController {
       agents: this.agents.names(),
       model: this.agents.default.model.id,
       uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
-      interfaces: this.interfaces.status(),
+      ...this.healthFields.fields(),
       ...this.options?.health,
     };
+  }
+
+  /**
+   * `GET /health/ready`: readiness for load balancers and Kubernetes probes —
+   * 200 while the app takes runs, 503 from the moment shutdown begins (while
+   * runs in flight drain), so traffic moves away first. Public.
+   */
+  @Get('health/ready')
+  @Public()
+  ready(@Res({ passthrough: true }) reply: any): { status: 'ready' | 'shutting_down' } {
+    if (!this.runner.isClosing) return { status: 'ready' };
+    const raw = reply.raw ?? reply;
+    if (typeof reply.status === 'function') reply.status(503);
+    else raw.statusCode = 503;
+    return { status: 'shutting_down' };
   }
 
   /** `POST /run`: runs an agent and answers with its output or its events. */

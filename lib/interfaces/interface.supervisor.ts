@@ -3,6 +3,7 @@ import { ModuleRef } from '@nestjs/core';
 import { Agent } from '../agent';
 import { AgentRegistry } from '../module/agent.registry';
 import { AgentRunner } from '../module/agent.runner';
+import { HealthRegistry } from '../module/health.registry';
 import type { DefinableModuleOptions } from '../module/definable-module.options';
 import { DEFINABLE_OPTIONS } from '../module/definable.module-definition';
 import { settleWithin } from '../module/settle-within';
@@ -58,7 +59,9 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
     agents: AgentRegistry,
     runner: AgentRunner,
     private readonly moduleRef: ModuleRef,
+    health: HealthRegistry,
   ) {
+    health.contribute(() => ({ interfaces: this.status() }));
     const names = new Set<string>();
     this.entries = (options?.interfaces ?? []).map((platform) => {
       if (!(platform instanceof MessagingInterface)) {

@@ -16,6 +16,7 @@ import { TriggerRegistry } from '../triggers/trigger.registry';
 import { WebhookInterceptor } from '../triggers/webhook.interceptor';
 import { AgentRegistry } from './agent.registry';
 import { AgentRunner } from './agent.runner';
+import { HealthRegistry } from './health.registry';
 import { ConfiguredAgents } from './configured-agents';
 import type { DefinableModuleExtras, DefinableModuleOptions } from './definable-module.options';
 import { AGENT_TOKEN_PREFIX, getAgentToken, requestedAgentNames } from './definable.constants';
@@ -25,12 +26,13 @@ import { RunTracker } from './run.tracker';
 /** DI token of the provider that checks how the module was imported. */
 const DEFINABLE_WIRING_CHECK = 'DefinableModule:wiring';
 
-const EXPORTED = [AgentRunner, InterfaceSupervisor, TriggerExecutor, TriggerRegistry, RunTracker, DEFINABLE_AUTH, DefinableAuthGuard, WebhookInterceptor];
+const EXPORTED = [AgentRunner, HealthRegistry, InterfaceSupervisor, TriggerExecutor, TriggerRegistry, RunTracker, DEFINABLE_AUTH, DefinableAuthGuard, WebhookInterceptor];
 
 /** The module's own providers (besides the agents and the registry, which depend on the options). */
 const PROVIDERS: Provider[] = [
   RunTracker,
   AgentRunner,
+  HealthRegistry,
   TriggerExecutor,
   TriggerRegistry,
   TriggerExplorer,

@@ -1,6 +1,8 @@
 export { AgentRegistry } from './agent.registry';
 export { AgentRunner } from './agent.runner';
 export type { RunnerOptions } from './agent.runner';
+export { HealthRegistry } from './health.registry';
+export type { HealthContributor } from './health.registry';
 export { getAgentToken } from './definable.constants';
 export { DefinableModule } from './definable.module';
 export { DEFINABLE_OPTIONS } from './definable.module-definition';

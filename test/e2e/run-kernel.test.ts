@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { Injectable } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { Test } from '@nestjs/testing';
-import { Agent, AgentError, AgentRunner, DefinableModule, OnEvent, RunTracker } from '../../lib';
+import { Agent, AgentError, AgentRunner, DefinableModule, HealthRegistry, OnEvent, RunTracker } from '../../lib';
 import type { Model, ModelChunk, ModelRequest } from '../../lib';
 import { TestModel } from '../../lib/testing';
 import { deferred } from '../support/fixtures';
@@ -132,3 +132,41 @@ for (const platform of PLATFORMS) {
     });
   });
 }
+
+for (const platform of PLATFORMS) {
+  describe(`GET /health/ready (${platform})`, () => {
+    it('is 200 while serving and flips to 503 the moment shutdown begins, while /health stays up', async () => {
+      const model = new StallingModel();
+      const server = await startApp(platform, { imports: [DefinableModule.forRoot({ agent: new Agent({ model }), shutdownTimeout: 300 })] });
+      const ready = async () => {
+        const response = await fetch(`${server.url}/health/ready`);
+        return { status: response.status, body: await response.json() };
+      };
+      assert.deepEqual(await ready(), { status: 200, body: { status: 'ready' } });
+      const inFlight = post(`${server.url}/run`, { input: 'keep the drain busy' });
+      await model.started.promise;
+      const begun = whenShutdownBegins(server.app.get(RunTracker));
+      const closing = server.close();
+      await begun;
+      assert.deepEqual(await ready(), { status: 503, body: { status: 'shutting_down' } });
+      assert.equal((await fetch(`${server.url}/health`)).status, 200, 'liveness stays up during the drain');
+      await inFlight;
+      await closing;
+    });
+  });
+}
+
+describe('health contributors', () => {
+  it('the messaging interfaces report under /health through the HealthRegistry, beside the app\'s own fields', async () => {
+    const chat = new MemoryInterface();
+    const server = await startApp('fastify', { imports: [DefinableModule.forRoot({ agent: new Agent({ model: new TestModel({ responses: ['ok'] }) }), interfaces: [chat] })] });
+    try {
+      server.app.get(HealthRegistry).contribute(() => ({ queue: { depth: 3 } }));
+      const body = (await (await fetch(`${server.url}/health`)).json()) as { interfaces: { platform: string }[]; queue: unknown };
+      assert.equal(body.interfaces[0].platform, 'memory');
+      assert.deepEqual(body.queue, { depth: 3 });
+    } finally {
+      await server.close();
+    }
+  });
+});
