@@ -9,8 +9,8 @@ import type { DefinableModuleOptions } from '../module/definable-module.options'
 import { DEFINABLE_OPTIONS } from '../module/definable.module-definition';
 import { AgentRunner } from '../module/agent.runner';
 import { HealthRegistry } from '../module/health.registry';
-import { DefinableExceptionFilter } from './definable-exception.filter';
-import { DefinableHttpError } from './http-errors';
+import { DefinableExceptionFilter } from '../module/definable-exception.filter';
+import { DefinableHttpError } from '../module/http-errors';
 import { parseRunRequest } from './run-request';
 import { sseFrame, toWireOutput } from './wire-format';
 

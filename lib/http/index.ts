@@ -1,9 +1,9 @@
 export { createDefinableController, DefinableController } from './definable.controller';
-export { DefinableExceptionFilter } from './definable-exception.filter';
+export { DefinableExceptionFilter } from '../module/definable-exception.filter';
 export { addDefinableSecurity, DefinableOpenApi } from './openapi';
 export type { SecuritySchemeTarget } from './openapi';
-export { DefinableHttpError, toErrorResponse } from './http-errors';
-export type { ErrorBody } from './http-errors';
+export { DefinableHttpError, toErrorResponse } from '../module/http-errors';
+export type { ErrorBody } from '../module/http-errors';
 export { parseRunRequest } from './run-request';
 export type { RunRequestBody } from './run-request';
 export { sseFrame, toWireEvent, toWireOutput } from './wire-format';

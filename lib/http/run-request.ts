@@ -1,4 +1,4 @@
-import { DefinableHttpError, JSON_CONTENT_TYPE_HINT } from './http-errors';
+import { DefinableHttpError, JSON_CONTENT_TYPE_HINT } from '../module/http-errors';
 
 /** The body of `POST /run`. */
 export interface RunRequestBody {

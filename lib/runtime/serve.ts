@@ -3,7 +3,7 @@ import { HttpAdapterHost, NestFactory } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Agent } from '../agent';
 import type { AuthProvider } from '../auth';
-import { DefinableExceptionFilter } from '../http/definable-exception.filter';
+import { DefinableExceptionFilter } from '../module/definable-exception.filter';
 import { AgentRegistry } from '../module/agent.registry';
 import { DefinableModule } from '../module/definable.module';
 import type { DefinableModuleOptions } from '../module/definable-module.options';

@@ -21,7 +21,7 @@ import {
   TRIGGER_EVENT_PROPERTY,
   WEBHOOK_METADATA,
 } from './trigger.constants';
-import { DefinableExceptionFilter } from '../http/definable-exception.filter';
+import { DefinableExceptionFilter } from '../module/definable-exception.filter';
 import { WebhookInterceptor } from './webhook.interceptor';
 
 /** Options of {@link Webhook}. */

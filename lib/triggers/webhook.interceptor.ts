@@ -1,7 +1,7 @@
 import { CallHandler, ExecutionContext, HttpException, Injectable, Logger, NestInterceptor } from '@nestjs/common';
 import { ModuleRef, Reflector } from '@nestjs/core';
 import { catchError, mergeMap, Observable } from 'rxjs';
-import { DefinableHttpError } from '../http/http-errors';
+import { DefinableHttpError } from '../module/http-errors';
 import type { TriggerEvent, TriggerResult } from './trigger-event';
 import { TRIGGER_EVENT_PROPERTY, WEBHOOK_METADATA } from './trigger.constants';
 import type { WebhookMetadata } from './trigger.decorators';

@@ -2,7 +2,7 @@ import type { Context, Telegraf } from 'telegraf';
 import type { FileInput, ImageInput } from '../../agent';
 import type { ChatTarget, InboundMessage } from '../inbound-message';
 import { timingSafeEqual } from 'node:crypto';
-import { DefinableHttpError } from '../../http/http-errors';
+import { DefinableHttpError } from '../../module/http-errors';
 import { areRoutesMounted } from '../interface-routes';
 import {
   InterfaceAuthError,
