@@ -58,9 +58,13 @@ export class AgentRunner {
   stream(input: string, options: RunnerOptions): AsyncGenerator<RunEvent, void, undefined> {
     const admitted = this.admit(options);
     let finish!: () => void;
+    let started = false;
     this.tracker.track(admitted.controller, new Promise<void>((resolve) => (finish = resolve)));
+    // A stream its caller never iterates must not hold the drain: cancelling it at shutdown ends it.
+    admitted.controller.signal.addEventListener('abort', () => started || finish(), { once: true });
     const events = admitted.agent.stream(input, admitted.options) as AsyncGenerator<RunEvent, void, undefined>;
     return (async function* tracked() {
+      started = true;
       try {
         yield* events;
       } finally {

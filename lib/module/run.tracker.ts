@@ -28,10 +28,7 @@ export class RunTracker implements BeforeApplicationShutdown {
 
   /** Tracks a run, cancelled through `controller` at shutdown, until `done` settles; returns `done`. */
   track<T>(controller: AbortController, done: Promise<T>): Promise<T> {
-    const settled = done.then(
-      () => undefined,
-      () => undefined,
-    );
+    const settled = quietly(done);
     this.runs.set(controller, settled);
     void settled.then(() => this.runs.delete(controller));
     return done;
@@ -42,10 +39,7 @@ export class RunTracker implements BeforeApplicationShutdown {
    * also waits for runs that have not begun yet; returns `work`.
    */
   trackPending<T>(work: Promise<T>): Promise<T> {
-    const settled = work.then(
-      () => undefined,
-      () => undefined,
-    );
+    const settled = quietly(work);
     this.pending.add(settled);
     void settled.then(() => this.pending.delete(settled));
     return work;
@@ -72,4 +66,12 @@ export class RunTracker implements BeforeApplicationShutdown {
     for (const controller of this.runs.keys()) controller.abort(new Error('The server is shutting down.'));
     await Promise.all(this.runs.values());
   }
+}
+
+/** Settles when `work` does, fulfilled either way (what the drain waits on). */
+function quietly(work: Promise<unknown>): Promise<void> {
+  return work.then(
+    () => undefined,
+    () => undefined,
+  );
 }

@@ -170,3 +170,12 @@ describe('health contributors', () => {
     }
   });
 });
+
+describe('AgentRunner.stream()', () => {
+  it('a stream its caller never iterates does not hold the drain past shutdownTimeout', async () => {
+    const moduleRef = await bootModule({ agent: new Agent({ model: new TestModel({ responses: ['never read'] }) }), shutdownTimeout: 50 });
+    moduleRef.get(AgentRunner).stream('abandoned', { trigger: 'test' });
+    await moduleRef.close(); // hangs forever if the untouched stream stayed tracked
+    assert.equal(moduleRef.get(RunTracker).inFlight, 0);
+  });
+});
