@@ -8,6 +8,7 @@ export * from './agent';
 
 // Nest runtime
 export {
+  AgentAuth,
   AllowlistAuth,
   ApiKeyAuth,
   AuthContext,
@@ -32,7 +33,8 @@ export type {
   NamedApiKey,
   OpenApiSecurityScheme,
 } from './auth';
-export { AgentRegistry, AgentRunner, DefinableModule, HealthRegistry, getAgentToken, InjectAgent, RunTracker, DEFINABLE_OPTIONS } from './module';
+export { DefinableModule } from './definable.module';
+export { AgentRegistry, AgentRunner, HealthRegistry, getAgentToken, InjectAgent, RunTracker, DEFINABLE_OPTIONS } from './module';
 export type { DefinableModuleExtras, DefinableModuleOptions, DefinableServerOptions, HealthContributor, RunnerOptions } from './module';
 export { addDefinableSecurity, DefinableExceptionFilter, DefinableHttpError, DefinableOpenApi } from './http';
 export type { ErrorBody, RunRequestBody, SecuritySchemeTarget, WireRunOutput } from './http';
@@ -45,6 +47,7 @@ export {
   OnEvent,
   TriggerEventParam,
   TriggerExecutor,
+  TriggerOrchestrator,
   TriggerRegistry,
   TriggerResultError,
   Webhook,
@@ -57,6 +60,7 @@ export type { ServeHandle, ServeOptions } from './runtime';
 export {
   Backoff,
   DiscordInterface,
+  getInterfaceClientToken,
   InMemoryDedupStore,
   InterfaceAuthError,
   InterfaceConflictError,

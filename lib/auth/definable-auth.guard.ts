@@ -1,13 +1,15 @@
-import { CanActivate, ExecutionContext, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
-import { ModuleRef, Reflector } from '@nestjs/core';
+import { CanActivate, ExecutionContext, Inject, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
 import { AuthProvider, AuthRefusal, verifyAuth } from './auth-provider';
-import { AUTH_CONTEXT_PROPERTY, DEFINABLE_AUTH, IS_PUBLIC_KEY, ROUTE_AUTH_KEY } from './auth.constants';
+import { AUTH_CONTEXT_PROPERTY, DEFINABLE_AUTH } from './auth.constants';
+import { resolveRouteAuth } from './auth.decorators';
 
 /**
  * Protects the built-in routes and every `@Webhook` with an auth provider:
- * the route's own (`@Webhook(path, { auth })`), else the module's
- * (`DefinableModule.forRoot({ auth })`). `@Public()` or `auth: false` opens a
- * route; with no provider at all, requests pass. On success the request carries
+ * the route's own (`@Webhook(path, { auth })`, `@AgentAuth` on the method),
+ * else the controller's (`@AgentAuth` on the class), else the module's
+ * (`DefinableModule.forRoot({ auth })`). `@Public()` or `false` opens a route
+ * or a controller; with no provider at all, requests pass. On success the request carries
  * the {@link AuthContext} (read it with `@AuthContext()`); otherwise 401 with
  * the provider's reason (see `AuthProvider.verify`), also logged at debug level
  * under `Definable:Auth`.
@@ -15,23 +17,16 @@ import { AUTH_CONTEXT_PROPERTY, DEFINABLE_AUTH, IS_PUBLIC_KEY, ROUTE_AUTH_KEY } 
 @Injectable()
 export class DefinableAuthGuard implements CanActivate {
   private readonly logger = new Logger('Definable:Auth');
-  private auth?: AuthProvider | null;
 
+  // DEFINABLE_AUTH comes from DefinableModule, global by default; a route whose module cannot see it
+  // fails bootstrap with Nest's "can't resolve dependencies" (fails closed) rather than letting requests in.
   constructor(
     private readonly reflector: Reflector,
-    private readonly moduleRef: ModuleRef,
+    @Inject(DEFINABLE_AUTH) private readonly auth: AuthProvider | null,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const targets = [context.getHandler(), context.getClass()];
-    if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC_KEY, targets)) return true;
-    const routeAuth = this.reflector.getAllAndOverride<AuthProvider | false | undefined>(ROUTE_AUTH_KEY, targets);
-    // Resolved app-wide, so a route in a module that does not import DefinableModule is still
-    // protected; without the module at all this throws (fails closed) rather than letting requests in.
-    if (routeAuth === undefined && this.auth === undefined) {
-      this.auth = this.moduleRef.get<AuthProvider | null>(DEFINABLE_AUTH, { strict: false });
-    }
-    const provider = routeAuth === undefined ? this.auth : routeAuth;
+    const provider = resolveRouteAuth(this.reflector, [context.getHandler(), context.getClass()], this.auth);
     if (!provider) return true;
     const request = context.switchToHttp().getRequest();
     const verdict = await verifyAuth(provider, {

@@ -5,7 +5,7 @@ export type { ApiKeyAuthOptions, NamedApiKey } from './api-key-auth';
 export { AuthRefusal, bearerToken, headerOf, verifyAuth } from './auth-provider';
 export type { AuthProvider, AuthRefusalKind, AuthRequest, AuthVerdict, OpenApiSecurityScheme } from './auth-provider';
 export { AUTH_CONTEXT_PROPERTY, DEFINABLE_AUTH, IS_PUBLIC_KEY, ROUTE_AUTH_KEY } from './auth.constants';
-export { AuthContext, Public } from './auth.decorators';
+export { AgentAuth, AuthContext, Public, resolveRouteAuth, RouteAuthMeta } from './auth.decorators';
 export { CompositeAuth } from './composite-auth';
 export { DefinableAuthGuard } from './definable-auth.guard';
 export { JwtAuth } from './jwt-auth';

@@ -3,7 +3,8 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { GUARDS_METADATA, PATH_METADATA } from '@nestjs/common/constants';
 import { DiscoveryService, MetadataScanner, ModulesContainer, Reflector } from '@nestjs/core';
 import type { AuthProvider, OpenApiSecurityScheme } from '../auth/auth-provider';
-import { DEFINABLE_AUTH, IS_PUBLIC_KEY, ROUTE_AUTH_KEY } from '../auth/auth.constants';
+import { DEFINABLE_AUTH } from '../auth/auth.constants';
+import { resolveRouteAuth } from '../auth/auth.decorators';
 import { DefinableAuthGuard } from '../auth/definable-auth.guard';
 import { DefinableController } from './definable.controller';
 import { HEALTH_RESPONSES, ResponseDoc, RUN_REQUEST_SCHEMA, RUN_RESPONSES, UNAUTHORIZED_RESPONSE } from './openapi-schemas';
@@ -62,10 +63,7 @@ export class DefinableOpenApi {
     const builtIn = controller.prototype instanceof DefinableController;
     const guarded = builtIn || hasAuthGuard(handler) || hasAuthGuard(controller);
     if (!guarded) return;
-    const targets = [handler, controller];
-    const open = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC_KEY, targets);
-    const routeAuth = this.reflector.getAllAndOverride<AuthProvider | false | undefined>(ROUTE_AUTH_KEY, targets);
-    const provider = open ? null : routeAuth === undefined ? this.auth : routeAuth || null;
+    const provider = resolveRouteAuth(this.reflector, [handler, controller], this.auth);
     if (provider) this.collect(provider);
     if (!swagger) return;
     if (builtIn) {

@@ -7,6 +7,7 @@ export type { IdentityResolver, PlatformIdentity } from './identity/identity-res
 export { SqliteIdentityResolver } from './identity/sqlite-identity-resolver';
 export type { SqliteIdentityResolverOptions } from './identity/sqlite-identity-resolver';
 export type { ChatTarget, InboundMessage } from './inbound-message';
+export { getInterfaceClientToken, INTERFACE_CLIENTS } from './interface-client';
 export { InterfaceSupervisor } from './interface.supervisor';
 export type { InterfaceState, InterfaceStatus } from './interface.supervisor';
 export { MessagePipeline } from './message-pipeline';

@@ -8,6 +8,7 @@ import type { DefinableModuleOptions } from '../module/definable-module.options'
 import { DEFINABLE_OPTIONS } from '../module/definable.module-definition';
 import { settleWithin } from '../module/settle-within';
 import { Backoff } from './backoff';
+import { INTERFACE_CLIENTS } from './interface-client';
 import { MessagePipeline } from './message-pipeline';
 import { InterfaceAuthError, InterfaceConflictError, InterfaceSetupError, MessagingInterface } from './messaging-interface';
 
@@ -58,8 +59,11 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
     @Inject(DEFINABLE_OPTIONS) private readonly options: DefinableModuleOptions,
     agents: AgentRegistry,
     runner: AgentRunner,
-    private readonly moduleRef: ModuleRef,
     health: HealthRegistry,
+    @Inject(INTERFACE_CLIENTS) private readonly clients: ReadonlyMap<string, unknown>,
+    // Only for interfaces built by a forRootAsync factory (unknown when the providers are declared,
+    // so they have no client token) and for custom interfaces that still implement attach().
+    private readonly moduleRef: ModuleRef,
   ) {
     health.contribute(() => ({ interfaces: this.status() }));
     const names = new Set<string>();
@@ -90,6 +94,7 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
 
   onApplicationBootstrap(): void {
     const lookup = (token: unknown) => {
+      if (token === undefined) return undefined;
       try {
         return this.moduleRef.get(token as string, { strict: false });
       } catch {
@@ -97,8 +102,11 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
       }
     };
     for (const entry of this.entries) {
+      const { platform } = entry;
       try {
-        entry.platform.attach?.(lookup);
+        if (this.clients.has(platform.name)) platform.useClient?.(this.clients.get(platform.name));
+        else if (platform.resolveClient) platform.useClient?.(platform.resolveClient(lookup(platform.appClientToken?.())));
+        platform.attach?.(lookup);
       } catch (error) {
         // A missing platform package, say: the interface is parked, the app runs on.
         this.failed(entry, error);

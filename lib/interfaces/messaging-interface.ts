@@ -116,9 +116,26 @@ export abstract class MessagingInterface {
   /** Closes the platform client after the runs in flight have finished (default: nothing more to do). */
   async close(): Promise<void> {}
   /**
-   * Called once before the first start with a lookup of the app's providers,
-   * so an interface can attach to a client the app already has (the
-   * `nestjs-telegraf` bot, the `necord` client).
+   * The DI token of the client the app may already have for this platform
+   * (`nestjs-telegraf`'s bot, `necord`'s `Client`), so the interface attaches
+   * to it instead of opening a second connection; `undefined` when there is none.
+   * Must not throw (a missing package means no such client).
+   */
+  appClientToken?(): unknown;
+  /**
+   * The platform SDK client, registered under `getInterfaceClientToken(name)`:
+   * the one in the options, else `appClient` (what DI found for
+   * {@link appClientToken}), else a new one, not yet connected. `null` when none
+   * can be made (the error surfaces at start, where the supervisor parks the
+   * interface). Never connects: that happens in {@link start}.
+   */
+  resolveClient?(appClient: unknown): unknown;
+  /** Hands the interface the client DI resolved for its token: the one {@link resolveClient} made, or a test's `overrideProvider()`. */
+  useClient?(client: unknown): void;
+  /**
+   * @deprecated Implement {@link appClientToken}, {@link resolveClient} and
+   * {@link useClient} instead. Still called, once before the first start,
+   * with a look-up of the app's providers.
    */
   attach?(lookup: (token: unknown) => unknown): void;
   /** HTTP routes the interface needs on the app's own server; `DefinableModule.forRoot()` mounts them. */

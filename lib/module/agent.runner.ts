@@ -18,6 +18,8 @@ interface Admitted {
   options: RunOptions;
   controller: AbortController;
   callerSignal?: AbortSignal;
+  /** Detaches the run from the caller's signal once it is over. */
+  release: () => void;
 }
 
 /**
@@ -44,9 +46,16 @@ export class AgentRunner {
   /** Runs an agent and resolves to its output; rejects like `Agent.run` (see the class notes for shutdown). */
   run(input: string, options: RunnerOptions): Promise<RunOutput> {
     const admitted = this.admit(options);
-    const done = admitted.agent.run(input, admitted.options).catch((error: unknown) => {
-      throw this.translate(error, admitted.callerSignal);
-    });
+    const done = admitted.agent.run(input, admitted.options).then(
+      (output) => {
+        admitted.release();
+        return output;
+      },
+      (error: unknown) => {
+        admitted.release();
+        throw this.translate(error, admitted.callerSignal);
+      },
+    );
     return this.tracker.track(admitted.controller, done);
   }
 
@@ -59,18 +68,32 @@ export class AgentRunner {
     const admitted = this.admit(options);
     let finish!: () => void;
     let started = false;
-    this.tracker.track(admitted.controller, new Promise<void>((resolve) => (finish = resolve)));
+    this.tracker.track(admitted.controller, new Promise<void>((resolve) => (finish = resolve)).then(admitted.release));
     // A stream its caller never iterates must not hold the drain: cancelling it at shutdown ends it.
     admitted.controller.signal.addEventListener('abort', () => started || finish(), { once: true });
     const events = admitted.agent.stream(input, admitted.options) as AsyncGenerator<RunEvent, void, undefined>;
-    return (async function* tracked() {
-      started = true;
-      try {
-        yield* events;
-      } finally {
-        finish();
-      }
-    })();
+    // Delegates to the agent's generator, noting its end: a plain object, not a wrapping async
+    // generator, so each event costs no extra generator step (streams relay hundreds of them).
+    const ended = (result: IteratorResult<RunEvent, void>) => {
+      if (result.done) finish();
+      return result;
+    };
+    const failed = (error: unknown): never => {
+      finish();
+      throw error;
+    };
+    const tracked: AsyncGenerator<RunEvent, void, undefined> = {
+      next: () => {
+        started = true;
+        return events.next().then(ended, failed);
+      },
+      return: (value) => events.return(value).then(ended, failed),
+      throw: (error) => events.throw(error).then(ended, failed),
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+    return tracked;
   }
 
   private admit(options: RunnerOptions): Admitted {
@@ -80,8 +103,16 @@ export class AgentRunner {
     const { agent: chosen, trigger, signal: callerSignal, ...rest } = options;
     const agent = chosen instanceof Agent ? this.agents.resolve(chosen) : this.agents.get(chosen);
     const controller = new AbortController();
-    const signal = callerSignal ? AbortSignal.any([callerSignal, controller.signal]) : controller.signal;
-    return { agent, controller, callerSignal, options: { ...rest, signal, metadata: { ...rest.metadata, trigger } } };
+    // The caller's signal aborts the run's controller (cheaper per run than AbortSignal.any, and the
+    // listener is removed when the run ends, so a long-lived caller signal collects nothing).
+    let release = noop;
+    if (callerSignal?.aborted) controller.abort(callerSignal.reason);
+    else if (callerSignal) {
+      const forward = () => controller.abort(callerSignal.reason);
+      callerSignal.addEventListener('abort', forward, { once: true });
+      release = () => callerSignal.removeEventListener('abort', forward);
+    }
+    return { agent, controller, callerSignal, release, options: { ...rest, signal: controller.signal, metadata: { ...rest.metadata, trigger } } };
   }
 
   /** A run cancelled by shutdown (not by its caller) is reported as `shutting_down`. */
@@ -92,3 +123,5 @@ export class AgentRunner {
     return error;
   }
 }
+
+function noop(): void {}

@@ -41,7 +41,7 @@ export interface DefinableServerOptions {
 
 /** Options given beside the module options to both `forRoot` and `forRootAsync`. */
 export interface DefinableModuleExtras {
-  /** Register the module globally. Default `false`. */
+  /** Register the module globally, so every module of the app sees its providers (webhooks in feature modules need them). Default `true`; with `false`, `@Webhook` controllers must live in modules that import it. */
   isGlobal?: boolean;
   /** The built-in routes. */
   server?: DefinableServerOptions;

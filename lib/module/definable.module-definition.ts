@@ -5,9 +5,9 @@ import type { DefinableModuleExtras, DefinableModuleOptions } from './definable-
 export const { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN, OPTIONS_TYPE, ASYNC_OPTIONS_TYPE } =
   new ConfigurableModuleBuilder<DefinableModuleOptions>({ moduleName: 'Definable' })
     .setClassMethodName('forRoot')
-    .setExtras<DefinableModuleExtras>({ isGlobal: false, server: { enabled: true, prefix: '' } }, (definition, extras) => ({
+    .setExtras<DefinableModuleExtras>({ isGlobal: true, server: { enabled: true, prefix: '' } }, (definition, extras) => ({
       ...definition,
-      global: extras.isGlobal ?? false,
+      global: extras.isGlobal ?? true,
     }))
     .build();
 

@@ -4,7 +4,6 @@ export type { RunnerOptions } from './agent.runner';
 export { HealthRegistry } from './health.registry';
 export type { HealthContributor } from './health.registry';
 export { getAgentToken } from './definable.constants';
-export { DefinableModule } from './definable.module';
 export { DEFINABLE_OPTIONS } from './definable.module-definition';
 export type { DefinableModuleExtras, DefinableModuleOptions, DefinableServerOptions } from './definable-module.options';
 export { InjectAgent } from './inject-agent.decorator';

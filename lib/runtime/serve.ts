@@ -1,11 +1,13 @@
 import { DynamicModule, INestApplication, Logger, LogLevel, Module, Type } from '@nestjs/common';
 import { HttpAdapterHost, NestFactory } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { EventEmitterModule } from '@nestjs/event-emitter';
+import { ScheduleModule } from '@nestjs/schedule';
 import { Agent } from '../agent';
 import type { AuthProvider } from '../auth';
 import { DefinableExceptionFilter } from '../module/definable-exception.filter';
 import { AgentRegistry } from '../module/agent.registry';
-import { DefinableModule } from '../module/definable.module';
+import { DefinableModule } from '../definable.module';
 import type { DefinableModuleOptions } from '../module/definable-module.options';
 import type { MessagingInterface } from '../interfaces/messaging-interface';
 import { TriggerRegistry } from '../triggers/trigger.registry';
@@ -97,7 +99,7 @@ export async function serve(target: Agent | MessagingInterface[], options: Serve
 
   const root: DynamicModule = {
     module: DefinableServeModule,
-    imports: [DefinableModule.forRoot(moduleOptions), ...(options.imports ?? [])],
+    imports: [DefinableModule.forRoot(moduleOptions), ...appInfrastructure(options.imports ?? []), ...(options.imports ?? [])],
     controllers: options.controllers ?? [],
     providers: options.providers ?? [],
   };
@@ -162,6 +164,16 @@ function printBanner(app: INestApplication, url: string, options: ServeOptions):
   for (const platform of options.interfaces ?? []) lines.push(`  chat      ${platform.platform} (${platform.name})`);
   if (options.notice) lines.push(`  !! ${options.notice}`);
   logger.log(`\n${lines.join('\n')}`);
+}
+
+/**
+ * serve() builds the whole app, so it brings the scheduler and the event emitter an app would
+ * import itself (`EventEmitter2` injectable, jobs in `SchedulerRegistry`) — unless `imports`
+ * already has its own (one of each per app).
+ */
+function appInfrastructure(imports: (Type | DynamicModule)[]): DynamicModule[] {
+  const has = (module: Type) => imports.some((entry) => entry === module || (entry as DynamicModule).module === module);
+  return [...(has(ScheduleModule) ? [] : [ScheduleModule.forRoot()]), ...(has(EventEmitterModule) ? [] : [EventEmitterModule.forRoot()])];
 }
 
 function loadFastifyAdapter(): typeof import('@nestjs/platform-fastify').FastifyAdapter {

@@ -1,27 +1,19 @@
-import {
-  applyDecorators,
-  createParamDecorator,
-  ExecutionContext,
-  HttpCode,
-  RequestMethod,
-  SetMetadata,
-  UseFilters,
-  UseGuards,
-  UseInterceptors,
-} from '@nestjs/common';
+import { applyDecorators, createParamDecorator, ExecutionContext, HttpCode, RequestMethod, UseFilters, UseGuards, UseInterceptors } from '@nestjs/common';
 import { RequestMapping } from '@nestjs/common';
 import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
 import type { AuthProvider } from '../auth';
-import { DefinableAuthGuard, ROUTE_AUTH_KEY } from '../auth';
-import {
-  AFTER_RESPONSE_METADATA,
-  BEFORE_REQUEST_METADATA,
-  CRON_METADATA,
-  ON_EVENT_METADATA,
-  TRIGGER_EVENT_PROPERTY,
-  WEBHOOK_METADATA,
-} from './trigger.constants';
+import { DefinableAuthGuard, RouteAuthMeta } from '../auth';
 import { DefinableExceptionFilter } from '../module/definable-exception.filter';
+import {
+  AfterResponseMeta,
+  BeforeRequestMeta,
+  CronMeta,
+  OnEventMeta,
+  TRIGGER_EVENT_PROPERTY,
+  WebhookMeta,
+  type OnEventMetadata,
+  type WebhookMetadata,
+} from './trigger.metadata';
 import { WebhookInterceptor } from './webhook.interceptor';
 
 /** Options of {@link Webhook}. */
@@ -55,13 +47,6 @@ export interface OnEventOptions {
 /** Options of {@link BeforeRequest} and {@link AfterResponse}. */
 export interface HookOptions {
   /** Only around runs of this agent. Default: every agent of the module. */
-  agent?: string;
-}
-
-/** Stored metadata of a webhook. */
-export interface WebhookMetadata {
-  path: string;
-  method: string;
   agent?: string;
 }
 
@@ -103,13 +88,13 @@ export function Webhook(path: string, options: WebhookOptions = {}): MethodDecor
   const decorators: MethodDecorator[] = [
     RequestMapping({ path, method: METHODS[method] }),
     HttpCode(200),
-    SetMetadata(WEBHOOK_METADATA, metadata),
+    WebhookMeta(metadata),
     UseFilters(DefinableExceptionFilter),
     UseGuards(DefinableAuthGuard),
     UseInterceptors(WebhookInterceptor),
     eventOnFirstParameter,
   ];
-  if (options.auth !== undefined) decorators.push(SetMetadata(ROUTE_AUTH_KEY, options.auth));
+  if (options.auth !== undefined) decorators.push(RouteAuthMeta(options.auth));
   return applyDecorators(...decorators);
 }
 
@@ -131,16 +116,26 @@ const eventOnFirstParameter: MethodDecorator = (target, key) => {
  * morning() { return "Give me today's summary."; }
  */
 export function Cron(expression: string, options: CronOptions = {}): MethodDecorator {
-  return SetMetadata(CRON_METADATA, { expression, ...options });
+  return CronMeta({ expression, ...options });
 }
 
 /**
  * Runs the method when the event is emitted, through `agent.emit(name, data)`
  * or `EventEmitter2.emit(name, data)`, and the agent with what it returns.
+ * Stack it to listen to several events with one method.
+ *
+ * @example
+ * @OnEvent('order.created')
+ * @OnEvent('order.updated')
+ * onOrder(event: TriggerEvent<{ id: string }>) { return `Check order ${event.body.id}.`; }
  */
 export function OnEvent(event: string, options: OnEventOptions = {}): MethodDecorator {
   if (typeof event !== 'string' || event === '') throw new TypeError("@OnEvent() needs an event name, e.g. @OnEvent('user_signup').");
-  return SetMetadata(ON_EVENT_METADATA, { event, ...options });
+  return (target, key, descriptor) => {
+    // Decorators apply bottom-up: prepend, so the list reads in source order.
+    const stacked: OnEventMetadata[] = Reflect.getMetadata(OnEventMeta.KEY, descriptor.value as object) ?? [];
+    OnEventMeta([{ event, ...options }, ...stacked])(target, key, descriptor);
+  };
 }
 
 /**
@@ -158,10 +153,10 @@ export const AgentEvent: typeof OnEvent = OnEvent;
 
 /** Runs the method (with the `RunContext`) before every agent run, from any entry point. Never fatal. */
 export function BeforeRequest(options: HookOptions = {}): MethodDecorator {
-  return SetMetadata(BEFORE_REQUEST_METADATA, options);
+  return BeforeRequestMeta({ ...options });
 }
 
 /** Runs the method (with the `RunOutput`) after every agent run, from any entry point, whatever its status. Never fatal. */
 export function AfterResponse(options: HookOptions = {}): MethodDecorator {
-  return SetMetadata(AFTER_RESPONSE_METADATA, options);
+  return AfterResponseMeta({ ...options });
 }

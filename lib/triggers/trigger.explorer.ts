@@ -1,75 +1,50 @@
-import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { DiscoveryService, MetadataScanner, ModuleRef, Reflector } from '@nestjs/core';
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
-import { EventEmitter2 } from '@nestjs/event-emitter';
-import { SchedulerRegistry } from '@nestjs/schedule';
-import { CronJob, validateCronExpression } from 'cron';
+import { validateCronExpression } from 'cron';
 import type { RunContext, RunOutput } from '../agent';
 import { PATH_METADATA, SELF_DECLARED_DEPS_METADATA } from '@nestjs/common/constants';
 import { AgentRegistry } from '../module/agent.registry';
 import { AGENT_TOKEN_PREFIX } from '../module/definable.constants';
 import type { TriggerEvent } from './trigger-event';
-import {
-  AFTER_RESPONSE_METADATA,
-  BEFORE_REQUEST_METADATA,
-  CRON_METADATA,
-  ON_EVENT_METADATA,
-  WEBHOOK_METADATA,
-} from './trigger.constants';
-import type { CronOptions, HookOptions, OnEventOptions, WebhookMetadata } from './trigger.decorators';
-import { TriggerExecutor } from './trigger.executor';
+import { AfterResponseMeta, BeforeRequestMeta, CronMeta, OnEventMeta, WebhookMeta, type CronMetadata, type HookMetadata, type OnEventMetadata } from './trigger.metadata';
+import { TriggerCall, TriggerOrchestrator, TriggerSite } from './trigger.orchestrator';
 import { TriggerRegistry } from './trigger.registry';
 import { isMountedWebhook } from './declared-webhooks';
 
-type CronMetadata = CronOptions & { expression: string };
-
-/** Metadata keys of @nestjs/schedule's @Cron and @nestjs/event-emitter's @OnEvent (stable across their 6/3 and 12 lines). */
+/** Metadata keys of @nestjs/schedule's @Cron/@Interval/@Timeout and @nestjs/event-emitter's @OnEvent (stable across their 6/3 and 12 lines). */
 const NEST_SCHEDULE_CRON = 'SCHEDULE_CRON_OPTIONS';
+const NEST_SCHEDULE_KINDS = ['SCHEDULE_CRON_OPTIONS', 'SCHEDULE_INTERVAL_OPTIONS', 'SCHEDULE_TIMEOUT_OPTIONS'];
 const NEST_EVENT_LISTENER = 'EVENT_LISTENER_METADATA';
 /** `return 'text'`, `return \`text\``, or `return { input` in a method's source. */
 const RETURNS_RUN_INPUT = /return\s*(['"`]|\{\s*input\b)/;
-/** Where a trigger is declared, for messages and the registry. */
-interface Where {
-  className: string;
-  methodName: string;
-  label: string;
-}
 type Method = (...args: unknown[]) => unknown;
 
 /**
  * Finds `@Webhook`, `@Cron`, `@OnEvent`, `@BeforeRequest` and `@AfterResponse`
- * methods on every provider and controller at module init, validates them
- * (a mistake fails bootstrap, naming the class and method), and wires them:
- * cron jobs into `SchedulerRegistry` (started at bootstrap, stopped at
- * shutdown), event handlers onto `EventEmitter2` (which `agent.emit` feeds),
- * hooks onto the agents.
+ * methods on every provider and controller, and the triggers declared with
+ * `agent.on()`, at module init; validates them (a mistake fails bootstrap,
+ * naming the class, the method and the fix); records them in the
+ * {@link TriggerRegistry} and hands cron, event and hook triggers to the
+ * {@link TriggerOrchestrator}, which starts and stops them. Webhooks are Nest
+ * routes already: they are only checked and recorded.
  */
 @Injectable()
-export class TriggerExplorer implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
+export class TriggerExplorer implements OnModuleInit {
   private readonly logger = new Logger('Definable:Triggers');
-  private readonly teardown: (() => void)[] = [];
-  /** Undoes what lets new runs in (event listeners): first thing at shutdown, before the drain. */
-  private readonly intake: (() => void)[] = [];
-  private emitter?: EventEmitter2;
-  private scheduler?: SchedulerRegistry;
+  /** Methods carrying @nestjs/schedule / @nestjs/event-emitter decorators, for the missing-module warning. */
+  private readonly foreign = { schedule: [] as string[], events: [] as string[] };
 
   constructor(
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
     private readonly reflector: Reflector,
-    private readonly moduleRef: ModuleRef,
     private readonly agents: AgentRegistry,
-    private readonly executor: TriggerExecutor,
+    private readonly orchestrator: TriggerOrchestrator,
     private readonly registry: TriggerRegistry,
   ) {}
 
   onModuleInit(): void {
-    // The app's own EventEmitterModule / ScheduleModule when it has them (the module imports them otherwise).
-    this.emitter = this.moduleRef.get(EventEmitter2, { strict: false });
-    this.scheduler = this.moduleRef.get(SchedulerRegistry, { strict: false });
-    for (const agent of this.agents.all()) {
-      this.teardown.push(agent.attachEmitter((name, data) => this.emitter!.emit(name, data)));
-    }
     const seen = new Set<object>();
     const controllers = this.discovery.getControllers();
     const controllerInstances = new Set(controllers.map((wrapper) => wrapper.instance));
@@ -85,18 +60,19 @@ export class TriggerExplorer implements OnModuleInit, OnApplicationBootstrap, Be
         this.explore(instance, methodName, controllerInstances.has(instance));
       }
     }
-    this.mountDeclaredTriggers();
+    this.exploreDeclaredTriggers();
+    this.warnOnMissingModules();
   }
 
   /** Cron and event triggers declared with `agent.on()` (webhooks are mounted as a controller by the module). */
-  private mountDeclaredTriggers(): void {
+  private exploreDeclaredTriggers(): void {
     for (const name of this.agents.names()) {
       for (const [index, { trigger, handler }] of this.agents.get(name).triggers.entries()) {
-        const where = { className: `agent:${name}`, methodName: `on#${index}`, label: `${name}.on(#${index})` };
+        const site = { className: `agent:${name}`, methodName: `on#${index}`, label: `${name}.on(#${index})` };
         if ('cron' in trigger) {
-          this.addCron(where, handler, { expression: trigger.cron, timezone: trigger.timezone, overlap: trigger.overlap, agent: name, name: `definable:${name}.on#${index}` });
+          this.addCron(site, handler, { expression: trigger.cron, timezone: trigger.timezone, overlap: trigger.overlap, agent: name, name: `definable:${name}.on#${index}` });
         } else if ('event' in trigger) {
-          this.addEvent(where, handler, { event: trigger.event, agent: name });
+          this.addEvent(site, handler, { event: trigger.event, agent: name });
         } else if (!isMountedWebhook(handler)) {
           throw new Error(
             `agent.on({ webhook: '${trigger.webhook}' }) on agent "${name}" was not mounted: declare it before DefinableModule.forRoot() or serve() is called (forRootAsync builds agents too late for routes; use @Webhook there).`,
@@ -106,19 +82,23 @@ export class TriggerExplorer implements OnModuleInit, OnApplicationBootstrap, Be
     }
   }
 
-  onApplicationBootstrap(): void {
-    this.registry.startCronJobs();
-  }
-
-  /** Stops intake before runs in flight drain: no cron tick and no event starts a run from here on. */
-  beforeApplicationShutdown(): void {
-    this.registry.stopCronJobs();
-    for (const undo of this.intake.splice(0)) undo();
-  }
-
-  onApplicationShutdown(): void {
-    this.beforeApplicationShutdown();
-    for (const undo of this.teardown.splice(0)) undo();
+  /**
+   * DefinableModule does not import ScheduleModule / EventEmitterModule (an app has one of each):
+   * the app's own @nestjs/schedule or @nestjs/event-emitter decorators need the app to import them.
+   */
+  private warnOnMissingModules(): void {
+    const present = this.orchestrator.appModules;
+    const missing = [
+      { methods: this.foreign.schedule, has: present.schedule, module: 'ScheduleModule.forRoot()', from: '@nestjs/schedule' },
+      { methods: this.foreign.events, has: present.events, module: 'EventEmitterModule.forRoot()', from: '@nestjs/event-emitter' },
+    ];
+    for (const { methods, has, module, from } of missing) {
+      if (has || methods.length === 0) continue;
+      this.logger.warn(
+        `${methods.join(', ')} use${methods.length > 1 ? '' : 's'} ${from}'s decorators, but the app does not import ${module}, so they never fire. ` +
+          `Add ${module} to your AppModule's imports (DefinableModule uses the app's own when it has one).`,
+      );
+    }
   }
 
   private explore(instance: Record<string, Method>, methodName: string, isController: boolean): void {
@@ -126,8 +106,9 @@ export class TriggerExplorer implements OnModuleInit, OnApplicationBootstrap, Be
     if (typeof method !== 'function') return;
     const className = instance.constructor?.name ?? 'Object';
     const label = `${className}.${methodName}`;
+    this.noteForeignDecorators(method, label);
     this.warnOnLookalikes(method, label);
-    const webhook = this.reflector.get<WebhookMetadata | undefined>(WEBHOOK_METADATA, method);
+    const webhook = this.reflector.get(WebhookMeta, method);
     if (webhook) {
       if (!isController) {
         throw new Error(
@@ -140,16 +121,20 @@ export class TriggerExplorer implements OnModuleInit, OnApplicationBootstrap, Be
       const path = `/${[Array.isArray(base) ? base[0] : base, webhook.path].filter(Boolean).join('/')}`.replace(/\/{2,}/g, '/');
       this.registry.add({ kind: 'webhook', source: `${webhook.method} ${path}`, className, methodName, agent: webhook.agent });
     }
-    const where = { className, methodName, label };
+    const site = { className, methodName, label };
     const call = (event: TriggerEvent) => instance[methodName](event);
-    const cron = this.reflector.get<CronMetadata | undefined>(CRON_METADATA, method);
-    if (cron) this.addCron(where, call, cron);
-    const onEvent = this.reflector.get<(OnEventOptions & { event: string }) | undefined>(ON_EVENT_METADATA, method);
-    if (onEvent) this.addEvent(where, call, onEvent);
-    const before = this.reflector.get<HookOptions | undefined>(BEFORE_REQUEST_METADATA, method);
+    const cron = this.reflector.get(CronMeta, method);
+    if (cron) this.addCron(site, call, cron);
+    for (const onEvent of this.reflector.get(OnEventMeta, method) ?? []) this.addEvent(site, call, onEvent);
+    const before = this.reflector.get(BeforeRequestMeta, method);
     if (before) this.addHook('beforeRequest', instance, methodName, label, before);
-    const after = this.reflector.get<HookOptions | undefined>(AFTER_RESPONSE_METADATA, method);
+    const after = this.reflector.get(AfterResponseMeta, method);
     if (after) this.addHook('afterResponse', instance, methodName, label, after);
+  }
+
+  private noteForeignDecorators(method: Method, label: string): void {
+    if (NEST_SCHEDULE_KINDS.some((key) => Reflect.getMetadata(key, method) !== undefined)) this.foreign.schedule.push(label);
+    if (Reflect.getMetadata(NEST_EVENT_LISTENER, method) !== undefined) this.foreign.events.push(label);
   }
 
   /**
@@ -161,7 +146,7 @@ export class TriggerExplorer implements OnModuleInit, OnApplicationBootstrap, Be
     const schedule = Reflect.getMetadata(NEST_SCHEDULE_CRON, method) !== undefined;
     const events = Reflect.getMetadata(NEST_EVENT_LISTENER, method) !== undefined;
     if (!schedule && !events) return;
-    if (Reflect.getMetadata(CRON_METADATA, method) || Reflect.getMetadata(ON_EVENT_METADATA, method)) return;
+    if (this.reflector.get(CronMeta, method) || this.reflector.get(OnEventMeta, method)) return;
     const returnType = Reflect.getMetadata('design:returntype', method);
     if (returnType !== String && !RETURNS_RUN_INPUT.test(Function.prototype.toString.call(method))) return;
     const [theirs, ours, alias] = schedule ? ['@nestjs/schedule', '@Cron', '@AgentCron'] : ['@nestjs/event-emitter', '@OnEvent', '@AgentEvent'];
@@ -171,7 +156,8 @@ export class TriggerExplorer implements OnModuleInit, OnApplicationBootstrap, Be
     );
   }
 
-  private addCron({ className, methodName, label }: Where, call: (event: TriggerEvent) => unknown, cron: CronMetadata): void {
+  private addCron(site: TriggerSite, call: TriggerCall, cron: CronMetadata): void {
+    const { className, methodName, label } = site;
     const where = `@Cron('${cron.expression}') on ${label}`;
     const fields = typeof cron.expression === 'string' ? cron.expression.trim().split(/\s+/).length : 0;
     const validation = typeof cron.expression === 'string' ? validateCronExpression(cron.expression) : { valid: false };
@@ -186,71 +172,22 @@ export class TriggerExplorer implements OnModuleInit, OnApplicationBootstrap, Be
     }
     this.requireAgent(cron.agent, label);
     const jobName = cron.name ?? `definable:${label}`;
-    const source = `cron(${cron.expression})`;
-    let running = 0;
-    const job = CronJob.from({
-      cronTime: cron.expression,
-      timeZone: cron.timezone,
-      start: false,
-      onTick: async () => {
-        if (running > 0 && (cron.overlap ?? 'skip') === 'skip') {
-          this.logger.warn(`${label} (${source}): skipped a tick, the previous run is still going (overlap: 'skip').`);
-          return;
-        }
-        running++;
-        try {
-          const event: TriggerEvent = { body: undefined, headers: {}, source, timestamp: new Date(), raw: undefined };
-          await this.executor.invoke(label, () => call(event), event, cron.agent);
-        } finally {
-          running--;
-        }
-      },
-    });
-    if (this.scheduler!.doesExist('cron', jobName)) {
-      throw new Error(`${where}: a cron job named "${jobName}" already exists in SchedulerRegistry; give this one another name.`);
+    if (this.registry.hasCron(jobName)) {
+      throw new Error(`${where}: another @Cron is already named "${jobName}"; give this one another name ({ name }).`);
     }
-    this.scheduler!.addCronJob(jobName, job as never);
-    this.teardown.push(() => {
-      if (this.scheduler!.doesExist('cron', jobName)) this.scheduler!.deleteCronJob(jobName);
-    });
-    this.registry.add(
-      { kind: 'cron', source, className, methodName, agent: cron.agent, jobName, timezone: cron.timezone },
-      job,
-    );
+    this.orchestrator.addCron(site, call, cron, jobName);
+    this.registry.add({ kind: 'cron', source: `cron(${cron.expression})`, className, methodName, agent: cron.agent, jobName, timezone: cron.timezone });
   }
 
-  private addEvent({ className, methodName, label }: Where, call: (event: TriggerEvent) => unknown, meta: OnEventOptions & { event: string }): void {
-    this.requireAgent(meta.agent, label);
-    const source = `event(${meta.event})`;
-    const listener = (data: unknown) => {
-      const event: TriggerEvent = { body: data, headers: {}, source, timestamp: new Date(), raw: data };
-      // emit() returns at once: the handler and its run happen after it.
-      void this.executor.defer(label, () => call(event), event, meta.agent);
-    };
-    this.emitter!.on(meta.event, listener);
-    this.intake.push(() => this.emitter!.off(meta.event, listener));
-    this.registry.add({ kind: 'event', source, className, methodName, agent: meta.agent });
+  private addEvent(site: TriggerSite, call: TriggerCall, meta: OnEventMetadata): void {
+    this.requireAgent(meta.agent, site.label);
+    this.orchestrator.addEvent(site, call, meta);
+    this.registry.add({ kind: 'event', source: `event(${meta.event})`, className: site.className, methodName: site.methodName, agent: meta.agent });
   }
 
-  private addHook(
-    kind: 'beforeRequest' | 'afterResponse',
-    instance: Record<string, Method>,
-    methodName: string,
-    label: string,
-    options: HookOptions,
-  ): void {
+  private addHook(kind: 'beforeRequest' | 'afterResponse', instance: Record<string, Method>, methodName: string, label: string, options: HookMetadata): void {
     this.requireAgent(options.agent, label);
-    const hook = async (arg: RunContext | RunOutput) => {
-      try {
-        await instance[methodName](arg);
-      } catch (error) {
-        this.logger.error(`@${kind === 'beforeRequest' ? 'BeforeRequest' : 'AfterResponse'} ${label} failed: ${error instanceof Error ? error.message : String(error)}`);
-      }
-    };
-    const targets = options.agent ? [this.agents.get(options.agent)] : this.agents.all();
-    for (const agent of targets) {
-      this.teardown.push(kind === 'beforeRequest' ? agent.beforeRequest(hook) : agent.afterResponse(hook));
-    }
+    this.orchestrator.addHook(kind, label, (arg: RunContext | RunOutput) => instance[methodName](arg), options.agent);
   }
 
   /** Fails bootstrap when a class injects a named agent the module does not have. */

@@ -17,8 +17,8 @@ export interface TriggerInfo {
 }
 
 /**
- * The triggers found at bootstrap, and the runtime handle on them: list them,
- * and stop or start the cron jobs.
+ * The triggers found at module init, and the runtime handle on them: list
+ * them, and stop or start the cron jobs (mounted at bootstrap).
  */
 @Injectable()
 export class TriggerRegistry {
@@ -31,12 +31,22 @@ export class TriggerRegistry {
     if (job && info.jobName) this.jobs.set(info.jobName, job);
   }
 
+  /** Records the job of a cron trigger (called by the orchestrator when it mounts it at bootstrap). */
+  setCronJob(name: string, job: CronJob): void {
+    this.jobs.set(name, job);
+  }
+
+  /** Whether a cron trigger of this name is recorded. */
+  hasCron(name: string): boolean {
+    return this.triggers.some((trigger) => trigger.kind === 'cron' && trigger.jobName === name);
+  }
+
   /** Every trigger, or those of one kind. */
   list(kind?: TriggerInfo['kind']): TriggerInfo[] {
     return kind ? this.triggers.filter((trigger) => trigger.kind === kind) : [...this.triggers];
   }
 
-  /** A cron job by name. */
+  /** A cron job by name (from bootstrap on). */
   cronJob(name: string): CronJob | undefined {
     return this.jobs.get(name);
   }

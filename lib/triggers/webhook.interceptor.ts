@@ -1,31 +1,37 @@
 import { CallHandler, ExecutionContext, HttpException, Injectable, Logger, NestInterceptor } from '@nestjs/common';
-import { ModuleRef, Reflector } from '@nestjs/core';
+import { Reflector } from '@nestjs/core';
 import { catchError, mergeMap, Observable } from 'rxjs';
+import { AgentRunner } from '../module/agent.runner';
 import { DefinableHttpError } from '../module/http-errors';
 import type { TriggerEvent, TriggerResult } from './trigger-event';
-import { TRIGGER_EVENT_PROPERTY, WEBHOOK_METADATA } from './trigger.constants';
-import type { WebhookMetadata } from './trigger.decorators';
+import { TRIGGER_EVENT_PROPERTY, WebhookMeta } from './trigger.metadata';
 import { TriggerExecutor, TriggerResultError } from './trigger.executor';
 
 /**
  * Runs around every `@Webhook` handler: hands it the {@link TriggerEvent},
  * then runs the agent with what it returns and answers with the run's
  * `{ content, run_id, session_id }` (or `{ status: 'ok' }`). A handler that
- * throws answers 500 with its message — never a silent 200.
+ * throws answers 500 with its message — never a silent 200. Once shutdown has
+ * begun it answers 503 `shutting_down` without calling the handler.
  */
 @Injectable()
 export class WebhookInterceptor implements NestInterceptor {
   private readonly logger = new Logger('Definable:Webhooks');
-  private executor?: TriggerExecutor;
 
+  // Injected in the webhook's own module: DefinableModule is global by default, so any module sees it.
   constructor(
-    private readonly moduleRef: ModuleRef,
+    private readonly executor: TriggerExecutor,
+    private readonly runner: AgentRunner,
     private readonly reflector: Reflector,
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    // Intake stops first at shutdown: the handler does not run for a run that would be refused.
+    if (this.runner.isClosing) {
+      throw new DefinableHttpError(503, 'shutting_down', 'The server is shutting down; retry the delivery against another instance.');
+    }
     const request = context.switchToHttp().getRequest();
-    const meta = this.reflector.get<WebhookMetadata>(WEBHOOK_METADATA, context.getHandler());
+    const meta = this.reflector.get(WebhookMeta, context.getHandler());
     const label = `${context.getClass().name}.${context.getHandler().name}`;
     const event: TriggerEvent = {
       body: request.body,
@@ -35,8 +41,6 @@ export class WebhookInterceptor implements NestInterceptor {
       raw: request,
     };
     request[TRIGGER_EVENT_PROPERTY] = event;
-    // Resolved app-wide, so webhooks work in any module of the app.
-    this.executor ??= this.moduleRef.get(TriggerExecutor, { strict: false });
     const executor = this.executor;
     return next.handle().pipe(
       catchError((error: unknown) => {

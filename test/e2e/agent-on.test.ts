@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { SchedulerRegistry } from '@nestjs/schedule';
+import { ScheduleModule, SchedulerRegistry } from '@nestjs/schedule';
 import { Agent, ApiKeyAuth, DefinableModule, RunOutput, TriggerRegistry } from '../../lib';
 import { TestModel } from '../../lib/testing';
 import { PLATFORMS, post, startApp } from '../support/nest';
@@ -31,7 +31,7 @@ for (const platform of PLATFORMS) {
       agent.on({ cron: '0 9 * * *', timezone: 'UTC' }, () => 'morning');
       agent.on<{ name: string; id: string }>({ event: 'user_signup' }, (event) => ({ input: `welcome ${event.body.name}`, userId: event.body.id }));
       const server = await startApp(platform, {
-        imports: [DefinableModule.forRoot({ agent, auth: new ApiKeyAuth({ keys: ['declared-key-01'] }) })],
+        imports: [DefinableModule.forRoot({ agent, auth: new ApiKeyAuth({ keys: ['declared-key-01'] }) }), ScheduleModule.forRoot()],
       });
       try {
         const hook = await post(`${server.url}/github`, { repo: 'definable' });

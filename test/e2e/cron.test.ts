@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { Injectable } from '@nestjs/common';
-import { SchedulerRegistry } from '@nestjs/schedule';
+import { ScheduleModule, SchedulerRegistry } from '@nestjs/schedule';
 import { Test, TestingModule } from '@nestjs/testing';
 import { Agent, Cron, DefinableModule, Model, ModelChunk, ModelRequest, TriggerEvent } from '../../lib';
 import { TestModel } from '../../lib/testing';
@@ -48,7 +48,7 @@ class EverySecond {
 
 async function boot(providers: any[], model: Model = new TestModel({ responses: () => 'ok' })): Promise<TestingModule> {
   const moduleRef = await Test.createTestingModule({
-    imports: [DefinableModule.forRoot({ agent: new Agent({ model }), server: { enabled: false } })],
+    imports: [DefinableModule.forRoot({ agent: new Agent({ model }), server: { enabled: false } }), ScheduleModule.forRoot()],
     providers,
   }).compile();
   moduleRef.useLogger(false);

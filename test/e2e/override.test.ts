@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { Controller, Injectable, Module } from '@nestjs/common';
-import { EventEmitter2 } from '@nestjs/event-emitter';
+import { EventEmitter2, EventEmitterModule } from '@nestjs/event-emitter';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
@@ -47,7 +47,7 @@ class UsesAgents {
 }
 
 @Module({
-  imports: [DefinableModule.forRoot({ agent: original, agents: { billing: originalBilling } })],
+  imports: [DefinableModule.forRoot({ agent: original, agents: { billing: originalBilling } }), EventEmitterModule.forRoot()],
   controllers: [Hooks],
   providers: [Schedules, UsesAgents],
 })

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Injectable } from '@nestjs/common';
-import { EventEmitter2 } from '@nestjs/event-emitter';
+import { Controller, Injectable } from '@nestjs/common';
+import { EventEmitter2, EventEmitterModule } from '@nestjs/event-emitter';
 import { Test } from '@nestjs/testing';
-import { Agent, AgentError, AgentRunner, DefinableModule, HealthRegistry, OnEvent, RunTracker } from '../../lib';
+import { Agent, AgentError, AgentRunner, DefinableModule, HealthRegistry, OnEvent, RunTracker, Webhook } from '../../lib';
 import type { Model, ModelChunk, ModelRequest } from '../../lib';
 import { TestModel } from '../../lib/testing';
 import { deferred } from '../support/fixtures';
@@ -97,7 +97,7 @@ describe('trigger intake stops before the drain', () => {
     const agent = new Agent({ model });
     const { lines, logger } = recordingLogger();
     const withHandler = await Test.createTestingModule({
-      imports: [DefinableModule.forRoot({ agent, shutdownTimeout: 100, server: { enabled: false } })],
+      imports: [DefinableModule.forRoot({ agent, shutdownTimeout: 100, server: { enabled: false } }), EventEmitterModule.forRoot()],
       providers: [Welcomes],
     }).compile();
     withHandler.useLogger(logger);
@@ -150,6 +150,43 @@ for (const platform of PLATFORMS) {
       await begun;
       assert.deepEqual(await ready(), { status: 503, body: { status: 'shutting_down' } });
       assert.equal((await fetch(`${server.url}/health`)).status, 200, 'liveness stays up during the drain');
+      await inFlight;
+      await closing;
+    });
+  });
+}
+
+@Controller('hooks')
+class CountingHooks {
+  static calls = 0;
+  @Webhook('/late')
+  late() {
+    CountingHooks.calls++;
+    return 'run me';
+  }
+}
+
+for (const platform of PLATFORMS) {
+  describe(`new requests during the drain (${platform})`, () => {
+    it('/run and webhooks answer 503 shutting_down, and the webhook handler is not called', async () => {
+      const model = new StallingModel();
+      const server = await startApp(platform, {
+        imports: [DefinableModule.forRoot({ agent: new Agent({ model }), shutdownTimeout: 300 })],
+        controllers: [CountingHooks],
+      });
+      CountingHooks.calls = 0;
+      const inFlight = post(`${server.url}/run`, { input: 'keep the drain busy' });
+      await model.started.promise;
+      const begun = whenShutdownBegins(server.app.get(RunTracker));
+      const closing = server.close();
+      await begun;
+      const run = await post(`${server.url}/run`, { input: 'too late' });
+      assert.equal(run.status, 503);
+      assert.equal(run.body.error.code, 'shutting_down');
+      const hook = await post(`${server.url}/hooks/late`, {});
+      assert.equal(hook.status, 503);
+      assert.equal(hook.body.error.code, 'shutting_down');
+      assert.equal(CountingHooks.calls, 0, 'the handler did not run');
       await inFlight;
       await closing;
     });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Controller, Inject, Injectable, Module } from '@nestjs/common';
-import { EventEmitter2 } from '@nestjs/event-emitter';
+import { EventEmitter2, EventEmitterModule } from '@nestjs/event-emitter';
 import {
   AfterResponse,
   Agent,
@@ -109,6 +109,7 @@ for (const platform of PLATFORMS) {
     before(async () => {
       server = await startApp(platform, {
         imports: [
+          EventEmitterModule.forRoot(),
           DefinableModule.forRoot({
             agent: new Agent({ name: 'main', model: echo() }),
             agents: { support: new Agent({ name: 'support', model: echo() }) },

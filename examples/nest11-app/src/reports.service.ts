@@ -10,7 +10,7 @@ export class ReportsService {
     return "Write today's stand-up reminder for the team.";
   }
 
-  // agent.emit('user_signup', { id, name }) or EventEmitter2.emit(...) from anywhere in the app.
+  // agent.emit('user_signup', { id, name }) from anywhere in the app (or EventEmitter2.emit(...) once the app imports EventEmitterModule.forRoot()).
   @OnEvent('user_signup')
   welcome(event: TriggerEvent<UserSignup>) {
     return {

@@ -29,6 +29,10 @@ export class DiscordInterface extends MessagingInterface {
   override readonly typingIntervalMs = 8000;
   private client?: Client;
   private owned = false;
+  /** Whether the current client has been started once (an owned one is replaced on the next start). */
+  private launched = false;
+  /** The client {@link resolveClient} made for the module. */
+  private created?: Client;
   private runtime?: InterfaceRuntime;
   private detach?: () => void;
   private stopRequested = false;
@@ -39,33 +43,57 @@ export class DiscordInterface extends MessagingInterface {
     if (!['mentions', 'all', 'dms'].includes(respondTo)) throw new TypeError(`DiscordInterface: respondTo must be 'mentions', 'all' or 'dms', got "${respondTo}".`);
   }
 
-  /** Finds the `necord` client of the app, if it has one and no client was given. */
-  override attach(lookup: (token: unknown) => unknown): void {
-    if (this.options.client || this.client) return;
-    const { Client: ClientClass } = loadDiscord();
-    const found = lookup(ClientClass);
-    if (found instanceof ClientClass) this.client = found;
+  /** discord.js's `Client` class, which `necord` provides its client under; none without discord.js. */
+  override appClientToken(): unknown {
+    if (this.options.client) return undefined;
+    try {
+      return loadDiscord().Client;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The client of the options, else the app's `necord` client, else a new `Client` (not logged in). */
+  override resolveClient(appClient: unknown): Client | null {
+    if (this.options.client) return this.options.client;
+    try {
+      const { Client: ClientClass } = loadDiscord();
+      if (appClient instanceof ClientClass) return appClient;
+      return (this.created = this.createClient());
+    } catch {
+      // No token or no discord.js package: start() throws the same error, and the supervisor parks the interface.
+      return null;
+    }
+  }
+
+  override useClient(client: unknown): void {
+    if (!client || this.client) return;
+    this.client = client as Client;
+    this.owned = client === this.created;
+  }
+
+  /** A client of our own (the module's), not logged in. */
+  private createClient(): Client {
+    const discord = loadDiscord();
+    if (!this.options.botToken) throw new InterfaceAuthError("DiscordInterface needs a botToken (or a client, or necord's NecordModule in the app).");
+    const { GatewayIntentBits, Partials } = discord;
+    return new discord.Client({
+      intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.MessageContent, GatewayIntentBits.DirectMessages],
+      partials: [Partials.Channel],
+      ...this.options.clientOptions,
+    });
   }
 
   async start(runtime: InterfaceRuntime): Promise<void> {
-    const discord = loadDiscord();
     this.stopRequested = false;
     this.runtime = runtime;
-    if (!this.client || this.owned) {
-      if (this.options.client) this.client = this.options.client;
-      else if (this.options.botToken) {
-        // A fresh client per launch: a destroyed discord.js client does not announce readiness again.
-        const { GatewayIntentBits, Partials } = discord;
-        this.client = new discord.Client({
-          intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.MessageContent, GatewayIntentBits.DirectMessages],
-          partials: [Partials.Channel],
-          ...this.options.clientOptions,
-        });
-        this.owned = true;
-      } else {
-        throw new InterfaceAuthError("DiscordInterface needs a botToken (or a client, or necord's NecordModule in the app).");
-      }
+    if (!this.client && this.options.client) this.client = this.options.client;
+    else if (!this.client || (this.owned && this.launched)) {
+      // A fresh client per launch: a destroyed discord.js client does not announce readiness again.
+      this.client = this.createClient();
+      this.owned = true;
     }
+    this.launched = true;
     const client = this.client;
     const onMessage = (message: Message) => void this.onMessage(message);
     const onDisconnect = (event: { code?: number }) => {

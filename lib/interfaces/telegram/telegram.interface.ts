@@ -56,6 +56,8 @@ export class TelegramInterface extends MessagingInterface {
   readonly maxMessageLength = 4096;
   override readonly typingIntervalMs = 4000;
   private bot?: Telegraf;
+  /** The app's `nestjs-telegraf` bot, when that is the one in use. */
+  private appBot?: Telegraf;
   private handlerInstalled = false;
   private runtime?: InterfaceRuntime;
   private polling?: Promise<void>;
@@ -76,22 +78,46 @@ export class TelegramInterface extends MessagingInterface {
     }
   }
 
-  /** Finds the `nestjs-telegraf` bot of the app, if it has one and no bot was given. */
-  override attach(lookup: (token: unknown) => unknown): void {
-    if (this.options.bot || this.bot) return;
-    const found = lookup('DEFAULT_BOT_NAME') as Telegraf | undefined;
-    if (!found || typeof found.launch !== 'function') return;
-    // nestjs-telegraf stops the bot in its own shutdown hook, after ours has: its second stop()
-    // would throw "Bot is not running!" and fail app.close().
-    const stop = found.stop.bind(found);
-    found.stop = (reason?: string) => {
-      try {
-        stop(reason);
-      } catch {
-        /* already stopped */
-      }
-    };
-    this.bot = found;
+  /** `nestjs-telegraf`'s token for its default bot, when that package is installed. */
+  override appClientToken(): unknown {
+    if (this.options.bot) return undefined;
+    try {
+      return (require('nestjs-telegraf') as { getBotToken(name?: string): string }).getBotToken();
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The bot of the options, else the app's `nestjs-telegraf` bot, else a new `Telegraf` (not launched). */
+  override resolveClient(appClient: unknown): Telegraf | null {
+    if (this.options.bot) return this.options.bot;
+    if (isTelegraf(appClient)) {
+      this.appBot = appClient;
+      return appClient;
+    }
+    try {
+      return this.createBot();
+    } catch {
+      // No token or no telegraf package: start() throws the same error, and the supervisor parks the interface.
+      return null;
+    }
+  }
+
+  override useClient(client: unknown): void {
+    if (!isTelegraf(client) || this.bot) return;
+    if (client === this.appBot) {
+      // nestjs-telegraf stops the bot in its own shutdown hook, after ours has: its second stop()
+      // would throw "Bot is not running!" and fail app.close().
+      const stop = client.stop.bind(client);
+      client.stop = (reason?: string) => {
+        try {
+          stop(reason);
+        } catch {
+          /* already stopped */
+        }
+      };
+    }
+    this.bot = client;
   }
 
   /** Webhook mode: the update route, mounted on the app's server inside Nest routing. */
@@ -196,16 +222,16 @@ export class TelegramInterface extends MessagingInterface {
     });
   }
 
-  private getBot(): Telegraf {
-    if (!this.bot) {
-      if (this.options.bot) this.bot = this.options.bot;
-      else if (this.options.botToken) {
-        const { Telegraf: TelegrafClass } = loadTelegraf();
-        this.bot = new TelegrafClass(this.options.botToken, this.options.apiRoot ? { telegram: { apiRoot: this.options.apiRoot } } : {});
-      } else {
-        throw new InterfaceAuthError("TelegramInterface needs a botToken (or a bot, or nestjs-telegraf's TelegrafModule in the app).");
-      }
+  private createBot(): Telegraf {
+    if (!this.options.botToken) {
+      throw new InterfaceAuthError("TelegramInterface needs a botToken (or a bot, or nestjs-telegraf's TelegrafModule in the app).");
     }
+    const { Telegraf: TelegrafClass } = loadTelegraf();
+    return new TelegrafClass(this.options.botToken, this.options.apiRoot ? { telegram: { apiRoot: this.options.apiRoot } } : {});
+  }
+
+  private getBot(): Telegraf {
+    this.bot ??= this.options.bot ?? this.createBot();
     if (!this.handlerInstalled) {
       this.handlerInstalled = true;
       this.bot.on('message', (ctx) => this.onMessage(ctx));
@@ -294,6 +320,10 @@ async function retrying<T>(call: () => Promise<T>): Promise<T> {
       await new Promise((resolve) => setTimeout(resolve, Math.max(1, retryAfter ?? 1) * 1000));
     }
   }
+}
+
+function isTelegraf(value: unknown): value is Telegraf {
+  return typeof value === 'object' && value !== null && typeof (value as Telegraf).launch === 'function' && typeof (value as Telegraf).handleUpdate === 'function';
 }
 
 function loadTelegraf(): typeof import('telegraf') {

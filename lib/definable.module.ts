@@ -1,27 +1,28 @@
 import { DynamicModule, Module, Provider, Type } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { EventEmitterModule } from '@nestjs/event-emitter';
-import { ScheduleModule } from '@nestjs/schedule';
-import { Agent } from '../agent';
-import { DEFINABLE_AUTH } from '../auth/auth.constants';
-import { DefinableAuthGuard } from '../auth/definable-auth.guard';
-import { createDefinableController } from '../http/definable.controller';
-import { DefinableOpenApi } from '../http/openapi';
-import { createDeclaredWebhooksController } from '../triggers/declared-webhooks';
-import { createInterfaceRoutesController } from '../interfaces/interface-routes';
-import { InterfaceSupervisor } from '../interfaces/interface.supervisor';
-import { TriggerExecutor } from '../triggers/trigger.executor';
-import { TriggerExplorer } from '../triggers/trigger.explorer';
-import { TriggerRegistry } from '../triggers/trigger.registry';
-import { WebhookInterceptor } from '../triggers/webhook.interceptor';
-import { AgentRegistry } from './agent.registry';
-import { AgentRunner } from './agent.runner';
-import { HealthRegistry } from './health.registry';
-import { ConfiguredAgents } from './configured-agents';
-import type { DefinableModuleExtras, DefinableModuleOptions } from './definable-module.options';
-import { AGENT_TOKEN_PREFIX, getAgentToken, requestedAgentNames } from './definable.constants';
-import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, DEFINABLE_OPTIONS, OPTIONS_TYPE } from './definable.module-definition';
-import { RunTracker } from './run.tracker';
+import { Agent } from './agent';
+import { DEFINABLE_AUTH } from './auth/auth.constants';
+import { DefinableAuthGuard } from './auth/definable-auth.guard';
+import { createDefinableController } from './http/definable.controller';
+import { DefinableOpenApi } from './http/openapi';
+import { getInterfaceClientToken, INTERFACE_CLIENTS } from './interfaces/interface-client';
+import { createInterfaceRoutesController } from './interfaces/interface-routes';
+import { InterfaceSupervisor } from './interfaces/interface.supervisor';
+import type { MessagingInterface } from './interfaces/messaging-interface';
+import { AgentRegistry } from './module/agent.registry';
+import { AgentRunner } from './module/agent.runner';
+import { ConfiguredAgents } from './module/configured-agents';
+import type { DefinableModuleExtras, DefinableModuleOptions } from './module/definable-module.options';
+import { AGENT_TOKEN_PREFIX, getAgentToken, requestedAgentNames } from './module/definable.constants';
+import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, DEFINABLE_OPTIONS, OPTIONS_TYPE } from './module/definable.module-definition';
+import { HealthRegistry } from './module/health.registry';
+import { RunTracker } from './module/run.tracker';
+import { createDeclaredWebhooksController } from './triggers/declared-webhooks';
+import { TriggerExecutor } from './triggers/trigger.executor';
+import { TriggerExplorer } from './triggers/trigger.explorer';
+import { TriggerOrchestrator } from './triggers/trigger.orchestrator';
+import { TriggerRegistry } from './triggers/trigger.registry';
+import { WebhookInterceptor } from './triggers/webhook.interceptor';
 
 /** DI token of the provider that checks how the module was imported. */
 const DEFINABLE_WIRING_CHECK = 'DefinableModule:wiring';
@@ -36,6 +37,7 @@ const PROVIDERS: Provider[] = [
   TriggerExecutor,
   TriggerRegistry,
   TriggerExplorer,
+  TriggerOrchestrator,
   InterfaceSupervisor,
   DefinableAuthGuard,
   WebhookInterceptor,
@@ -45,15 +47,19 @@ const PROVIDERS: Provider[] = [
 
 /**
  * Mounts agents in a Nest app: the agent as an injectable provider (`Agent`,
- * or `@InjectAgent(name)`), the built-in routes (`POST /run`, `GET /health`),
- * and the triggers declared with `@Webhook`, `@Cron`, `@OnEvent`,
- * `@BeforeRequest` and `@AfterResponse` anywhere in the app.
+ * or `@InjectAgent(name)`), the built-in routes (`POST /run`, `GET /health`,
+ * `GET /health/ready`), and the triggers declared with `@Webhook`, `@Cron`,
+ * `@OnEvent`, `@BeforeRequest` and `@AfterResponse` anywhere in the app.
+ * Global by default (like `ConfigModule` with `isGlobal`), so every module's
+ * webhooks and injections see it; `isGlobal: false` keeps it to the modules
+ * that import it. It uses the app's own `ScheduleModule` and
+ * `EventEmitterModule` when the app imports them, and imports neither itself.
  *
  * @example
  * DefinableModule.forRoot({ agent: new Agent({ model: new OpenAIChat({ id: 'gpt-4o' }) }), auth: new ApiKeyAuth({ keys }) })
  */
 @Module({
-  imports: [DiscoveryModule, ScheduleModule.forRoot(), EventEmitterModule.forRoot()],
+  imports: [DiscoveryModule],
   // Everything else comes with forRoot()/forRootAsync(): imported bare, the module holds only this check.
   providers: [{ provide: DEFINABLE_WIRING_CHECK, useFactory: checkWiring, inject: [{ token: DEFINABLE_OPTIONS, optional: true }] }],
 })
@@ -68,21 +74,22 @@ export class DefinableModule extends ConfigurableModuleClass {
     const controllers = [declared, interfaceRoutes].filter((controller): controller is Type => controller !== undefined);
     const defaultName = options.agent instanceof Agent ? options.agent.name : options.agent?.name;
     const names = [...(defaultName ? [defaultName] : []), ...Object.keys(options.agents ?? {})];
-    return DefinableModule.complete(super.forRoot(options), options, names, controllers, defaultName);
+    return DefinableModule.complete(super.forRoot(options), options, names, controllers, defaultName, options.interfaces ?? []);
   }
 
   /** Configures the module from a factory, a class or an existing provider (`useFactory` / `useClass` / `useExisting`). */
   static override forRootAsync(options: typeof ASYNC_OPTIONS_TYPE): DynamicModule {
-    return DefinableModule.complete(super.forRootAsync(options), options, [], []);
+    return DefinableModule.complete(super.forRootAsync(options), options, [], [], undefined, []);
   }
 
-  /** Adds the built-in controller, the `agent.on()` webhooks and one provider per named agent. */
+  /** Adds the built-in controller, the `agent.on()` webhooks, one provider per named agent and one per interface client. */
   private static complete(
     definition: DynamicModule,
     extras: { server?: { enabled?: boolean; prefix?: string } },
     names: string[],
     controllers: Type[],
-    defaultName?: string,
+    defaultName: string | undefined,
+    interfaces: MessagingInterface[],
   ): DynamicModule {
     const agentProviders: Provider[] = [...new Set([...names, ...requestedAgentNames])].map((name) =>
       // The default agent's own name follows `Agent`, so overriding `Agent` covers @InjectAgent of it too.
@@ -102,6 +109,7 @@ export class DefinableModule extends ConfigurableModuleClass {
         new AgentRegistry(configured, defaultAgent, Object.fromEntries(tokens.map((token, index) => [token.slice(AGENT_TOKEN_PREFIX.length), resolved[index]]))),
       inject: [ConfiguredAgents, Agent, ...tokens],
     };
+    const clients = interfaceClientProviders(interfaces);
     const server = extras.server ?? {};
     return {
       ...definition,
@@ -113,10 +121,35 @@ export class DefinableModule extends ConfigurableModuleClass {
         { provide: Agent, useFactory: (configured: ConfiguredAgents) => configured.default, inject: [ConfiguredAgents] },
         ...agentProviders,
         registry,
+        ...clients.providers,
       ],
-      exports: [...(definition.exports ?? []), ...EXPORTED, Agent, AgentRegistry, ...tokens],
+      exports: [...(definition.exports ?? []), ...EXPORTED, Agent, AgentRegistry, ...tokens, ...clients.tokens],
     };
   }
+}
+
+/**
+ * One provider per interface given to forRoot(), under `getInterfaceClientToken(name)`: the
+ * interface's SDK client, resolved against the app's own (`nestjs-telegraf`'s bot, `necord`'s
+ * client) through optional injection; and the map of them the supervisor hands out at bootstrap.
+ */
+function interfaceClientProviders(interfaces: MessagingInterface[]): { providers: Provider[]; tokens: string[] } {
+  const withClients = interfaces.filter((platform) => typeof platform?.resolveClient === 'function');
+  const tokens = withClients.map((platform) => getInterfaceClientToken(platform.name));
+  const providers: Provider[] = withClients.map((platform, index) => {
+    const appToken = platform.appClientToken?.();
+    return {
+      provide: tokens[index],
+      useFactory: (appClient?: unknown) => platform.resolveClient!(appClient ?? undefined),
+      inject: appToken === undefined ? [] : [{ token: appToken as string, optional: true }],
+    };
+  });
+  providers.push({
+    provide: INTERFACE_CLIENTS,
+    useFactory: (...clients: unknown[]) => new Map(withClients.map((platform, index) => [platform.name, clients[index]])),
+    inject: tokens,
+  });
+  return { providers, tokens };
 }
 
 /**

@@ -1,0 +1,43 @@
+import { Reflector } from '@nestjs/core';
+
+/** Stored metadata of `@Webhook`. */
+export interface WebhookMetadata {
+  path: string;
+  method: string;
+  agent?: string;
+}
+
+/** Stored metadata of `@Cron`. */
+export interface CronMetadata {
+  expression: string;
+  timezone?: string;
+  overlap?: 'skip' | 'allow';
+  name?: string;
+  agent?: string;
+}
+
+/** Stored metadata of one `@OnEvent` (a method may carry several). */
+export interface OnEventMetadata {
+  event: string;
+  agent?: string;
+}
+
+/** Stored metadata of `@BeforeRequest` / `@AfterResponse`. */
+export interface HookMetadata {
+  agent?: string;
+}
+
+// Fixed keys (not generated ones): they are stable across copies of the package and readable in a debugger.
+/** Reads and writes `@Webhook` metadata. */
+export const WebhookMeta = Reflector.createDecorator<WebhookMetadata>({ key: 'definable:webhook' });
+/** Reads and writes `@Cron` metadata. */
+export const CronMeta = Reflector.createDecorator<CronMetadata>({ key: 'definable:cron' });
+/** Reads and writes `@OnEvent` metadata: a list, so the decorator stacks. */
+export const OnEventMeta = Reflector.createDecorator<OnEventMetadata[]>({ key: 'definable:on-event' });
+/** Reads and writes `@BeforeRequest` metadata. */
+export const BeforeRequestMeta = Reflector.createDecorator<HookMetadata>({ key: 'definable:before-request' });
+/** Reads and writes `@AfterResponse` metadata. */
+export const AfterResponseMeta = Reflector.createDecorator<HookMetadata>({ key: 'definable:after-response' });
+
+/** Where the webhook interceptor leaves the `TriggerEvent` on the request. */
+export const TRIGGER_EVENT_PROPERTY = 'definableTriggerEvent';

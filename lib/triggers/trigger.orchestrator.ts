@@ -1,0 +1,177 @@
+import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, Optional } from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { CronJob } from 'cron';
+import type { RunContext, RunOutput } from '../agent';
+import { AgentRegistry } from '../module/agent.registry';
+import type { TriggerEvent } from './trigger-event';
+import { TriggerExecutor } from './trigger.executor';
+import type { CronMetadata, OnEventMetadata } from './trigger.metadata';
+import { TriggerRegistry } from './trigger.registry';
+
+/** Where a trigger is declared: for messages and the registry. */
+export interface TriggerSite {
+  className: string;
+  methodName: string;
+  /** `Class.method`, or `agent.on(#n)` for triggers declared on an agent. */
+  label: string;
+}
+
+/** Calls the user's method with the trigger's event; its result goes to the executor. */
+export type TriggerCall = (event: TriggerEvent) => unknown;
+
+interface CronDefinition {
+  site: TriggerSite;
+  call: TriggerCall;
+  meta: CronMetadata;
+  jobName: string;
+}
+interface EventDefinition {
+  site: TriggerSite;
+  call: TriggerCall;
+  meta: OnEventMetadata;
+}
+interface HookDefinition {
+  kind: 'beforeRequest' | 'afterResponse';
+  label: string;
+  call: (arg: RunContext | RunOutput) => unknown;
+  agent?: string;
+}
+
+/**
+ * Starts and stops what the {@link TriggerExplorer} found, as
+ * `@nestjs/schedule`'s orchestrator does: in `onApplicationBootstrap` it mounts
+ * the cron jobs (in `SchedulerRegistry` too when the app imports
+ * `ScheduleModule`), the event listeners (on the app's `EventEmitter2` when it
+ * imports `EventEmitterModule`, else on a private one that `agent.emit()`
+ * feeds) and the hooks; in `beforeApplicationShutdown` it stops intake (no cron
+ * tick or event starts a run after that, while runs in flight drain); in
+ * `onApplicationShutdown` it takes everything down.
+ */
+@Injectable()
+export class TriggerOrchestrator implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
+  private readonly logger = new Logger('Definable:Triggers');
+  private readonly crons: CronDefinition[] = [];
+  private readonly events: EventDefinition[] = [];
+  private readonly hooks: HookDefinition[] = [];
+  /** Undoes what lets new runs in: first thing at shutdown, before the drain. */
+  private readonly intake: (() => void)[] = [];
+  private readonly teardown: (() => void)[] = [];
+  private readonly emitter: EventEmitter2;
+  /** The emitter made here when the app has none. */
+  private readonly ownEmitter?: EventEmitter2;
+
+  constructor(
+    private readonly agents: AgentRegistry,
+    private readonly executor: TriggerExecutor,
+    private readonly registry: TriggerRegistry,
+    // The app's own, when it imports EventEmitterModule / ScheduleModule: one emitter and one scheduler per app.
+    @Optional() appEmitter?: EventEmitter2,
+    @Optional() private readonly scheduler?: SchedulerRegistry,
+  ) {
+    this.emitter = appEmitter ?? new EventEmitter2();
+    if (!appEmitter) this.ownEmitter = this.emitter;
+  }
+
+  /** Whether the app has its own `EventEmitter2` / `SchedulerRegistry` (`EventEmitterModule` / `ScheduleModule` imported). */
+  get appModules(): { events: boolean; schedule: boolean } {
+    return { events: this.ownEmitter === undefined, schedule: this.scheduler !== undefined };
+  }
+
+  /** Schedules a validated cron trigger (mounted at bootstrap). */
+  addCron(site: TriggerSite, call: TriggerCall, meta: CronMetadata, jobName: string): void {
+    this.crons.push({ site, call, meta, jobName });
+  }
+
+  /** Listens for a validated event trigger (mounted at bootstrap). */
+  addEvent(site: TriggerSite, call: TriggerCall, meta: OnEventMetadata): void {
+    this.events.push({ site, call, meta });
+  }
+
+  /** Runs a `@BeforeRequest` / `@AfterResponse` method around runs (mounted at bootstrap). */
+  addHook(kind: HookDefinition['kind'], label: string, call: HookDefinition['call'], agent?: string): void {
+    this.hooks.push({ kind, label, call, agent });
+  }
+
+  onApplicationBootstrap(): void {
+    for (const agent of this.agents.all()) {
+      this.teardown.push(agent.attachEmitter((name, data) => this.emitter.emit(name, data)));
+    }
+    for (const hook of this.hooks) this.mountHook(hook);
+    for (const definition of this.events) this.mountEvent(definition);
+    for (const definition of this.crons) this.mountCron(definition);
+    this.registry.startCronJobs();
+  }
+
+  /** Stops intake before runs in flight drain: no cron tick and no event starts a run from here on. */
+  beforeApplicationShutdown(): void {
+    this.registry.stopCronJobs();
+    for (const undo of this.intake.splice(0)) undo();
+  }
+
+  onApplicationShutdown(): void {
+    this.beforeApplicationShutdown();
+    for (const undo of this.teardown.splice(0)) undo();
+  }
+
+  private mountCron({ site, call, meta, jobName }: CronDefinition): void {
+    const source = `cron(${meta.expression})`;
+    let running = 0;
+    const job = CronJob.from({
+      cronTime: meta.expression,
+      timeZone: meta.timezone,
+      start: false,
+      onTick: async () => {
+        if (running > 0 && (meta.overlap ?? 'skip') === 'skip') {
+          this.logger.warn(`${site.label} (${source}): skipped a tick, the previous run is still going (overlap: 'skip').`);
+          return;
+        }
+        running++;
+        try {
+          const event: TriggerEvent = { body: undefined, headers: {}, source, timestamp: new Date(), raw: undefined };
+          await this.executor.invoke(site.label, () => call(event), event, meta.agent);
+        } finally {
+          running--;
+        }
+      },
+    });
+    const scheduler = this.scheduler;
+    if (scheduler) {
+      if (scheduler.doesExist('cron', jobName)) {
+        throw new Error(
+          `@Cron('${meta.expression}') on ${site.label}: a cron job named "${jobName}" already exists in SchedulerRegistry; give this one another name ({ name }).`,
+        );
+      }
+      scheduler.addCronJob(jobName, job as never);
+      this.teardown.push(() => {
+        if (scheduler.doesExist('cron', jobName)) scheduler.deleteCronJob(jobName);
+      });
+    }
+    this.registry.setCronJob(jobName, job);
+  }
+
+  private mountEvent({ site, call, meta }: EventDefinition): void {
+    const source = `event(${meta.event})`;
+    const listener = (data: unknown) => {
+      const event: TriggerEvent = { body: data, headers: {}, source, timestamp: new Date(), raw: data };
+      // emit() returns at once: the handler and its run happen after it.
+      void this.executor.defer(site.label, () => call(event), event, meta.agent);
+    };
+    this.emitter.on(meta.event, listener);
+    this.intake.push(() => this.emitter.off(meta.event, listener));
+  }
+
+  private mountHook({ kind, label, call, agent: name }: HookDefinition): void {
+    const decorator = kind === 'beforeRequest' ? '@BeforeRequest' : '@AfterResponse';
+    const hook = async (arg: RunContext | RunOutput) => {
+      try {
+        await call(arg);
+      } catch (error) {
+        this.logger.error(`${decorator} ${label} failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    };
+    for (const agent of name ? [this.agents.get(name)] : this.agents.all()) {
+      this.teardown.push(kind === 'beforeRequest' ? agent.beforeRequest(hook) : agent.afterResponse(hook));
+    }
+  }
+}
