@@ -1,93 +1,206 @@
 /**
- * POST /run through DefinableModule on Fastify (serve()) against a bare Fastify route calling the
- * openai client directly, both against the same fake model server, at 1 and 32 concurrent
- * connections. Servers run in their own processes; this process only generates load.
+ * POST /run over HTTP: what nestjs-definable costs a server, against floors measured in the same
+ * run. Every arm answers through the same `openai` client from the same fake model server.
  *
- * Goal: the module reaches >= 0.85x the bare route's throughput at 32 connections.
- * BENCH_HTTP_REQUESTS (default 4000 per arm and round) and BENCH_ROUNDS (default 2) tune it.
+ * Arms (each its own process, pinned to core 0; this load generator and the fake model server are
+ * pinned to core 1, so the server under test has a core to itself — without `taskset` nothing is
+ * pinned and a note says so):
+ *   floor           a bare Fastify route calling the openai client (streaming: a minimal SSE relay
+ *                   of the model's deltas, `data: {"content":"..."}` frames then `data: [DONE]`)
+ *   nest-fastify    a plain Nest controller calling the openai client, Fastify adapter
+ *   nest-express    the same controller on Nest's default Express adapter
+ *   module          the agent through DefinableModule with serve() (Fastify)
+ *   module-express  a user's Express Nest app whose AppModule imports DefinableModule.forRoot({ agent })
+ *   module-before   serve() from an earlier build of the library, when BENCH_BASELINE_LIB is set
+ *
+ * JSON /run runs at 1 and 32 connections (all arms); SSE /run (`"stream": true`, a 200-chunk
+ * answer) at 8 connections (floor, module, module-before). Each section warms every arm up, then
+ * runs BENCH_ROUNDS rounds, alternating the arms' order so drift hits them alike. Per arm it
+ * reports throughput, latency (p50/p99; for streams the time to the first content frame and the
+ * bytes received) and the server's CPU time per request: user + system time from /proc/<pid>/stat,
+ * read before each measured round and 50 ms after it (so work finishing after the last answer
+ * counts), divided by the round's requests. CPU per request is the figure the noise of a busy
+ * machine disturbs least; the ratios are against `floor` of the same run.
+ *
+ * Goals: module CPU/request within 1.05x of module-before's (no regression); module throughput
+ * >= 0.85x floor's at 32 connections.
+ *
+ * Env: BENCH_HTTP_REQUESTS (JSON requests per arm and round, default 2000), BENCH_HTTP_STREAMS
+ * (streams per arm and round, default 300), BENCH_ROUNDS (default 2), BENCH_BASELINE_LIB (a
+ * directory holding an earlier build of the library, e.g. /work/before/dist/lib: adds module-before).
  */
 import type { ChildProcess } from 'node:child_process';
-import { Agent as HttpAgent, request } from 'node:http';
-import { startProcess, stopProcess as stop } from './support/processes';
+import { resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { JSON_INPUT, LONG_REPLY_CHUNKS, STREAM_INPUT } from './support/bench-payloads';
+import { percentile, postJson, postStream, runLoad, Send, StreamMarkers, StreamSample } from './support/http-load';
+import { clockTicksPerSecond, cpuSeconds } from './support/proc-cpu';
+import { pinSelf, startProcess, stopProcess } from './support/processes';
 
-const REQUESTS = Number(process.env.BENCH_HTTP_REQUESTS ?? 4000);
+const REQUESTS = Number(process.env.BENCH_HTTP_REQUESTS ?? 2000);
+const STREAMS = Number(process.env.BENCH_HTTP_STREAMS ?? 300);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
-const BODY = JSON.stringify({ input: 'Summarise the quarterly report in two sentences.' });
+const BASELINE_LIB = process.env.BENCH_BASELINE_LIB ? resolve(process.env.BENCH_BASELINE_LIB) : undefined;
+const JSON_CONNECTIONS = [1, 32];
+const STREAM_CONNECTIONS = 8;
+/** Wait after a round's last answer before reading the server's CPU time. */
+const SETTLE_MS = 50;
 
-async function start(kind: string, arg?: string): Promise<{ url: string; child: ChildProcess }> {
-  const { child, line } = await startProcess([kind, ...(arg ? [arg] : [])]);
-  return { url: line, child };
+const SERVER_CORE = '0';
+const LOAD_CORE = '1';
+
+type ArmName = 'floor' | 'nest-fastify' | 'nest-express' | 'module' | 'module-express' | 'module-before';
+
+/** A running server under test. */
+interface Server {
+  name: ArmName;
+  url: URL;
+  child: ChildProcess;
+  pid: number;
 }
 
-function post(url: URL, agent: HttpAgent): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const req = request(
-      url,
-      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) } },
-      (res) => {
-        res.resume();
-        res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(`HTTP ${res.statusCode}`))));
-      },
+/** One arm's figures in one section. */
+interface Figures {
+  requests: number;
+  seconds: number;
+  cpuSeconds: number;
+  /** CPU ms per request of each round, in order. */
+  roundCpuMs: number[];
+  latencies: number[];
+  streams: StreamSample[];
+}
+
+const JSON_BODY = JSON.stringify({ input: JSON_INPUT });
+const STREAM_BODY = JSON.stringify({ input: STREAM_INPUT, stream: true });
+const FLOOR_FRAMES: StreamMarkers = { content: 'data: {"content":', end: 'data: [DONE]\n\n' };
+const MODULE_FRAMES: StreamMarkers = { content: 'event: RunContent\n', end: 'event: RunCompleted\n' };
+
+/** Starts an arm's server pinned to the server core; bench-servers' kind and arguments per arm. */
+async function startServer(name: ArmName, modelURL: string): Promise<Server> {
+  const args: Record<ArmName, string[]> = {
+    floor: ['bare', modelURL],
+    'nest-fastify': ['nest-fastify', modelURL],
+    'nest-express': ['nest-express', modelURL],
+    module: ['module', modelURL],
+    'module-express': ['module-express', modelURL],
+    'module-before': ['module-before', modelURL, BASELINE_LIB ?? ''],
+  };
+  const { child, line } = await startProcess(args[name], { cpus: SERVER_CORE });
+  return { name, url: new URL('/run', line), child, pid: child.pid! };
+}
+
+/** One measured round: the load, then the server's CPU time it cost (read before and after). */
+async function round<T>(server: Server, connections: number, total: number, send: Send<T>): Promise<{ seconds: number; cpuSeconds: number; results: T[] }> {
+  const before = cpuSeconds(server.pid);
+  const { seconds, results } = await runLoad(server.url, connections, total, send);
+  await delay(SETTLE_MS);
+  return { seconds, cpuSeconds: cpuSeconds(server.pid) - before, results };
+}
+
+/** Warms every arm up, then runs ROUNDS rounds in alternating order; returns each arm's figures. */
+async function section<T>(
+  servers: Server[],
+  connections: number,
+  total: number,
+  sendFor: (server: Server) => Send<T>,
+  record: (figures: Figures, results: T[]) => void,
+): Promise<Map<ArmName, Figures>> {
+  const figures = new Map(servers.map((server) => [server.name, { requests: 0, seconds: 0, cpuSeconds: 0, roundCpuMs: [], latencies: [], streams: [] } as Figures]));
+  for (const server of servers) await runLoad(server.url, connections, Math.max(connections, Math.ceil(total / 4)), sendFor(server));
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const server of r % 2 ? [...servers].reverse() : servers) {
+      const measured = await round(server, connections, total, sendFor(server));
+      const arm = figures.get(server.name)!;
+      arm.requests += total;
+      arm.seconds += measured.seconds;
+      arm.cpuSeconds += measured.cpuSeconds;
+      arm.roundCpuMs.push((measured.cpuSeconds * 1000) / total);
+      record(arm, measured.results);
+    }
+  }
+  return figures;
+}
+
+const perSecond = (figures: Figures) => figures.requests / figures.seconds;
+const cpuMs = (figures: Figures) => (figures.cpuSeconds * 1000) / figures.requests;
+const ratio = (value: number) => value.toFixed(3);
+const cell = (text: string, width: number) => text.padStart(width);
+
+/** Prints "module CPU/request vs before" when module-before ran. */
+function printBefore(figures: Map<ArmName, Figures>): void {
+  const module = figures.get('module');
+  const before = figures.get('module-before');
+  if (!module || !before) return;
+  const value = cpuMs(module) / cpuMs(before);
+  const rounds = module.roundCpuMs.map((ms, i) => ratio(ms / before.roundCpuMs[i])).join(', ');
+  console.log(`  module CPU/request vs before: ${ratio(value)} (goal <= 1.05: ${value <= 1.05 ? 'met' : 'NOT met'}; per round: ${rounds})`);
+}
+
+function printJson(connections: number, figures: Map<ArmName, Figures>): void {
+  const floor = figures.get('floor')!;
+  console.log(`\nJSON /run, ${connections} connection${connections > 1 ? 's' : ''}`);
+  console.log(`  ${'arm'.padEnd(15)}${cell('req/s', 9)}${cell('p50 ms', 9)}${cell('p99 ms', 9)}${cell('CPU ms/req', 12)}${cell('CPU x floor', 13)}${cell('req/s x floor', 15)}`);
+  for (const [name, arm] of figures) {
+    console.log(
+      `  ${name.padEnd(15)}${cell(perSecond(arm).toFixed(0), 9)}${cell(percentile(arm.latencies, 50).toFixed(2), 9)}${cell(percentile(arm.latencies, 99).toFixed(2), 9)}` +
+        `${cell(cpuMs(arm).toFixed(3), 12)}${cell(ratio(cpuMs(arm) / cpuMs(floor)), 13)}${cell(ratio(perSecond(arm) / perSecond(floor)), 15)}`,
     );
-    req.on('error', reject);
-    req.end(BODY);
-  });
+  }
+  if (connections === 32) {
+    const value = perSecond(figures.get('module')!) / perSecond(floor);
+    console.log(`  module throughput vs floor: ${ratio(value)} (goal >= 0.85: ${value >= 0.85 ? 'met' : 'NOT met'})`);
+  }
+  printBefore(figures);
 }
 
-/** Sends `total` requests over `connections` keep-alive connections; returns latencies and requests/s. */
-async function load(base: string, connections: number, total: number): Promise<{ rps: number; latencies: number[] }> {
-  const url = new URL('/run', base);
-  const agent = new HttpAgent({ keepAlive: true, maxSockets: connections });
-  const latencies: number[] = [];
-  let sent = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: connections }, async () => {
-      while (sent < total) {
-        sent++;
-        latencies.push(await post(url, agent));
-      }
-    }),
+function printStreams(figures: Map<ArmName, Figures>): void {
+  const floor = figures.get('floor')!;
+  const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+  console.log(`\nSSE /run ("stream": true), ${STREAM_CONNECTIONS} connections, a ${LONG_REPLY_CHUNKS}-chunk answer`);
+  console.log(
+    `  ${'arm'.padEnd(15)}${cell('streams/s', 10)}${cell('CPU ms/stream', 15)}${cell('bytes/stream', 14)}${cell('frames', 8)}${cell('TTFT p50 ms', 13)}${cell('CPU x floor', 13)}${cell('streams/s x floor', 19)}`,
   );
-  const seconds = (performance.now() - t0) / 1000;
-  agent.destroy();
-  return { rps: total / seconds, latencies };
+  for (const [name, arm] of figures) {
+    console.log(
+      `  ${name.padEnd(15)}${cell(perSecond(arm).toFixed(1), 10)}${cell(cpuMs(arm).toFixed(3), 15)}${cell(mean(arm.streams.map((s) => s.bytes)).toFixed(0), 14)}` +
+        `${cell(mean(arm.streams.map((s) => s.contentFrames)).toFixed(0), 8)}${cell(percentile(arm.streams.map((s) => s.ttftMs), 50).toFixed(2), 13)}` +
+        `${cell(ratio(cpuMs(arm) / cpuMs(floor)), 13)}${cell(ratio(perSecond(arm) / perSecond(floor)), 19)}`,
+    );
+  }
+  printBefore(figures);
 }
-
-const pct = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-};
 
 async function main(): Promise<void> {
-  const fake = await start('fake');
-  const servers = { bare: await start('bare', fake.url), module: await start('module', fake.url) };
-  console.log(`HTTP /run benchmark: ${REQUESTS} requests per arm and round, ${ROUNDS} rounds, Node ${process.version}`);
+  const pinned = pinSelf(LOAD_CORE);
+  const fake = await startProcess(['fake'], { cpus: LOAD_CORE });
+  const names: ArmName[] = ['floor', 'nest-fastify', 'nest-express', 'module', 'module-express', ...(BASELINE_LIB ? (['module-before'] as const) : [])];
+  const servers: Server[] = [];
   try {
-    for (const connections of [1, 32]) {
-      const results = { bare: { rps: [] as number[], latencies: [] as number[] }, module: { rps: [] as number[], latencies: [] as number[] } };
-      for (const kind of ['bare', 'module'] as const) await load(servers[kind].url, connections, Math.min(500, REQUESTS)); // warm-up
-      for (let round = 0; round < ROUNDS; round++) {
-        // Alternate the order so drift hits both arms alike.
-        for (const kind of round % 2 ? (['module', 'bare'] as const) : (['bare', 'module'] as const)) {
-          const { rps, latencies } = await load(servers[kind].url, connections, REQUESTS);
-          results[kind].rps.push(rps);
-          results[kind].latencies.push(...latencies);
-        }
-      }
-      const rps = (kind: 'bare' | 'module') => results[kind].rps.reduce((a, b) => a + b, 0) / results[kind].rps.length;
-      console.log(`\n${connections} connection${connections > 1 ? 's' : ''}            req/s     p50        p99`);
-      for (const kind of ['bare', 'module'] as const) {
-        const label = kind === 'bare' ? 'bare Fastify + openai' : 'DefinableModule /run ';
-        console.log(`  ${label}  ${rps(kind).toFixed(0).padStart(7)}  ${pct(results[kind].latencies, 50).toFixed(2).padStart(6)} ms  ${pct(results[kind].latencies, 99).toFixed(2).padStart(6)} ms`);
-      }
-      const ratio = rps('module') / rps('bare');
-      const goal = connections === 32 ? `  (goal >= 0.85: ${ratio >= 0.85 ? 'met' : 'NOT met'})` : '';
-      console.log(`  throughput ratio module/bare: ${ratio.toFixed(3)}${goal}`);
+    for (const name of names) servers.push(await startServer(name, fake.line));
+    console.log(`HTTP /run benchmark, Node ${process.version}: ${REQUESTS} JSON requests and ${STREAMS} streams per arm and round, ${ROUNDS} rounds`);
+    console.log(
+      pinned
+        ? `  servers pinned to core ${SERVER_CORE}; load generator and fake model to core ${LOAD_CORE}; CPU from /proc/<pid>/stat at ${clockTicksPerSecond()} ticks/s`
+        : `  note: taskset not found: nothing is pinned, so servers share cores with the load generator (throughput is less telling; CPU/request still holds)`,
+    );
+    if (BASELINE_LIB) console.log(`  module-before: serve() from ${BASELINE_LIB}`);
+
+    for (const connections of JSON_CONNECTIONS) {
+      const figures = await section(servers, connections, REQUESTS, () => postJson(JSON_BODY), (arm, latencies) => arm.latencies.push(...latencies));
+      printJson(connections, figures);
     }
+
+    const streaming = servers.filter((server) => ['floor', 'module', 'module-before'].includes(server.name));
+    const figures = await section(
+      streaming,
+      STREAM_CONNECTIONS,
+      STREAMS,
+      (server) => postStream(STREAM_BODY, server.name === 'floor' ? FLOOR_FRAMES : MODULE_FRAMES),
+      (arm, samples) => arm.streams.push(...samples),
+    );
+    printStreams(figures);
   } finally {
-    await Promise.all([stop(servers.bare.child), stop(servers.module.child), stop(fake.child)]);
+    await Promise.all([...servers.map((server) => stopProcess(server.child)), stopProcess(fake.child)]);
   }
 }
 

@@ -1,40 +1,104 @@
 /**
- * The processes of the benchmarks. `node bench-servers.js fake` starts the fake OpenAI server;
- * `... bare <baseURL>` a bare Fastify route calling the openai client; `... module <baseURL>` the
- * agent through DefinableModule on Fastify (serve()). Each prints its URL. `... tg-bare <baseURL>
- * <apiRoot>` a bare telegraf bot calling the openai client; `... tg-module <baseURL> <apiRoot>` the
- * agent behind TelegramInterface in a Nest application context. Both print "ready" and answer
- * an IPC "rss" message with their resident set size.
+ * The processes of the benchmarks; each prints its URL (or "ready") on its first line.
+ *
+ * - `fake`: the fake OpenAI server (answers per bench-payloads' `benchReply`).
+ * - `bare <baseURL>`: a bare Fastify route calling the openai client; POST /run with `"stream": true`
+ *   relays the model's deltas as SSE frames (`data: {"content":"..."}`, then `data: [DONE]`).
+ * - `nest-fastify <baseURL>` / `nest-express <baseURL>`: a plain Nest app, one controller whose
+ *   POST /run calls the openai client directly (no nestjs-definable), on Fastify / on Express.
+ * - `module <baseURL>`: the agent through DefinableModule on Fastify (serve()).
+ * - `module-express <baseURL>`: a user's Express Nest app whose AppModule imports
+ *   DefinableModule.forRoot({ agent }).
+ * - `module-before <baseURL> <libDir>`: serve() from an earlier build of the library.
+ * - `tg-bare <baseURL> <apiRoot>`: a bare telegraf bot calling the openai client;
+ *   `tg-module <baseURL> <apiRoot>`: the agent behind TelegramInterface in a Nest application
+ *   context. Both print "ready" and answer an IPC "rss" message with their resident set size.
  */
+import { Body, Controller, HttpCode, Module, Post, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import Fastify from 'fastify';
 import OpenAI from 'openai';
 import { Telegraf } from 'telegraf';
 import { Agent, DefinableModule, InterfaceSupervisor, OpenAIChat, serve, TelegramInterface } from '../../lib';
 import { startFakeOpenAI } from '../../lib/testing';
+import { benchReply } from './bench-payloads';
 
-export const REPLY = 'Revenue grew twelve percent on strong subscription sales. Costs were flat, so margins improved.';
+type Lib = typeof import('../../lib');
+
+/** A plain Nest module: one controller whose POST /run calls the openai client, as an app without nestjs-definable would. */
+function plainNestModule(client: OpenAI): Type {
+  @Controller()
+  class RunController {
+    @Post('run')
+    @HttpCode(200)
+    async run(@Body() body: { input: string }): Promise<{ content: string | null }> {
+      const completion = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: body.input }] });
+      return { content: completion.choices[0].message.content };
+    }
+  }
+  @Module({ controllers: [RunController] })
+  class PlainAppModule {}
+  return PlainAppModule;
+}
+
+/** Starts the bare Fastify floor: JSON, or a minimal SSE relay of the model's deltas with `"stream": true`. */
+async function startBare(client: OpenAI): Promise<string> {
+  const app = Fastify();
+  app.post('/run', async (request, reply) => {
+    const { input, stream } = request.body as { input: string; stream?: boolean };
+    const messages = [{ role: 'user' as const, content: input }];
+    if (!stream) {
+      const completion = await client.chat.completions.create({ model: 'gpt-4o', messages });
+      return { content: completion.choices[0].message.content };
+    }
+    // The same upstream request as the agent's (usage included), relayed delta by delta.
+    const chunks = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true, stream_options: { include_usage: true } });
+    reply.hijack();
+    const raw = reply.raw;
+    raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+    for await (const chunk of chunks) {
+      if (raw.destroyed) break; // leaving the loop aborts the upstream request
+      const content = chunk.choices[0]?.delta?.content;
+      if (content) raw.write(`data: ${JSON.stringify({ content })}\n\n`);
+    }
+    if (!raw.destroyed) raw.end('data: [DONE]\n\n');
+  });
+  return app.listen({ port: 0, host: '127.0.0.1' });
+}
 
 async function main(): Promise<void> {
   const [kind, baseURL] = process.argv.slice(2);
   if (kind === 'fake') {
-    const fake = await startFakeOpenAI({ defaultReply: () => ({ content: REPLY }) });
+    const fake = await startFakeOpenAI({ defaultReply: benchReply });
     return void process.stdout.write(`${fake.baseURL}\n`);
   }
   const client = new OpenAI({ apiKey: 'bench', baseURL, maxRetries: 0 });
-  if (kind === 'bare') {
-    const app = Fastify();
-    app.post('/run', async (request) => {
-      const { input } = request.body as { input: string };
-      const completion = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: input }] });
-      return { content: completion.choices[0].message.content };
-    });
-    const url = await app.listen({ port: 0, host: '127.0.0.1' });
-    return void process.stdout.write(`${url}\n`);
+  if (kind === 'bare') return void process.stdout.write(`${await startBare(client)}\n`);
+  if (kind === 'nest-fastify' || kind === 'nest-express') {
+    const root = plainNestModule(client);
+    // Loaded on use, so the other processes (whose memory the Telegram benchmark measures) do not carry it.
+    const fastify = () => new (require('@nestjs/platform-fastify') as typeof import('@nestjs/platform-fastify')).FastifyAdapter();
+    const app = kind === 'nest-fastify' ? await NestFactory.create(root, fastify(), { logger: false }) : await NestFactory.create(root, { logger: false });
+    await app.listen(0, '127.0.0.1');
+    return void process.stdout.write(`${await app.getUrl()}\n`);
   }
   if (kind === 'module') {
     const agent = new Agent({ model: new OpenAIChat({ id: 'gpt-4o', client }) });
     const server = await serve(agent, { port: 0, host: '127.0.0.1', logger: false });
+    return void process.stdout.write(`${server.url}\n`);
+  }
+  if (kind === 'module-express') {
+    @Module({ imports: [DefinableModule.forRoot({ agent: new Agent({ model: new OpenAIChat({ id: 'gpt-4o', client }) }) })] })
+    class AppModule {}
+    const app = await NestFactory.create(AppModule, { logger: false });
+    await app.listen(0, '127.0.0.1');
+    return void process.stdout.write(`${await app.getUrl()}\n`);
+  }
+  if (kind === 'module-before') {
+    // An earlier build of the library, with the same openai client.
+    const before = require(process.argv[4]) as Lib;
+    const agent = new before.Agent({ model: new before.OpenAIChat({ id: 'gpt-4o', client }) });
+    const server = await before.serve(agent, { port: 0, host: '127.0.0.1', logger: false });
     return void process.stdout.write(`${server.url}\n`);
   }
   const apiRoot = process.argv[4];
