@@ -116,6 +116,16 @@ describe('trigger intake stops before the drain', () => {
   });
 });
 
+@Controller('hooks')
+class CountingHooks {
+  static calls = 0;
+  @Webhook('/late')
+  late() {
+    CountingHooks.calls++;
+    return 'run me';
+  }
+}
+
 for (const platform of PLATFORMS) {
   describe(`a /run cut by shutdown (${platform})`, () => {
     it('answers 503 shutting_down, not 499', async () => {
@@ -129,6 +139,21 @@ for (const platform of PLATFORMS) {
       assert.equal(answered.status, 503);
       assert.equal(answered.body.error.code, 'shutting_down');
       assert.match(answered.body.error.message, /retry against another instance/);
+    });
+
+    it('a webhook whose run is cut by shutdown answers 503 shutting_down too', async () => {
+      const model = new StallingModel();
+      const server = await startApp(platform, {
+        imports: [DefinableModule.forRoot({ agent: new Agent({ model }), shutdownTimeout: 100 })],
+        controllers: [CountingHooks],
+      });
+      const response = post(`${server.url}/hooks/late`, {});
+      await model.started.promise;
+      const closing = server.close();
+      const answered = await response;
+      await closing;
+      assert.equal(answered.status, 503);
+      assert.equal(answered.body.error.code, 'shutting_down');
     });
   });
 }
@@ -154,16 +179,6 @@ for (const platform of PLATFORMS) {
       await closing;
     });
   });
-}
-
-@Controller('hooks')
-class CountingHooks {
-  static calls = 0;
-  @Webhook('/late')
-  late() {
-    CountingHooks.calls++;
-    return 'run me';
-  }
 }
 
 for (const platform of PLATFORMS) {
