@@ -25,3 +25,8 @@ export function whenAborted(signal: AbortSignal): { promise: Promise<never>; dis
   promise.catch(() => {});
   return { promise, dispose };
 }
+
+/** Throws the signal's reason if it has aborted (the run loop turns that into `RunCancelled`). */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw signal.reason;
+}

@@ -1,23 +1,26 @@
 import { randomUUID } from 'node:crypto';
-import { abortReason, whenAborted } from './abort';
-import { AgentError, AgentRunError, ModelError, SessionOwnershipError, toAgentError } from './errors';
-import { formatIssues, isStrictCompatible, zodToJsonSchema } from './json-schema';
+import type { z } from 'zod';
+import { AgentError, AgentRunError } from './errors';
+import type { Knowledge, KnowledgeReference } from './knowledge/knowledge';
+import { searchKnowledgeTool } from './knowledge/knowledge-tool';
 import { AgentLogger, StderrLogger } from './logger';
-import { buildUserMessage, RunMedia } from './media';
-import type { Message, ToolCallRequest } from './messages';
-import type { Model, ModelUsage, ResponseFormat, ToolDefinition } from './models/model';
-import type { RunEvent, RunEventBase } from './run-events';
-import type { OutputAudio, RunOutput, RunStatus, ToolCallRecord } from './run-output';
-import { InMemorySessionStore } from './sessions/in-memory-session-store';
-import { SessionStore, windowHistory } from './sessions/session-store';
-import type { Tool } from './tools/tool';
-import { executeToolCall, ToolOutcome } from './tools/tool-executor';
+import type { Memory } from './memory/memory';
+import type { Model } from './models/model';
 import { BUILTIN_READERS } from './readers/builtin-readers';
-import { Memory } from './memory/memory';
-import { Knowledge, KnowledgeReference } from './knowledge/knowledge';
-import { defineTool } from './tools/tool';
-import { z } from 'zod';
-import { loadFile, pickReader, ReadersOptions, readToBlock } from './readers/file-reader';
+import type { ReadersOptions } from './readers/file-reader';
+import type { RunEvent } from './run-events';
+import type { AfterResponseHook, BeforeRequestHook, RunOptions } from './run-options';
+import type { RunOutput } from './run-output';
+import type { AgentSetup } from './run/agent-setup';
+import { prepareContext } from './run/context';
+import { EventSink } from './run/event-sink';
+import { completeRun, failRun } from './run/finish';
+import { maxStepsExceeded, modelStep } from './run/model-step';
+import { RunState } from './run/run-state';
+import { toolRound } from './run/tool-round';
+import { InMemorySessionStore } from './sessions/in-memory-session-store';
+import type { SessionStore } from './sessions/session-store';
+import type { Tool } from './tools/tool';
 import { AgentTrigger, AgentTriggerEntry, AgentTriggerHandler, validateTrigger } from './triggers';
 
 /** Options of {@link Agent}. */
@@ -50,46 +53,8 @@ export interface AgentOptions {
   readers?: boolean | ReadersOptions;
 }
 
-/** Options of one run, shared by {@link Agent.run} and {@link Agent.stream}. */
-export interface RunOptions<S extends z.ZodType = z.ZodType> extends RunMedia {
-  /** Continue this session; a new one is created when absent. */
-  sessionId?: string;
-  /** The user the run is for; a session belongs to the user who created it. */
-  userId?: string;
-  /** Use this run id instead of a generated one. */
-  runId?: string;
-  /** History to send instead of the stored one (the new turn is still stored under `sessionId`). */
-  messages?: Message[];
-  /** Stored messages sent with this run, instead of the agent's `historyLimit`. */
-  historyLimit?: number;
-  /** Read and store this run's history here instead of the agent's `sessionStore`. */
-  sessionStore?: SessionStore;
-  /** A zod schema: the reply must be JSON matching it, and `content` is the parsed object. */
-  outputSchema?: S;
-  /** Aborting it cancels the run: the model request and pending tools are aborted. */
-  signal?: AbortSignal;
-  /** Free-form data passed to hooks and tools and returned in the output. */
-  metadata?: Record<string, unknown>;
-}
-
-/** What `beforeRequest` hooks receive. */
-export interface RunContext {
-  runId: string;
-  sessionId: string;
-  userId: string | null;
-  agentId: string;
-  agentName: string;
-  input: string;
-  metadata: Record<string, unknown>;
-}
-
 /** Receives what {@link Agent.emit} emits. */
 export type AgentEmitter = (name: string, data: unknown) => void;
-
-/** A `beforeRequest` hook. */
-export type BeforeRequestHook = (context: RunContext) => void | Promise<void>;
-/** An `afterResponse` hook; it sees every finished run, whatever its status. */
-export type AfterResponseHook = (output: RunOutput) => void | Promise<void>;
 
 const DEFAULT_HISTORY_LIMIT = 50;
 const DEFAULT_MAX_STEPS = 10;
@@ -112,26 +77,13 @@ export class Agent {
   readonly model: Model;
   /** The session store the agent reads and writes history in. */
   readonly sessionStore: SessionStore;
-  private readonly instructions?: string;
-  private readonly tools: ReadonlyMap<string, Tool>;
-  private readonly toolDefinitions: ToolDefinition[];
-  private readonly historyLimit: number;
-  private readonly maxSteps: number;
-  private logger: AgentLogger;
-  private defaultLogger: boolean;
-  private readonly readers: Required<ReadersOptions> | null;
   /** The agent's memory, if any. */
   readonly memory?: Memory;
   /** The agent's knowledge, if any. */
   readonly knowledge?: Knowledge;
-  private readonly knowledgeMode: 'always' | 'tool';
-  /** References found by `search_knowledge` calls, per run in progress. */
-  private readonly toolReferences = new Map<string, KnowledgeReference[]>();
-  /** Memory updates of run() calls still going on in the background. */
-  private readonly background = new Set<Promise<unknown>>();
-  private readonly beforeHooks: BeforeRequestHook[] = [];
-  private readonly afterHooks: AfterResponseHook[] = [];
-  private readonly responseFormats = new WeakMap<z.ZodType, ResponseFormat>();
+  /** What the run stages read: settings, logger, hooks, shared run state. */
+  private readonly setup: AgentSetup;
+  private defaultLogger: boolean;
   private readonly emitters = new Set<AgentEmitter>();
   private readonly declaredTriggers: AgentTriggerEntry[] = [];
 
@@ -142,69 +94,51 @@ export class Agent {
     this.id = options.id ?? randomUUID();
     this.name = options.name ?? 'agent';
     this.model = options.model;
-    this.instructions = options.instructions;
     this.sessionStore = options.sessionStore ?? new InMemorySessionStore();
-    this.historyLimit = wholeNumber(options.historyLimit, DEFAULT_HISTORY_LIMIT, 0, 'historyLimit');
-    this.maxSteps = wholeNumber(options.maxSteps, DEFAULT_MAX_STEPS, 1, 'maxSteps');
-    this.logger = options.logger ?? new StderrLogger(`Agent:${this.name}`);
+    const historyLimit = wholeNumber(options.historyLimit, DEFAULT_HISTORY_LIMIT, 0, 'historyLimit');
+    const maxSteps = wholeNumber(options.maxSteps, DEFAULT_MAX_STEPS, 1, 'maxSteps');
     this.defaultLogger = !options.logger;
     this.memory = options.memory;
     this.knowledge = options.knowledge;
-    this.knowledgeMode = options.knowledgeMode ?? 'always';
-    if (this.knowledgeMode !== 'always' && this.knowledgeMode !== 'tool') {
+    const knowledgeMode = options.knowledgeMode ?? 'always';
+    if (knowledgeMode !== 'always' && knowledgeMode !== 'tool') {
       throw new TypeError(`Agent option knowledgeMode must be 'always' or 'tool', got "${String(options.knowledgeMode)}".`);
     }
-    const readers = options.readers ?? true;
-    this.readers =
-      readers === false
-        ? null
-        : {
-            readers: readers === true || !readers.readers ? [...BUILTIN_READERS] : readers.readers,
-            maxFileBytes: (readers !== true && readers.maxFileBytes) || 20 * 1024 * 1024,
-            maxChars: (readers !== true && readers.maxChars) || 200_000,
-          };
-    const tools = new Map<string, Tool>();
+    const toolReferences = new Map<string, KnowledgeReference[]>();
     const declared = [...(options.tools ?? [])];
-    if (options.knowledge && this.knowledgeMode === 'tool') declared.push(this.knowledgeTool(options.knowledge));
-    for (const tool of declared) {
-      if (!tool || typeof tool.execute !== 'function' || !tool.jsonSchema) {
-        throw new TypeError(`Agent "${this.name}": every tool must be created with defineTool({ name, description, parameters, execute }).`);
-      }
-      if (tools.has(tool.name)) {
-        throw new TypeError(`Agent "${this.name}" has two tools named "${tool.name}"; tool names must be unique.`);
-      }
-      tools.set(tool.name, tool);
-    }
-    this.tools = tools;
-    this.toolDefinitions = [...tools.values()].map((tool) => ({
-      name: tool.name,
-      description: tool.description,
-      parameters: tool.jsonSchema,
-    }));
-  }
-
-  private knowledgeTool(knowledge: Knowledge): Tool {
-    return defineTool({
-      name: 'search_knowledge',
-      description: 'Search the knowledge base for passages relevant to a query. Use it before answering questions it may cover.',
-      parameters: z.object({ query: z.string().describe('What to look for') }),
-      execute: async ({ query }, ctx) => {
-        const references = await knowledge.search(query);
-        const collected = this.toolReferences.get(ctx.runId);
-        if (collected) collected.push(...references);
-        return references.length ? Knowledge.context(references) : 'Nothing relevant was found.';
-      },
-    });
+    if (options.knowledge && knowledgeMode === 'tool') declared.push(searchKnowledgeTool(options.knowledge, toolReferences));
+    const tools = uniqueTools(this.name, declared);
+    this.setup = {
+      id: this.id,
+      name: this.name,
+      model: this.model,
+      instructions: options.instructions,
+      tools,
+      toolDefinitions: [...tools.values()].map((tool) => ({ name: tool.name, description: tool.description, parameters: tool.jsonSchema })),
+      sessionStore: this.sessionStore,
+      historyLimit,
+      maxSteps,
+      readers: readerSettings(options.readers ?? true),
+      memory: this.memory,
+      knowledge: this.knowledge,
+      knowledgeMode,
+      logger: options.logger ?? new StderrLogger(`Agent:${this.name}`),
+      beforeHooks: [],
+      afterHooks: [],
+      toolReferences,
+      background: new Set(),
+      responseFormats: new WeakMap(),
+    };
   }
 
   /** Registers a hook run before each run's first model call; returns a function that removes it. Hook failures are logged, never fatal. */
   beforeRequest(hook: BeforeRequestHook): () => void {
-    return addHook(this.beforeHooks, hook);
+    return addHook(this.setup.beforeHooks, hook);
   }
 
   /** Registers a hook run with each finished run's output; returns a function that removes it. Hook failures are logged, never fatal. */
   afterResponse(hook: AfterResponseHook): () => void {
-    return addHook(this.afterHooks, hook);
+    return addHook(this.setup.afterHooks, hook);
   }
 
   /**
@@ -241,13 +175,13 @@ export class Agent {
   /** Replaces the agent's logger (`DefinableModule` hands agents without one a Nest `Logger`). */
   useLogger(logger: AgentLogger): void {
     if (!logger || typeof logger.error !== 'function') throw new TypeError('useLogger() needs a logger with log, warn and error methods.');
-    this.logger = logger;
+    this.setup.logger = logger;
     this.defaultLogger = false;
   }
 
   /** Resolves when the memory updates that `run()` left running in the background are done. */
   async idle(): Promise<void> {
-    while (this.background.size) await Promise.all([...this.background]);
+    while (this.setup.background.size) await Promise.all([...this.setup.background]);
   }
 
   /**
@@ -258,7 +192,7 @@ export class Agent {
   emit(name: string, data?: unknown): void {
     if (typeof name !== 'string' || name === '') throw new TypeError('agent.emit() needs an event name.');
     if (this.emitters.size === 0) {
-      this.logger.warn(`agent.emit("${name}") reached no runtime: import DefinableModule (or use serve()) so @OnEvent handlers can receive it.`);
+      this.setup.logger.warn(`agent.emit("${name}") reached no runtime: import DefinableModule (or use serve()) so @OnEvent handlers can receive it.`);
       return;
     }
     for (const emitter of this.emitters) emitter(name, data);
@@ -307,312 +241,27 @@ export class Agent {
   }
 
   /**
-   * The run loop. `streaming` (stream()) yields every event and streams the
-   * model; otherwise (run()) the model answers at once and only the terminal
-   * event is yielded.
+   * The run loop, conducting the stages of `run/`. `streaming` (stream())
+   * yields every event and streams the model; otherwise (run()) the model
+   * answers at once and only the terminal event is built and yielded.
    */
   private async *loop(input: string, options: RunOptions, streaming: boolean): AsyncGenerator<RunEvent, void, undefined> {
-    const startedAt = performance.now();
-    const runId = options.runId ?? randomUUID();
-    const sessionId = options.sessionId ?? randomUUID();
-    const userId = options.userId ?? null;
-    const metadata = options.metadata ?? {};
-    // No controller of our own: the model request is cancelled by the caller's signal, or by
-    // closing its iterator when the consumer leaves early; tools get a controller per batch.
-    const signal = options.signal;
-    const store = options.sessionStore ?? this.sessionStore;
-
-    const base = (): RunEventBase => ({ runId, sessionId, agentId: this.id, createdAt: Date.now() });
-    const usage: ModelUsage = { inputTokens: 0, outputTokens: 0 };
-    let reasoningTokens: number | null = null;
-    const references: KnowledgeReference[] = [];
-    let reasoning = '';
-    let usageReported = false;
-    let firstTokenAt: number | null = null;
-    let content = '';
-    let messages: Message[] = [];
-    const toolCalls: ToolCallRecord[] = [];
-    const audio: OutputAudio[] = [];
-
-    const output = (status: RunStatus, value: unknown, error?: AgentError): RunOutput => ({
-      content: value,
-      reasoningContent: reasoning === '' ? null : reasoning,
-      references,
-      contentType: options.outputSchema && status === 'completed' ? 'json' : 'text',
-      runId,
-      sessionId,
-      userId,
-      agentId: this.id,
-      agentName: this.name,
-      model: this.model.id,
-      status,
-      metrics: {
-        inputTokens: usage.inputTokens,
-        outputTokens: usage.outputTokens,
-        totalTokens: usage.inputTokens + usage.outputTokens,
-        reasoningTokens,
-        cost: usageReported ? this.model.cost(usage) : null,
-        duration: (performance.now() - startedAt) / 1000,
-        timeToFirstToken: firstTokenAt === null ? null : (firstTokenAt - startedAt) / 1000,
-      },
-      messages,
-      toolCalls,
-      images: [],
-      audio,
-      ...(error ? { error: { code: error.code, message: error.message } } : {}),
-      metadata,
-    });
-
+    const { setup } = this;
+    const run = new RunState(setup, input, options);
+    const sink = new EventSink(streaming, run.runId, run.sessionId, setup.id);
     try {
-      if (typeof input !== 'string') {
-        throw new AgentError('invalid_input', `The run's input must be a string, got ${input === null ? 'null' : typeof input}.`);
-      }
-      // run() drives this same loop for its terminal event only: progress events are not built.
-      if (streaming) yield { ...base(), event: 'RunStarted', agentName: this.name, model: this.model.id, userId };
-      if (this.beforeHooks.length) {
-        const context: RunContext = { runId, sessionId, userId, agentId: this.id, agentName: this.name, input, metadata };
-        await this.runHooks('beforeRequest', this.beforeHooks, context);
-      }
-      const fileBlocks: string[] = [];
-      if (options.files?.length) {
-        if (!this.readers) throw new AgentError('file_read', `Agent "${this.name}" has readers disabled; enable them (readers: true) to pass files.`);
-        for (const [index, input] of options.files.entries()) {
-          const file = await loadFile(input, index, this.readers.maxFileBytes);
-          const reader = pickReader(file, this.readers.readers);
-          if (streaming) yield { ...base(), event: 'FileReadStarted', name: file.name, type: reader.name };
-          const block = await readToBlock(file, reader, this.readers.maxChars);
-          fileBlocks.push(block);
-          if (streaming) yield { ...base(), event: 'FileReadCompleted', name: file.name, type: reader.name, characters: block.length };
-        }
-      }
-      const userMessage = buildUserMessage(input, fileBlocks, options, this.model.capabilities, this.model.id);
-      const history = await this.loadHistory(store, sessionId, userId, options.messages, options.historyLimit ?? this.historyLimit);
-      throwIfAborted(signal);
-      messages = [...history, userMessage];
-      const newTurnStart = history.length;
-      const responseFormat = options.outputSchema ? this.responseFormat(options.outputSchema) : undefined;
-      const context: string[] = this.instructions ? [this.instructions] : [];
-      const memory = userId !== null ? this.memory : undefined;
-      if (memory) {
-        if (streaming) yield { ...base(), event: 'MemoryRecallStarted', userId: userId! };
-        const recalled = await memory.recall(userId!, input).catch((error) => {
-          this.logger.error(`Memory recall for run ${runId} failed: ${describeError(error)}`);
-          return [];
-        });
-        if (recalled.length) context.push(Memory.context(recalled));
-        if (streaming) yield { ...base(), event: 'MemoryRecallCompleted', userId: userId!, memories: recalled.map(({ id, text }) => ({ id, text })) };
-      }
-      if (this.knowledge && this.knowledgeMode === 'always') {
-        if (streaming) yield { ...base(), event: 'KnowledgeRetrievalStarted', query: input };
-        const found = await this.knowledge.search(input).catch((error) => {
-          this.logger.error(`Knowledge retrieval for run ${runId} failed: ${describeError(error)}`);
-          return [];
-        });
-        references.push(...found);
-        if (found.length) context.push(Knowledge.context(found));
-        if (streaming) yield { ...base(), event: 'KnowledgeRetrievalCompleted', query: input, references: found };
-      }
-      if (this.knowledge && this.knowledgeMode === 'tool') this.toolReferences.set(runId, references);
-      const system: Message[] = context.length ? [{ role: 'system', content: context.join('\n\n') }] : [];
-
+      yield* prepareContext(setup, run, sink);
       for (let step = 1; ; step++) {
-        content = '';
-        const calls: ToolCallRequest[] = [];
-        for await (const chunk of this.model.invoke({
-          messages: system.length ? [...system, ...messages] : messages,
-          tools: this.toolDefinitions,
-          responseFormat,
-          stream: streaming,
-          signal,
-        })) {
-          switch (chunk.type) {
-            case 'content':
-              firstTokenAt ??= performance.now();
-              content += chunk.delta;
-              if (streaming) yield { ...base(), event: 'RunContent', content: chunk.delta };
-              break;
-            case 'reasoning':
-              firstTokenAt ??= performance.now();
-              reasoning += chunk.delta;
-              if (streaming) yield { ...base(), event: 'ReasoningStep', content: chunk.delta };
-              break;
-            case 'tool_call':
-              calls.push({ id: chunk.id, name: chunk.name, arguments: chunk.arguments });
-              break;
-            case 'usage':
-              usageReported = true;
-              usage.inputTokens += chunk.usage.inputTokens;
-              usage.outputTokens += chunk.usage.outputTokens;
-              if (chunk.usage.reasoningTokens !== undefined) reasoningTokens = (reasoningTokens ?? 0) + chunk.usage.reasoningTokens;
-              break;
-            case 'audio':
-              audio.push({ data: chunk.data, format: chunk.format, transcript: chunk.transcript });
-              break;
-          }
-        }
-        throwIfAborted(signal);
-        messages.push({ role: 'assistant', content: content === '' ? null : content, ...(calls.length ? { toolCalls: calls } : {}) });
+        const calls = yield* modelStep(setup, run, sink);
         if (calls.length === 0) break;
-        if (step >= this.maxSteps) {
-          throw new AgentError(
-            'max_steps_exceeded',
-            `The model was still calling tools after ${this.maxSteps} model calls (maxSteps). Raise maxSteps, or check that the tools' results let the model finish.`,
-          );
-        }
-        yield* this.runTools(calls, messages, toolCalls, { runId, sessionId, userId, metadata, signal, base, streaming });
+        if (step >= setup.maxSteps) throw maxStepsExceeded(setup.maxSteps);
+        yield* toolRound(setup, run, sink, calls);
       }
-
-      const value = options.outputSchema ? parseStructured(content, options.outputSchema) : content;
-      if (streaming) yield { ...base(), event: 'RunContentCompleted', content };
-      const newTurn = messages.slice(newTurnStart);
-      await store.append(sessionId, userId, newTurn);
-      if (memory) {
-        // After the reply: a stream has its content already; run() does not wait at all.
-        const update = memory.update(userId!, newTurn, this.model).catch((error) => {
-          this.logger.error(`Memory update after run ${runId} failed: ${describeError(error)}`);
-          return describeError(error);
-        });
-        if (streaming) {
-          yield { ...base(), event: 'MemoryUpdateStarted', userId: userId! };
-          const changes = await update;
-          yield { ...base(), event: 'MemoryUpdateCompleted', userId: userId!, ...(typeof changes === 'string' ? { changes: [], error: changes } : { changes }) };
-        } else {
-          this.background.add(update);
-          void update.then(() => this.background.delete(update));
-        }
-      }
-      const result = output('completed', value);
-      if (this.afterHooks.length) await this.runHooks('afterResponse', this.afterHooks, result);
-      yield { ...base(), event: 'RunCompleted', output: result };
+      yield* completeRun(setup, run, sink);
     } catch (thrown) {
-      if (signal?.aborted) {
-        const reason = abortReason(signal);
-        const result = output('cancelled', content, new AgentError('cancelled', reason));
-        await this.runHooks('afterResponse', this.afterHooks, result);
-        yield { ...base(), event: 'RunCancelled', reason, output: result };
-      } else {
-        const error = toAgentError(thrown);
-        if (error.code === 'internal') this.logger.error(`Run ${runId} failed unexpectedly: ${error.stack ?? error.message}`);
-        const result = output('error', content, error);
-        await this.runHooks('afterResponse', this.afterHooks, result);
-        yield { ...base(), event: 'RunError', error: { code: error.code, message: error.message }, output: result };
-      }
+      yield await failRun(setup, run, sink, thrown);
     } finally {
-      this.toolReferences.delete(runId);
-    }
-  }
-
-  /** Runs a step's tool calls concurrently, yielding their events as they settle. */
-  private async *runTools(
-    calls: ToolCallRequest[],
-    messages: Message[],
-    records: ToolCallRecord[],
-    run: {
-      runId: string;
-      sessionId: string;
-      userId: string | null;
-      metadata: Record<string, unknown>;
-      signal?: AbortSignal;
-      base: () => RunEventBase;
-      streaming: boolean;
-    },
-  ): AsyncGenerator<RunEvent, void, undefined> {
-    const parsed = calls.map((call) => parseArguments(call));
-    // Aborted when the run is cancelled, or when the consumer leaves the stream while tools run.
-    const controller = new AbortController();
-    const forward = () => controller.abort(run.signal?.reason);
-    if (run.signal?.aborted) forward();
-    else run.signal?.addEventListener('abort', forward, { once: true });
-    const outcomes: ToolOutcome[] = new Array(calls.length);
-    const pending = new Map<number, Promise<number>>();
-    calls.forEach((call, i) => {
-      const ctx = {
-        runId: run.runId,
-        sessionId: run.sessionId,
-        userId: run.userId,
-        agentId: this.id,
-        toolCallId: call.id,
-        signal: controller.signal,
-        metadata: run.metadata,
-      };
-      pending.set(
-        i,
-        executeToolCall(this.tools.get(call.name), call, parsed[i], ctx).then((outcome) => {
-          outcomes[i] = outcome;
-          return i;
-        }),
-      );
-    });
-    const aborted = whenAborted(controller.signal);
-    try {
-      for (let i = 0; i < calls.length && run.streaming; i++) {
-        yield { ...run.base(), event: 'ToolCallStarted', toolName: calls[i].name, toolCallId: calls[i].id, args: parsed[i] };
-      }
-      while (pending.size > 0) {
-        const i = await Promise.race([...pending.values(), aborted.promise]);
-        pending.delete(i);
-        const outcome = outcomes[i];
-        const call = calls[i];
-        records.push({
-          id: call.id,
-          name: call.name,
-          args: outcome.args,
-          ...(outcome.ok ? { result: outcome.result } : { error: outcome.error }),
-          duration: outcome.duration,
-        });
-        if (run.streaming) {
-          yield outcome.ok
-            ? { ...run.base(), event: 'ToolCallCompleted', toolName: call.name, toolCallId: call.id, result: outcome.result }
-            : { ...run.base(), event: 'ToolCallError', toolName: call.name, toolCallId: call.id, error: outcome.error };
-        }
-      }
-    } finally {
-      aborted.dispose();
-      run.signal?.removeEventListener('abort', forward);
-      if (pending.size > 0) controller.abort(new Error('The run ended before its tools finished.'));
-    }
-    // Results go back in the order of the calls, whatever order they finished in.
-    calls.forEach((call, i) => {
-      const outcome = outcomes[i];
-      messages.push({ role: 'tool', toolCallId: call.id, name: call.name, content: outcome.ok ? outcome.result : outcome.error });
-    });
-  }
-
-  private async loadHistory(
-    store: SessionStore,
-    sessionId: string,
-    userId: string | null,
-    explicit: Message[] | undefined,
-    limit: number,
-  ): Promise<Message[]> {
-    const session = await store.getSession(sessionId);
-    if (session && session.userId !== userId) throw new SessionOwnershipError(sessionId);
-    if (explicit) {
-      if (!Array.isArray(explicit)) throw new AgentError('invalid_input', 'The run option `messages` must be an array of messages.');
-      return windowHistory(explicit);
-    }
-    if (!session || limit === 0) return [];
-    return windowHistory(await store.getMessages(sessionId, limit), limit);
-  }
-
-  private responseFormat(schema: z.ZodType): ResponseFormat {
-    let format = this.responseFormats.get(schema);
-    if (!format) {
-      const json = zodToJsonSchema(schema);
-      format = { name: 'output', schema: json, strict: isStrictCompatible(json) };
-      this.responseFormats.set(schema, format);
-    }
-    return format;
-  }
-
-  private async runHooks<T>(kind: string, hooks: ((arg: T) => void | Promise<void>)[], arg: T): Promise<void> {
-    for (const hook of hooks) {
-      try {
-        await hook(arg);
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        this.logger.error(`${kind} hook ${hook.name || '(anonymous)'} failed: ${message}`);
-      }
+      setup.toolReferences.delete(run.runId);
     }
   }
 }
@@ -626,43 +275,27 @@ function addHook<T>(hooks: T[], hook: T): () => void {
   };
 }
 
-function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw signal.reason;
-}
-
-/** Malformed tool-call JSON is a provider failure: the model's answer cannot be understood. */
-function parseArguments(call: ToolCallRequest): unknown {
-  if (call.arguments.trim() === '') return {};
-  try {
-    return JSON.parse(call.arguments);
-  } catch {
-    throw new ModelError(
-      'model_bad_response',
-      `The model sent malformed JSON arguments for tool "${call.name}": ${truncate(call.arguments, 200)}`,
-    );
+function uniqueTools(agentName: string, declared: Tool[]): Map<string, Tool> {
+  const tools = new Map<string, Tool>();
+  for (const tool of declared) {
+    if (!tool || typeof tool.execute !== 'function' || !tool.jsonSchema) {
+      throw new TypeError(`Agent "${agentName}": every tool must be created with defineTool({ name, description, parameters, execute }).`);
+    }
+    if (tools.has(tool.name)) {
+      throw new TypeError(`Agent "${agentName}" has two tools named "${tool.name}"; tool names must be unique.`);
+    }
+    tools.set(tool.name, tool);
   }
+  return tools;
 }
 
-function parseStructured(text: string, schema: z.ZodType): unknown {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new AgentError('output_validation', `The model's reply is not valid JSON for outputSchema: ${truncate(text, 200)}`);
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    throw new AgentError('output_validation', `The model's reply does not match outputSchema: ${formatIssues(parsed.error)}`);
-  }
-  return parsed.data;
-}
-
-function describeError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function truncate(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max)}…` : text;
+function readerSettings(readers: boolean | ReadersOptions): Required<ReadersOptions> | null {
+  if (readers === false) return null;
+  return {
+    readers: readers === true || !readers.readers ? [...BUILTIN_READERS] : readers.readers,
+    maxFileBytes: (readers !== true && readers.maxFileBytes) || 20 * 1024 * 1024,
+    maxChars: (readers !== true && readers.maxChars) || 200_000,
+  };
 }
 
 function wholeNumber(value: number | undefined, fallback: number, min: number, name: string): number {

@@ -1,7 +1,8 @@
 export { Agent } from './agent';
-export type { AfterResponseHook, AgentEmitter, AgentOptions, BeforeRequestHook, RunContext, RunOptions } from './agent';
+export type { AgentEmitter, AgentOptions } from './agent';
+export type { AfterResponseHook, BeforeRequestHook, RunContext, RunOptions } from './run-options';
 export { AgentError, AgentRunError, ModelError, SessionOwnershipError } from './errors';
-export type { AgentErrorCode } from './errors';
+export type { AgentErrorCode } from './error-codes';
 export type { AgentLogger } from './logger';
 export type { AudioInput, ImageInput, RunMedia, VideoInput } from './media';
 export { OpenAIEmbedder } from './knowledge/embedder';

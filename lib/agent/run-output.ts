@@ -1,4 +1,4 @@
-import type { AgentErrorCode } from './errors';
+import type { AgentErrorCode } from './error-codes';
 import type { Message } from './messages';
 
 /** Token, cost and timing figures of one run. */

@@ -5,17 +5,24 @@ import { describe, it } from 'node:test';
 import { packageRoot } from '../support/package-root';
 
 // The layer table of DESIGN.md, for value imports between lib/ folders (type-only imports are free).
-// `agent/` imports nothing else; `auth/` only agent types; http/, triggers/ and interfaces/ are
-// siblings that meet in the kernel (module/), never in each other.
+// `agent/` imports nothing else; `auth/` only agent types; the kernel (module/) only agent/ and
+// auth/; http/, triggers/ and interfaces/ are siblings that meet in the kernel, never in each
+// other. DefinableModule (lib/definable.module.ts) and runtime/ (serve(), which builds a whole app
+// around it) sit on top and may import any layer.
 const FORBIDDEN: Record<string, string[]> = {
-  agent: ['module', 'auth', 'http', 'triggers', 'interfaces', 'runtime', 'testing'],
-  auth: ['module', 'http', 'triggers', 'interfaces', 'runtime', 'testing'],
-  http: ['triggers', 'interfaces', 'runtime', 'testing'],
-  triggers: ['http', 'interfaces', 'runtime', 'testing'],
-  interfaces: ['http', 'triggers', 'runtime', 'testing'],
+  agent: ['module', 'auth', 'http', 'triggers', 'interfaces', 'runtime', 'testing', 'definable.module'],
+  auth: ['module', 'http', 'triggers', 'interfaces', 'runtime', 'testing', 'definable.module'],
+  module: ['http', 'triggers', 'interfaces', 'runtime', 'testing', 'definable.module'],
+  http: ['triggers', 'interfaces', 'runtime', 'testing', 'definable.module'],
+  triggers: ['http', 'interfaces', 'runtime', 'testing', 'definable.module'],
+  interfaces: ['http', 'triggers', 'runtime', 'testing', 'definable.module'],
+  runtime: ['testing'],
+  testing: ['module', 'auth', 'http', 'triggers', 'interfaces', 'runtime', 'definable.module'],
 };
 const LIB = join(packageRoot(), 'lib');
 const VALUE_IMPORT = /^\s*(?:import|export)\s+(?!type\b)[^'";]*?from\s+'(\.[^']+)'/gm;
+/** Every relative import or re-export, type-only included, and side-effect imports. */
+const ANY_IMPORT = /^\s*(?:(?:import|export)\s+[^'";]*?from\s+|import\s+)'(\.[^']+)'/gm;
 
 function sources(folder: string): string[] {
   return readdirSync(folder).flatMap((entry) => {
@@ -35,5 +42,35 @@ describe('the layer table', () => {
       }
     }
     assert.deepEqual(arrows, []);
+  });
+
+  it('has no import circle in lib/ (type-only imports included; barrels are followed like any file)', () => {
+    const files = sources(LIB);
+    const resolveImport = (from: string, specifier: string): string | undefined => {
+      const base = resolve(dirname(from), specifier);
+      return [`${base}.ts`, join(base, 'index.ts')].find((candidate) => files.includes(candidate));
+    };
+    const edges = new Map(
+      files.map((file) => [
+        file,
+        [...readFileSync(file, 'utf8').matchAll(ANY_IMPORT)].map(([, specifier]) => resolveImport(file, specifier)).filter((to): to is string => !!to),
+      ]),
+    );
+    // Depth-first search; a back edge to a file on the current path closes a circle.
+    const state = new Map<string, 'open' | 'done'>();
+    const circles: string[] = [];
+    const path: string[] = [];
+    const visit = (file: string): void => {
+      state.set(file, 'open');
+      path.push(file);
+      for (const next of edges.get(file) ?? []) {
+        if (state.get(next) === 'open') circles.push([...path.slice(path.indexOf(next)), next].map((entry) => relative(LIB, entry)).join(' -> '));
+        else if (!state.has(next)) visit(next);
+      }
+      path.pop();
+      state.set(file, 'done');
+    };
+    for (const file of files) if (!state.has(file)) visit(file);
+    assert.deepEqual(circles, []);
   });
 });

@@ -1,0 +1,41 @@
+import type { z } from 'zod';
+import type { Knowledge, KnowledgeReference } from '../knowledge/knowledge';
+import type { AgentLogger } from '../logger';
+import type { Memory } from '../memory/memory';
+import type { Model, ResponseFormat, ToolDefinition } from '../models/model';
+import type { ReadersOptions } from '../readers/file-reader';
+import type { AfterResponseHook, BeforeRequestHook } from '../run-options';
+import type { SessionStore } from '../sessions/session-store';
+import type { Tool } from '../tools/tool';
+
+/**
+ * What the run stages read from their agent: its settings, checked once by
+ * the `Agent` constructor, and the few things its runs share. The agent keeps
+ * it private, so none of it is public API.
+ */
+export interface AgentSetup {
+  readonly id: string;
+  readonly name: string;
+  readonly model: Model;
+  readonly instructions?: string;
+  readonly tools: ReadonlyMap<string, Tool>;
+  readonly toolDefinitions: ToolDefinition[];
+  readonly sessionStore: SessionStore;
+  readonly historyLimit: number;
+  readonly maxSteps: number;
+  /** `null` when files are refused. */
+  readonly readers: Required<ReadersOptions> | null;
+  readonly memory?: Memory;
+  readonly knowledge?: Knowledge;
+  readonly knowledgeMode: 'always' | 'tool';
+  /** Replaced by `useLogger()`, even while runs are going on: read it when logging. */
+  logger: AgentLogger;
+  readonly beforeHooks: BeforeRequestHook[];
+  readonly afterHooks: AfterResponseHook[];
+  /** References found by `search_knowledge` calls, per run in progress. */
+  readonly toolReferences: Map<string, KnowledgeReference[]>;
+  /** Memory updates of run() calls still going on in the background. */
+  readonly background: Set<Promise<unknown>>;
+  /** Response formats already derived from output schemas. */
+  readonly responseFormats: WeakMap<z.ZodType, ResponseFormat>;
+}

@@ -1,0 +1,89 @@
+import type { z } from 'zod';
+import { abortReason } from '../abort';
+import { AgentError, errorMessage, toAgentError } from '../errors';
+import { formatIssues } from '../json-schema';
+import type { Memory } from '../memory/memory';
+import type { Message } from '../messages';
+import type { RunEvent } from '../run-events';
+import type { AgentSetup } from './agent-setup';
+import type { EventSink, Stage } from './event-sink';
+import { runHooks } from './hooks';
+import type { RunState } from './run-state';
+import { truncate } from './truncate';
+
+/**
+ * Completes a run whose model gave its final reply: parses the structured
+ * output, stores the new turn, updates the user's memory, runs the
+ * `afterResponse` hooks and yields `RunCompleted`.
+ */
+export async function* completeRun(setup: AgentSetup, run: RunState, sink: EventSink): Stage {
+  const { content } = run;
+  const schema = run.options.outputSchema;
+  const value = schema ? parseStructured(content, schema) : content;
+  if (sink.active) yield sink.event({ event: 'RunContentCompleted', content });
+  const newTurn = run.messages.slice(run.newTurnStart);
+  await run.store.append(run.sessionId, run.userId, newTurn);
+  if (setup.memory && run.userId !== null) yield* updateMemory(setup, run, sink, setup.memory, run.userId, newTurn);
+  const result = run.output('completed', value);
+  if (setup.afterHooks.length) await runHooks(setup, 'afterResponse', setup.afterHooks, result);
+  yield sink.event({ event: 'RunCompleted', output: result });
+}
+
+/**
+ * Ends a run that threw: `RunCancelled` when its signal aborted, `RunError`
+ * otherwise, each with the output so far, after the `afterResponse` hooks.
+ */
+export async function failRun(setup: AgentSetup, run: RunState, sink: EventSink, thrown: unknown): Promise<RunEvent> {
+  if (run.signal?.aborted) {
+    const reason = abortReason(run.signal);
+    const result = run.output('cancelled', run.content, new AgentError('cancelled', reason));
+    await runHooks(setup, 'afterResponse', setup.afterHooks, result);
+    return sink.event({ event: 'RunCancelled', reason, output: result });
+  }
+  const error = toAgentError(thrown);
+  if (error.code === 'internal') setup.logger.error(`Run ${run.runId} failed unexpectedly: ${error.stack ?? error.message}`);
+  const result = run.output('error', run.content, error);
+  await runHooks(setup, 'afterResponse', setup.afterHooks, result);
+  return sink.event({ event: 'RunError', error: { code: error.code, message: error.message }, output: result });
+}
+
+/**
+ * Updates the user's memory from the new turn, after the reply: a stream has
+ * its content already and waits to report the changes; run() does not wait
+ * at all (`agent.idle()` does).
+ */
+async function* updateMemory(
+  setup: AgentSetup,
+  run: RunState,
+  sink: EventSink,
+  memory: Memory,
+  userId: string,
+  newTurn: Message[],
+): Stage {
+  const update = memory.update(userId, newTurn, setup.model).catch((error) => {
+    setup.logger.error(`Memory update after run ${run.runId} failed: ${errorMessage(error)}`);
+    return errorMessage(error);
+  });
+  if (sink.active) {
+    yield sink.event({ event: 'MemoryUpdateStarted', userId });
+    const changes = await update;
+    yield sink.event({ event: 'MemoryUpdateCompleted', userId, ...(typeof changes === 'string' ? { changes: [], error: changes } : { changes }) });
+  } else {
+    setup.background.add(update);
+    void update.then(() => setup.background.delete(update));
+  }
+}
+
+function parseStructured(text: string, schema: z.ZodType): unknown {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new AgentError('output_validation', `The model's reply is not valid JSON for outputSchema: ${truncate(text, 200)}`);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    throw new AgentError('output_validation', `The model's reply does not match outputSchema: ${formatIssues(parsed.error)}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,95 @@
+import { randomUUID } from 'node:crypto';
+import type { AgentError } from '../errors';
+import type { KnowledgeReference } from '../knowledge/knowledge';
+import type { Message } from '../messages';
+import type { ModelUsage, ResponseFormat } from '../models/model';
+import type { RunOptions } from '../run-options';
+import type { OutputAudio, RunOutput, RunStatus, ToolCallRecord } from '../run-output';
+import type { SessionStore } from '../sessions/session-store';
+import type { AgentSetup } from './agent-setup';
+
+/**
+ * Everything one run knows, from its ids to what the model has produced so
+ * far. The stages fill it in; {@link RunState.output} turns it into the
+ * run's {@link RunOutput} at any point, finished or not.
+ */
+export class RunState {
+  readonly startedAt = performance.now();
+  readonly runId: string;
+  readonly sessionId: string;
+  readonly userId: string | null;
+  readonly metadata: Record<string, unknown>;
+  /**
+   * The caller's signal. No controller of our own: the model request is cancelled by this signal,
+   * or by closing its iterator when the consumer leaves early; tools get a controller per round.
+   */
+  readonly signal?: AbortSignal;
+  /** Where the run's history is read and its new turn stored. */
+  readonly store: SessionStore;
+
+  /** The history sent to the model and the new turn (no system message). */
+  messages: Message[] = [];
+  /** Where the new turn starts in {@link RunState.messages}. */
+  newTurnStart = 0;
+  /** The system message (instructions, memories, knowledge), or none. */
+  system: Message[] = [];
+  responseFormat?: ResponseFormat;
+  /** The text of the current model step: the reply, once the last step is done. */
+  content = '';
+  reasoning = '';
+  readonly usage: ModelUsage = { inputTokens: 0, outputTokens: 0 };
+  reasoningTokens: number | null = null;
+  /** Whether any model call reported usage (without it, the cost is unknown). */
+  usageReported = false;
+  firstTokenAt: number | null = null;
+  readonly references: KnowledgeReference[] = [];
+  readonly toolCalls: ToolCallRecord[] = [];
+  readonly audio: OutputAudio[] = [];
+
+  constructor(
+    private readonly setup: AgentSetup,
+    /** The run's input, as the caller gave it (checked by the context stage). */
+    readonly input: string,
+    readonly options: RunOptions,
+  ) {
+    this.runId = options.runId ?? randomUUID();
+    this.sessionId = options.sessionId ?? randomUUID();
+    this.userId = options.userId ?? null;
+    this.metadata = options.metadata ?? {};
+    this.signal = options.signal;
+    this.store = options.sessionStore ?? setup.sessionStore;
+  }
+
+  /** The run's output as it stands, with `value` as its content. */
+  output(status: RunStatus, value: unknown, error?: AgentError): RunOutput {
+    const { setup, usage, startedAt, firstTokenAt } = this;
+    return {
+      content: value,
+      reasoningContent: this.reasoning === '' ? null : this.reasoning,
+      references: this.references,
+      contentType: this.options.outputSchema && status === 'completed' ? 'json' : 'text',
+      runId: this.runId,
+      sessionId: this.sessionId,
+      userId: this.userId,
+      agentId: setup.id,
+      agentName: setup.name,
+      model: setup.model.id,
+      status,
+      metrics: {
+        inputTokens: usage.inputTokens,
+        outputTokens: usage.outputTokens,
+        totalTokens: usage.inputTokens + usage.outputTokens,
+        reasoningTokens: this.reasoningTokens,
+        cost: this.usageReported ? setup.model.cost(usage) : null,
+        duration: (performance.now() - startedAt) / 1000,
+        timeToFirstToken: firstTokenAt === null ? null : (firstTokenAt - startedAt) / 1000,
+      },
+      messages: this.messages,
+      toolCalls: this.toolCalls,
+      images: [],
+      audio: this.audio,
+      ...(error ? { error: { code: error.code, message: error.message } } : {}),
+      metadata: this.metadata,
+    };
+  }
+}
