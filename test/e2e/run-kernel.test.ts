@@ -126,32 +126,32 @@ class CountingHooks {
   }
 }
 
+/** Posts to `path` of an app whose model stalls, shuts the app down mid-run, and returns the answer. */
+async function cutByShutdown(platform: (typeof PLATFORMS)[number], path: string, body: unknown) {
+  const model = new StallingModel();
+  const server = await startApp(platform, {
+    imports: [DefinableModule.forRoot({ agent: new Agent({ model }), shutdownTimeout: 100 })],
+    controllers: [CountingHooks],
+  });
+  const response = post(`${server.url}${path}`, body);
+  await model.started.promise;
+  const closing = server.close();
+  const answered = await response;
+  await closing;
+  return answered;
+}
+
 for (const platform of PLATFORMS) {
-  describe(`a /run cut by shutdown (${platform})`, () => {
-    it('answers 503 shutting_down, not 499', async () => {
-      const model = new StallingModel();
-      const server = await startApp(platform, { imports: [DefinableModule.forRoot({ agent: new Agent({ model }), shutdownTimeout: 100 })] });
-      const response = post(`${server.url}/run`, { input: 'will you finish?' });
-      await model.started.promise;
-      const closing = server.close();
-      const answered = await response;
-      await closing;
+  describe(`a run cut by shutdown (${platform})`, () => {
+    it('/run answers 503 shutting_down, not 499', async () => {
+      const answered = await cutByShutdown(platform, '/run', { input: 'will you finish?' });
       assert.equal(answered.status, 503);
       assert.equal(answered.body.error.code, 'shutting_down');
       assert.match(answered.body.error.message, /retry against another instance/);
     });
 
-    it('a webhook whose run is cut by shutdown answers 503 shutting_down too', async () => {
-      const model = new StallingModel();
-      const server = await startApp(platform, {
-        imports: [DefinableModule.forRoot({ agent: new Agent({ model }), shutdownTimeout: 100 })],
-        controllers: [CountingHooks],
-      });
-      const response = post(`${server.url}/hooks/late`, {});
-      await model.started.promise;
-      const closing = server.close();
-      const answered = await response;
-      await closing;
+    it('a webhook answers 503 shutting_down too', async () => {
+      const answered = await cutByShutdown(platform, '/hooks/late', {});
       assert.equal(answered.status, 503);
       assert.equal(answered.body.error.code, 'shutting_down');
     });
