@@ -54,7 +54,7 @@ export {
 } from './triggers';
 export type { CronOptions, HookOptions, OnEventOptions, TriggerInfo, TriggerResult, WebhookOptions } from './triggers';
 export { serve } from './runtime';
-export type { ServeHandle, ServeOptions } from './runtime';
+export type { ServeHandle, ServeOptions, ServeTimeouts } from './runtime';
 
 // Messaging interfaces
 export {

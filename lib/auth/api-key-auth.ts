@@ -71,7 +71,8 @@ export class ApiKeyAuth implements AuthProvider {
    * (`unrecognized`: it may be another provider's token).
    */
   verify(request: AuthRequest): AuthVerdict {
-    const own = headerOf(request, this.header);
+    // An empty (or blank) key header counts as absent, so it cannot hide a key sent as a bearer token.
+    const own = headerOf(request, this.header)?.trim() || undefined;
     const presented = own || bearerToken(request);
     if (!presented) {
       return AuthRefusal.missing(this.name, `an API key in the ${this.headerLabel} header (or Authorization: Bearer <key>)`);

@@ -1,8 +1,8 @@
-import { Controller, Get, HttpCode, Inject, Post, Req, Res, Type, UseFilters, UseGuards } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Logger, Post, Req, Res, Type, UseFilters, UseGuards } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { ServerResponse } from 'node:http';
 import { AgentRunError } from '../agent';
-import type { RunEvent } from '../agent';
+import type { RunErrorEvent, RunEvent } from '../agent';
 import { AUTH_CONTEXT_PROPERTY, AuthContext, DefinableAuthGuard, Public } from '../auth';
 import { AgentRegistry } from '../module/agent.registry';
 import type { DefinableModuleOptions } from '../module/definable-module.options';
@@ -10,9 +10,9 @@ import { DEFINABLE_OPTIONS } from '../module/definable.module-definition';
 import { AgentRunner } from '../module/agent.runner';
 import { HealthRegistry } from '../module/health.registry';
 import { DefinableExceptionFilter } from '../module/definable-exception.filter';
-import { DefinableHttpError } from '../module/http-errors';
+import { DefinableHttpError, publicError } from '../module/http-errors';
 import { parseRunRequest } from './run-request';
-import { sseFrame, toWireOutput } from './wire-format';
+import { sseData, sseFrame, toWireEvent, toWireOutput, WireRunOutput } from './wire-format';
 
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
@@ -23,6 +23,7 @@ const DEFAULT_BODY_LIMIT = 1024 * 1024;
  */
 @UseFilters(DefinableExceptionFilter)
 export class DefinableController {
+  private readonly logger = new Logger('Definable:HTTP');
   private readonly startedAt = Date.now();
   private readonly bodyLimit: number;
 
@@ -72,7 +73,9 @@ export class DefinableController {
   @HttpCode(200)
   @UseGuards(DefinableAuthGuard)
   async run(@Req() request: any, @Res() reply: any): Promise<void> {
-    const length = Number(request.headers?.['content-length'] ?? Buffer.byteLength(JSON.stringify(request.body ?? '')));
+    // A declared length over the limit is refused here; a chunked body was measured by the platform's
+    // parser already (Fastify's bodyLimit, Express's JSON limit): never re-serialised to measure it.
+    const length = Number(request.headers?.['content-length'] ?? 0);
     if (length > this.bodyLimit) {
       throw new DefinableHttpError(
         413,
@@ -143,12 +146,23 @@ export class DefinableController {
     try {
       for await (const event of events) {
         if (raw.destroyed) break;
-        raw.write(sseFrame(event));
+        raw.write(event.event === 'RunError' ? this.publicRunError(event) : sseFrame(event));
       }
     } finally {
       raw.removeListener('close', onClose);
       if (!raw.destroyed) raw.end();
     }
+  }
+
+  /** A `RunError` frame as callers may see it: a provider's own error text goes to the log, under the request id the frame carries. */
+  private publicRunError(event: RunErrorEvent): string {
+    const { info, detail } = publicError(event.error.code, event.error.message);
+    if (!detail) return sseFrame(event);
+    this.logger.warn(`POST /run (stream) failed [${info.request_id}] ${info.code}: ${detail}`);
+    const wire = toWireEvent(event);
+    wire.error = info;
+    (wire.output as WireRunOutput).error = info;
+    return sseData(event.event, wire);
   }
 }
 

@@ -1,4 +1,4 @@
-import { DefinableHttpError, JSON_CONTENT_TYPE_HINT } from '../module/http-errors';
+import { assertContentType, DefinableHttpError, JSON_CONTENT_TYPE_HINT } from '../module/http-errors';
 
 /** The body of `POST /run`. */
 export interface RunRequestBody {
@@ -78,17 +78,9 @@ export function parseRunRequest(body: unknown, contentType?: unknown): RunReques
   };
 }
 
-/**
- * Refuses a `Content-Type` that is present and not `application/json` with a
- * 415 `unsupported_media_type` (a missing one falls through to the body check,
- * whose 400 says to send JSON).
- */
+/** `/run` reads JSON only (a missing Content-Type falls through to the body check, whose 400 says to send JSON). */
 function assertJsonContentType(contentType: unknown): void {
-  if (contentType === undefined || contentType === null || contentType === '') return;
-  const media = String(Array.isArray(contentType) ? contentType[0] : contentType).split(';')[0].trim().toLowerCase();
-  if (media === 'application/json') return;
-  const shown = JSON.stringify(media.length > 80 ? `${media.slice(0, 80)}…` : media);
-  throw new DefinableHttpError(415, 'unsupported_media_type', `POST /run takes JSON, not ${shown}: ${JSON_CONTENT_TYPE_HINT}.`);
+  assertContentType(contentType, ['application/json'], 'POST /run', JSON_CONTENT_TYPE_HINT);
 }
 
 function kind(value: unknown): string {

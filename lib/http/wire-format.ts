@@ -22,7 +22,7 @@ export interface WireRunOutput {
   };
   tool_calls: { id: string; name: string; args: unknown; result?: string; error?: string }[];
   references: { id: string; score: number; source?: string; text: string }[];
-  error?: { code: string; message: string };
+  error?: { code: string; message: string; request_id?: string };
 }
 
 /** A run output as the HTTP API sends it. */
@@ -66,5 +66,10 @@ export function toWireEvent(event: RunEvent): Record<string, unknown> {
 
 /** One Server-Sent Event frame. */
 export function sseFrame(event: RunEvent): string {
-  return `event: ${event.event}\ndata: ${JSON.stringify(toWireEvent(event))}\n\n`;
+  return sseData(event.event, toWireEvent(event));
+}
+
+/** One Server-Sent Event frame of already wire-shaped data. */
+export function sseData(name: string, data: unknown): string {
+  return `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
 }

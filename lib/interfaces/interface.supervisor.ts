@@ -6,6 +6,7 @@ import { AgentRunner } from '../module/agent.runner';
 import { HealthRegistry } from '../module/health.registry';
 import type { DefinableModuleOptions } from '../module/definable-module.options';
 import { DEFINABLE_OPTIONS } from '../module/definable.module-definition';
+import { redactSecrets } from '../module/redact';
 import { settleWithin } from '../module/settle-within';
 import { Backoff } from './backoff';
 import { INTERFACE_CLIENTS } from './interface-client';
@@ -65,7 +66,9 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
     // so they have no client token) and for custom interfaces that still implement attach().
     private readonly moduleRef: ModuleRef,
   ) {
-    health.contribute(() => ({ interfaces: this.status() }));
+    // Public /health shows states and restart counts, never raw errors (they can carry phone
+    // numbers, internal URLs, tokens): those are in the log and in status().
+    health.contribute(() => ({ interfaces: this.status().map(({ lastError: _hidden, ...shown }) => shown) }));
     const names = new Set<string>();
     this.entries = (options?.interfaces ?? []).map((platform) => {
       if (!(platform instanceof MessagingInterface)) {
@@ -163,7 +166,7 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
     if (error instanceof InterfaceAuthError || error instanceof InterfaceSetupError) {
       entry.state = 'failed';
       const fix = error instanceof InterfaceAuthError ? ' Fix the credentials and restart the app.' : '';
-      this.logger.error(`${entry.platform.name} stopped for good: ${error.message}${fix}`);
+      this.logger.error(`${entry.platform.name} stopped for good: ${redactSecrets(error.message)}${fix}`);
       return;
     }
     const ranFor = entry.runningSince === undefined ? 0 : Date.now() - entry.runningSince;
@@ -172,7 +175,7 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
     entry.restarts++;
     entry.nextAttemptAt = Date.now() + delay;
     const kind = error instanceof InterfaceConflictError ? 'conflict' : 'failure';
-    this.logger.warn(`${entry.platform.name} ${kind}: ${error.message} — restarting in ${delay / 1000} s (restart #${entry.restarts})`);
+    this.logger.warn(`${entry.platform.name} ${kind}: ${redactSecrets(error.message)} — restarting in ${delay / 1000} s (restart #${entry.restarts})`);
     entry.timer = setTimeout(() => void this.launch(entry), delay);
   }
 
@@ -180,7 +183,7 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
     try {
       await work();
     } catch (error) {
-      this.logger.warn(`${entry.platform.name}: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.warn(`${entry.platform.name}: ${redactSecrets(error instanceof Error ? error.message : String(error))}`);
     }
   }
 }

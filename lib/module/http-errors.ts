@@ -1,16 +1,55 @@
+import { randomUUID } from 'node:crypto';
 import { HttpException, HttpStatus } from '@nestjs/common';
 import { AgentError, AgentErrorCode } from '../agent';
+import { redactSecrets } from './redact';
 
 /** The JSON body of every error the module answers with. */
 export interface ErrorBody {
-  error: { code: string; message: string };
+  /** `request_id`: on failures whose details stay in the server log (search it for the id). */
+  error: { code: string; message: string; request_id?: string };
+}
+
+/**
+ * What callers are told of a model provider's failure. The provider's own text
+ * can carry what callers must not see (an echoed credential, internal URLs,
+ * account details): it goes to the log, under a request id the answer carries.
+ */
+const PROVIDER_MESSAGES: Partial<Record<AgentErrorCode, string>> = {
+  model_auth: 'The model provider refused the server\'s credentials.',
+  model_rate_limit: 'The model provider is rate-limiting this server; retry later.',
+  model_unavailable: 'The model provider is unavailable; retry later.',
+  model_timeout: 'The model provider did not answer in time.',
+  model_connection: 'Could not reach the model provider.',
+  model_bad_request: 'The model provider rejected the request.',
+  model_stream_error: 'The model provider\'s stream failed.',
+  model_bad_response: 'The model provider\'s answer could not be understood.',
+};
+
+/** A run failure as a caller may see it, and, for provider failures, the redacted detail to log under its request id. */
+export interface PublicError {
+  info: ErrorBody['error'];
+  /** The original message, secrets redacted, for the log (provider failures only). */
+  detail?: string;
+}
+
+/** What a caller may see of a run failure with this code and message: provider failures get a fixed message and a request id. */
+export function publicError(code: string, message: string): PublicError {
+  const fixed = PROVIDER_MESSAGES[code as AgentErrorCode];
+  if (!fixed) return { info: { code, message } };
+  return { info: { code, message: fixed, request_id: newRequestId() }, detail: redactSecrets(message) };
 }
 
 /** An HTTP error with the module's `{ "error": { code, message } }` body. */
 export class DefinableHttpError extends HttpException {
-  constructor(status: number, code: string, message: string) {
-    super({ error: { code, message } } satisfies ErrorBody, status);
+  /** `requestId`: for failures whose details stay in the server log under that id. */
+  constructor(status: number, code: string, message: string, requestId?: string) {
+    super({ error: { code, message, ...(requestId ? { request_id: requestId } : {}) } } satisfies ErrorBody, status);
   }
+}
+
+/** A fresh id for a failure whose details go to the log only: `req_` and 20 hex digits. */
+export function newRequestId(): string {
+  return `req_${randomUUID().replace(/-/g, '').slice(0, 20)}`;
 }
 
 const STATUS_BY_CODE: Partial<Record<AgentErrorCode, number>> = {
@@ -44,6 +83,19 @@ const CODE_BY_STATUS: Record<number, string> = {
   429: 'rate_limited',
 };
 
+/**
+ * Refuses a `Content-Type` that is present and not one of `allowed` (media
+ * types; `application/json` also admits `+json` types) with a 415
+ * `unsupported_media_type`. A missing one passes (the body check decides).
+ */
+export function assertContentType(contentType: unknown, allowed: readonly string[], where: string, hint: string): void {
+  if (contentType === undefined || contentType === null || contentType === '') return;
+  const media = String(Array.isArray(contentType) ? contentType[0] : contentType).split(';')[0].trim().toLowerCase();
+  if (allowed.includes(media) || (allowed.includes('application/json') && /^application\/[a-z0-9.+-]+\+json$/.test(media))) return;
+  const shown = JSON.stringify(media.length > 80 ? `${media.slice(0, 80)}…` : media);
+  throw new DefinableHttpError(415, 'unsupported_media_type', `${where} takes ${allowed.join(' or ')}, not ${shown}: ${hint}.`);
+}
+
 /** The 415 answer's advice, shared by `/run`'s own check and the platforms' parsers. */
 export const JSON_CONTENT_TYPE_HINT = 'send Content-Type: application/json with a body like {"input": "Hello"}';
 
@@ -63,10 +115,11 @@ function expressTooLarge(length: unknown, limit: unknown): string {
 
 /**
  * Maps anything thrown to a status and the module's error body: agent errors
- * by their code (provider failures 502), Nest HTTP exceptions by their status,
- * everything else 500 with a generic message (never a stack trace).
+ * by their code (provider failures 502, with a fixed message and a request id;
+ * `detail` is what to log), Nest HTTP exceptions by their status, everything
+ * else 500 with a generic message (never a stack trace).
  */
-export function toErrorResponse(error: unknown): { status: number; body: ErrorBody; unexpected: boolean } {
+export function toErrorResponse(error: unknown): { status: number; body: ErrorBody; unexpected: boolean; detail?: string } {
   if (error instanceof HttpException) {
     // Nest 12 wraps Express's body-parser errors in an HttpException: read them as Nest 11 hands them
     // over. (Fastify's own errors, wrapped on both lines, are read from the exception below.)
@@ -93,7 +146,8 @@ export function toErrorResponse(error: unknown): { status: number; body: ErrorBo
     return { status, body: { error: { code: CODE_BY_STATUS[status] ?? (status >= 500 ? 'internal' : 'error'), message } }, unexpected: status >= 500 };
   }
   if (error instanceof AgentError && error.code !== 'internal') {
-    return { status: STATUS_BY_CODE[error.code] ?? 500, body: { error: { code: error.code, message: error.message } }, unexpected: false };
+    const { info, detail } = publicError(error.code, error.message);
+    return { status: STATUS_BY_CODE[error.code] ?? 500, body: { error: info }, unexpected: false, detail };
   }
   const parserError = platformError(error);
   if (parserError) return parserError;

@@ -1,3 +1,3 @@
 import './agent-serve';
 export { serve } from './serve';
-export type { ServeHandle, ServeOptions } from './serve';
+export type { ServeHandle, ServeOptions, ServeTimeouts } from './serve';

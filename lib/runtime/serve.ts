@@ -42,6 +42,22 @@ export interface ServeOptions {
   logger?: LogLevel[] | false;
   /** A line the banner shows in bold, e.g. that a demo model answers. */
   notice?: string;
+  /** How long a client may take, so slow or idle connections are not held forever. */
+  timeouts?: ServeTimeouts;
+}
+
+/**
+ * The server's timeouts (`serve()` sets them on Fastify and Node's HTTP
+ * server). They bound receiving a request, not answering it: a long SSE
+ * stream is not cut.
+ */
+export interface ServeTimeouts {
+  /** Most milliseconds to receive a whole request (headers and body), else 408. Default 30,000; 0 turns it off. */
+  requestMs?: number;
+  /** Most milliseconds to receive the request headers. Default 10,000 (at most `requestMs`). */
+  headersMs?: number;
+  /** How long an idle keep-alive connection stays open. Default 5,000. */
+  keepAliveMs?: number;
 }
 
 /** A running server (see {@link serve}). */
@@ -105,8 +121,12 @@ export async function serve(target: Agent | MessagingInterface[], options: Serve
   };
   const logger =
     options.logger === false ? false : options.logger ?? (['log', 'warn', 'error', 'fatal', ...(options.dev ? (['debug', 'verbose'] as const) : [])] as LogLevel[]);
+  const timeouts = { requestMs: 30_000, headersMs: 10_000, keepAliveMs: 5_000, ...options.timeouts };
   const adapter = new (loadFastifyAdapter())({
     bodyLimit: moduleOptions.bodyLimit ?? 1024 * 1024,
+    // Slowloris: without these a client that sends a byte now and then holds a connection forever.
+    requestTimeout: timeouts.requestMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
     // An open SSE stream must not keep the server from closing.
     forceCloseConnections: true,
     logger: options.dev ? { level: 'info' } : false,
@@ -115,6 +135,8 @@ export async function serve(target: Agent | MessagingInterface[], options: Serve
   // In our own app the uniform error body covers parser errors (malformed JSON, 413) too.
   app.useGlobalFilters(new DefinableExceptionFilter(app.get(HttpAdapterHost)));
   if (options.dev) await setUpSwagger(app, app.get(TriggerRegistry));
+  const httpServer = app.getHttpServer() as import('node:http').Server;
+  httpServer.headersTimeout = timeouts.requestMs > 0 ? Math.min(timeouts.headersMs, timeouts.requestMs) : timeouts.headersMs;
   await app.listen(port, host);
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
 

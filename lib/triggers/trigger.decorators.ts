@@ -24,6 +24,12 @@ export interface WebhookOptions {
   auth?: false | AuthProvider;
   /** Run a named agent instead of the default one. */
   agent?: string;
+  /**
+   * Media types the request body may have (a body of another type gets 415).
+   * Default `['application/json']` (and `+json` types); add e.g.
+   * `'application/x-www-form-urlencoded'` for senders such as Slack or Twilio.
+   */
+  contentTypes?: string[];
 }
 
 /** Options of {@link Cron}. */
@@ -84,7 +90,12 @@ export function Webhook(path: string, options: WebhookOptions = {}): MethodDecor
   if (typeof path !== 'string') throw new TypeError("@Webhook() needs a path, e.g. @Webhook('/github').");
   const method = (options.method ?? 'POST').toUpperCase();
   if (!(method in METHODS)) throw new TypeError(`@Webhook('${path}'): method must be one of ${Object.keys(METHODS).join(', ')}.`);
-  const metadata: WebhookMetadata = { path, method, ...(options.agent ? { agent: options.agent } : {}) };
+  const metadata: WebhookMetadata = {
+    path,
+    method,
+    ...(options.agent ? { agent: options.agent } : {}),
+    ...(options.contentTypes ? { contentTypes: options.contentTypes.map((type) => type.toLowerCase()) } : {}),
+  };
   const decorators: MethodDecorator[] = [
     RequestMapping({ path, method: METHODS[method] }),
     HttpCode(200),

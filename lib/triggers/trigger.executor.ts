@@ -1,7 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { RunOptions, RunOutput } from '../agent';
 import { AgentError } from '../agent';
+import type { AuthContext } from '../auth';
 import { AgentRunner } from '../module/agent.runner';
+import { DefinableHttpError } from '../module/http-errors';
 import { RunTracker } from '../module/run.tracker';
 import type { TriggerEvent, TriggerResult } from './trigger-event';
 
@@ -26,9 +28,11 @@ export class TriggerExecutor {
   /**
    * Runs the agent for a handler's result; resolves `null` when nothing ran.
    * Rejects with `AgentRunError` when the run fails, `TriggerResultError` for a
-   * result of the wrong shape.
+   * result of the wrong shape. With the webhook caller's `principal`, the run
+   * is that user's: a handler's other `userId` is refused (403) unless the
+   * principal is trusted, as on `POST /run`.
    */
-  async execute(result: TriggerResult, event: TriggerEvent, agentName?: string): Promise<RunOutput | null> {
+  async execute(result: TriggerResult, event: TriggerEvent, agentName?: string, principal?: AuthContext): Promise<RunOutput | null> {
     if (result === null || result === undefined) return null;
     let input: string;
     let options: RunOptions & { agent?: string };
@@ -44,6 +48,18 @@ export class TriggerExecutor {
       );
     }
     const { agent: chosen, ...runOptions } = options;
+    if (principal) {
+      // The rule of POST /run: an authenticated caller's runs are its own; only trusted principals act for others.
+      if (runOptions.userId !== undefined && runOptions.userId !== principal.userId && !principal.trusted) {
+        throw new DefinableHttpError(
+          403,
+          'forbidden',
+          `The ${event.source} handler returned userId "${runOptions.userId}" for a caller authenticated as "${principal.userId}"; only trusted principals may run for other users. Leave userId out (the caller's is used).`,
+        );
+      }
+      runOptions.userId ??= principal.userId;
+      runOptions.metadata = { ...runOptions.metadata, auth: principal.provider };
+    }
     return this.runner.run(input, { ...runOptions, agent: chosen ?? agentName, trigger: event.source });
   }
 

@@ -5,6 +5,8 @@ export interface WebhookMetadata {
   path: string;
   method: string;
   agent?: string;
+  /** Media types the body may have; default `['application/json']`. */
+  contentTypes?: string[];
 }
 
 /** Stored metadata of `@Cron`. */

@@ -2,10 +2,14 @@ import { CallHandler, ExecutionContext, HttpException, Injectable, Logger, NestI
 import { Reflector } from '@nestjs/core';
 import { catchError, mergeMap, Observable } from 'rxjs';
 import { AgentRunner } from '../module/agent.runner';
-import { DefinableHttpError } from '../module/http-errors';
+import { AUTH_CONTEXT_PROPERTY } from '../auth';
+import { assertContentType, DefinableHttpError, newRequestId } from '../module/http-errors';
+import { redactSecrets } from '../module/redact';
 import type { TriggerEvent, TriggerResult } from './trigger-event';
 import { TRIGGER_EVENT_PROPERTY, WebhookMeta } from './trigger.metadata';
 import { TriggerExecutor, TriggerResultError } from './trigger.executor';
+
+const WEBHOOK_CONTENT_TYPE_HINT = "send Content-Type: application/json, or (server side) accept other types with @Webhook(path, { contentTypes: ['application/x-www-form-urlencoded'] })";
 
 /**
  * Runs around every `@Webhook` handler: hands it the {@link TriggerEvent},
@@ -32,6 +36,9 @@ export class WebhookInterceptor implements NestInterceptor {
     }
     const request = context.switchToHttp().getRequest();
     const meta = this.reflector.get(WebhookMeta, context.getHandler());
+    if (request.body !== undefined && request.body !== null && request.body !== '' && (meta?.method ?? 'POST') !== 'GET') {
+      assertContentType(request.headers?.['content-type'], meta?.contentTypes ?? ['application/json'], `${meta?.method ?? 'POST'} ${meta?.path ?? ''}`.trim(), WEBHOOK_CONTENT_TYPE_HINT);
+    }
     const label = `${context.getClass().name}.${context.getHandler().name}`;
     const event: TriggerEvent = {
       body: request.body,
@@ -45,13 +52,15 @@ export class WebhookInterceptor implements NestInterceptor {
     return next.handle().pipe(
       catchError((error: unknown) => {
         if (error instanceof HttpException) throw error;
-        const message = error instanceof Error ? error.message : String(error);
-        this.logger.error(`${label} (${event.source}) threw: ${error instanceof Error ? error.stack : message}`);
-        throw new DefinableHttpError(500, 'handler_failed', `The webhook handler ${label} failed: ${message}`);
+        // The handler's own message may hold anything (internal URLs, ids, secrets): it goes to the log only.
+        const requestId = newRequestId();
+        const detail = error instanceof Error ? error.stack ?? error.message : String(error);
+        this.logger.error(`${label} (${event.source}) threw [${requestId}]: ${redactSecrets(detail)}`);
+        throw new DefinableHttpError(500, 'handler_failed', 'The webhook handler failed; the server log has the details.', requestId);
       }),
       mergeMap(async (result: TriggerResult) => {
         try {
-          const output = await executor.execute(result, event, meta?.agent);
+          const output = await executor.execute(result, event, meta?.agent, request[AUTH_CONTEXT_PROPERTY]);
           return output ? { content: output.content, run_id: output.runId, session_id: output.sessionId } : { status: 'ok' };
         } catch (error) {
           // The handler's result is the server's mistake, not the caller's.

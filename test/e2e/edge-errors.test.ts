@@ -260,7 +260,7 @@ for (const platform of PLATFORMS) {
           const res = await post(`${server.url}/run`, body, { ...key, 'content-type': type });
           assert.equal(res.status, 415);
           assert.equal(res.body.error.code, 'unsupported_media_type');
-          assert.match(res.body.error.message, /^POST \/run takes JSON, not "text\/plain"|^POST \/run takes JSON, not "application\/x-www-form-urlencoded"/);
+          assert.match(res.body.error.message, /^POST \/run takes application\/json, not "(text\/plain|application\/x-www-form-urlencoded)"/);
           assert.match(res.body.error.message, /send Content-Type: application\/json/);
         });
       }

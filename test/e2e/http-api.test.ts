@@ -159,7 +159,9 @@ for (const platform of PLATFORMS) {
       it('answers 502 when the model provider fails', async () => {
         const res = await post(`${server.url}/run`, { input: 'provider down' });
         assert.equal(res.status, 502);
-        assert.deepEqual(res.body, { error: { code: 'model_unavailable', message: 'Model test failed (HTTP 503): try again later.' } });
+        assert.equal(res.body.error.code, 'model_unavailable');
+        assert.equal(res.body.error.message, 'The model provider is unavailable; retry later.', "a fixed message, never the provider's text");
+        assert.match(res.body.error.request_id, /^req_[0-9a-f]{20}$/);
       });
 
       it('answers 500 for a bug, without a stack trace', async () => {

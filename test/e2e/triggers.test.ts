@@ -148,11 +148,13 @@ for (const platform of PLATFORMS) {
       assert.deepEqual(res.body, { status: 'ok' });
     });
 
-    it('a webhook handler that throws answers 500 with the error', async () => {
+    it('a webhook handler that throws answers 500 handler_failed with a fixed message and a request id, its own message only in the log', async () => {
       const res = await post(`${server.url}/hooks/throws`, {});
       assert.equal(res.status, 500);
       assert.equal(res.body.error.code, 'handler_failed');
-      assert.match(res.body.error.message, /Hooks\.onThrow failed: handler exploded/);
+      assert.equal(res.body.error.message, 'The webhook handler failed; the server log has the details.');
+      assert.match(res.body.error.request_id, /^req_[0-9a-f]{20}$/);
+      assert.doesNotMatch(JSON.stringify(res.body), /exploded/);
     });
 
     it('a webhook returning something else answers 500 saying what to return', async () => {

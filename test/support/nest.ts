@@ -26,10 +26,11 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** Builds a module with Nest's testing module, starts it on 127.0.0.1 on the given platform. */
-export async function startApp(platform: Platform, metadata: ModuleMetadata): Promise<TestApp> {
+/** Builds a module with Nest's testing module, starts it on 127.0.0.1 on the given platform (`configure` runs before listen). */
+export async function startApp(platform: Platform, metadata: ModuleMetadata, configure?: (app: INestApplication) => void): Promise<TestApp> {
   const moduleRef = await Test.createTestingModule(metadata).compile();
   const app = moduleRef.createNestApplication(platform === 'fastify' ? new FastifyAdapter() : new ExpressAdapter(), { logger: false });
+  configure?.(app);
   await app.listen(0, '127.0.0.1');
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1').replace('localhost', '127.0.0.1');
   return { app, url, close: () => app.close() };
