@@ -71,8 +71,12 @@ export class ApiKeyAuth implements AuthProvider {
    * (`unrecognized`: it may be another provider's token).
    */
   verify(request: AuthRequest): AuthVerdict {
-    // An empty (or blank) key header counts as absent, so it cannot hide a key sent as a bearer token.
-    const own = headerOf(request, this.header)?.trim() || undefined;
+    // An empty key header — or several empty ones, which Node joins as ", " — counts as absent, so
+    // it cannot hide a key sent as a bearer token. (Keys never hold commas.)
+    const own = headerOf(request, this.header)
+      ?.split(',')
+      .map((value) => value.trim())
+      .find((value) => value !== '');
     const presented = own || bearerToken(request);
     if (!presented) {
       return AuthRefusal.missing(this.name, `an API key in the ${this.headerLabel} header (or Authorization: Bearer <key>)`);

@@ -1,6 +1,7 @@
 import { DynamicModule, INestApplication, Logger, LogLevel, Module, Type } from '@nestjs/common';
 import { HttpAdapterHost, NestFactory } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { createServer, RequestListener } from 'node:http';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { ScheduleModule } from '@nestjs/schedule';
 import { Agent } from '../agent';
@@ -125,8 +126,17 @@ export async function serve(target: Agent | MessagingInterface[], options: Serve
   const adapter = new (loadFastifyAdapter())({
     bodyLimit: moduleOptions.bodyLimit ?? 1024 * 1024,
     // Slowloris: without these a client that sends a byte now and then holds a connection forever.
-    requestTimeout: timeouts.requestMs,
-    keepAliveTimeout: timeouts.keepAliveMs,
+    // Node checks them on connectionsCheckingInterval (30 s by default): ours follows the timeouts.
+    serverFactory: (handler: RequestListener) =>
+      createServer(
+        {
+          requestTimeout: timeouts.requestMs,
+          headersTimeout: timeouts.requestMs > 0 ? Math.min(timeouts.headersMs, timeouts.requestMs) : timeouts.headersMs,
+          keepAliveTimeout: timeouts.keepAliveMs,
+          connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(Math.min(timeouts.headersMs, timeouts.requestMs || Infinity) / 2))),
+        },
+        handler,
+      ),
     // An open SSE stream must not keep the server from closing.
     forceCloseConnections: true,
     logger: options.dev ? { level: 'info' } : false,
@@ -135,8 +145,6 @@ export async function serve(target: Agent | MessagingInterface[], options: Serve
   // In our own app the uniform error body covers parser errors (malformed JSON, 413) too.
   app.useGlobalFilters(new DefinableExceptionFilter(app.get(HttpAdapterHost)));
   if (options.dev) await setUpSwagger(app, app.get(TriggerRegistry));
-  const httpServer = app.getHttpServer() as import('node:http').Server;
-  httpServer.headersTimeout = timeouts.requestMs > 0 ? Math.min(timeouts.headersMs, timeouts.requestMs) : timeouts.headersMs;
   await app.listen(port, host);
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
 
