@@ -7,10 +7,11 @@
  * - `model_auth`: the provider refused the credentials (401/403).
  * - `model_rate_limit`: the provider kept answering 429 after the retries.
  * - `model_unavailable`: the provider answered 5xx after the retries.
- * - `model_timeout`: the provider did not answer within the model's `timeout`.
+ * - `model_timeout`: the provider did not answer within the model's `timeout`, or went silent mid-answer for its `idleTimeout`.
  * - `model_connection`: the provider could not be reached.
  * - `model_bad_request`: the provider rejected the request (400/404/422).
- * - `model_stream_error`: the provider's stream broke or carried an error.
+ * - `model_stream_error`: the provider's stream carried an error.
+ * - `model_stream_interrupted`: the provider's stream broke off (connection dropped, or ended without a `finish_reason`) before the answer was complete.
  * - `model_bad_response`: the provider's answer could not be understood (e.g. malformed tool-call JSON).
  * - `max_steps_exceeded`: the model kept calling tools past `maxSteps`.
  * - `output_validation`: the reply did not match `outputSchema`.
@@ -31,6 +32,7 @@ export type AgentErrorCode =
   | 'model_connection'
   | 'model_bad_request'
   | 'model_stream_error'
+  | 'model_stream_interrupted'
   | 'model_bad_response'
   | 'max_steps_exceeded'
   | 'output_validation'

@@ -22,6 +22,7 @@ const PROVIDER_MESSAGES: Partial<Record<AgentErrorCode, string>> = {
   model_connection: 'Could not reach the model provider.',
   model_bad_request: 'The model provider rejected the request.',
   model_stream_error: 'The model provider\'s stream failed.',
+  model_stream_interrupted: 'The model provider\'s answer broke off before it was complete.',
   model_bad_response: 'The model provider\'s answer could not be understood.',
 };
 
@@ -61,6 +62,7 @@ const STATUS_BY_CODE: Partial<Record<AgentErrorCode, number>> = {
   model_bad_request: HttpStatus.BAD_GATEWAY,
   model_stream_error: HttpStatus.BAD_GATEWAY,
   model_bad_response: HttpStatus.BAD_GATEWAY,
+  model_stream_interrupted: HttpStatus.BAD_GATEWAY,
   max_steps_exceeded: HttpStatus.BAD_GATEWAY,
   output_validation: HttpStatus.BAD_GATEWAY,
   unsupported_media: HttpStatus.BAD_REQUEST,

@@ -40,6 +40,18 @@ export interface FakeReply {
   failAfterChunks?: number;
   /** Streaming: destroy the connection after this many content chunks. */
   dropAfterChunks?: number;
+  /**
+   * Send the headers and this many content chunks (streaming) or half the JSON
+   * body (not streaming), then nothing more, keeping the connection open: an
+   * upstream that stalls mid-answer.
+   */
+  stallAfterChunks?: number;
+  /** Streaming: end the response cleanly after this many content chunks, with no `finish_reason` and no `[DONE]`. */
+  endAfterChunks?: number;
+  /** Streaming: send a `data:` line that is not JSON after this many content chunks. */
+  malformedAfterChunks?: number;
+  /** Answer with exactly this (e.g. an HTML page, or a JSON body to a streaming request), whatever the request asked. */
+  raw?: { status?: number; contentType: string; body: string };
 }
 
 /** A request the fake server received. */
@@ -166,11 +178,20 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       if (reply.retryAfter !== undefined) res.setHeader('retry-after', String(reply.retryAfter));
       return sendError(res, reply.status, reply.errorMessage ?? `Injected failure (HTTP ${reply.status}).`);
     }
+    if (reply.raw) {
+      res.writeHead(reply.raw.status ?? 200, { 'content-type': reply.raw.contentType });
+      return void res.end(reply.raw.body);
+    }
     if (body.stream === true) return stream(res, body, reply);
     return complete(res, body, reply);
   }
 
   function complete(res: ServerResponse, body: any, reply: FakeReply): void {
+    if (reply.stallAfterChunks !== undefined) {
+      // Headers and half a body, then silence: the client's body read must time out on its own.
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return void res.write('{"id":"chatcmpl-stalled","object":"chat.completion","choices":[{"index":0,');
+    }
     const content = reply.content ?? reply.chunks?.join('') ?? '';
     const toolCalls = toolCallsOf(reply);
     const message: Record<string, unknown> = { role: 'assistant', content: toolCalls.length && !content ? null : content };
@@ -218,6 +239,12 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       if (reply.dropAfterChunks === i) {
         res.destroy();
         return;
+      }
+      if (reply.stallAfterChunks === i) return; // silence, connection open
+      if (reply.endAfterChunks === i) return void res.end();
+      if (reply.malformedAfterChunks === i) {
+        await send('{"id": "chatcmpl-broken", "choices": [{"delta": {"content": "unterminated');
+        return void res.end();
       }
       if (!(await send(frame({ content: piece }), i > 0))) return;
     }

@@ -9,7 +9,9 @@ import type {
 import { AgentErrorCode, ModelError } from '../errors';
 import type { ContentPart, Message } from '../messages';
 import type { Model, ModelCapabilities, ModelChunk, ModelRequest, ModelUsage } from './model';
+import { IdleWatch } from './idle-watch';
 import { findModelPrice, ModelPrice, priceTokens } from './pricing';
+import { truncate } from '../run/truncate';
 
 /** Options of {@link OpenAIChat}. */
 export interface OpenAIChatOptions {
@@ -22,8 +24,16 @@ export interface OpenAIChatOptions {
   temperature?: number;
   /** Upper bound of generated tokens per model call. */
   maxTokens?: number;
-  /** Per-request timeout in milliseconds (the SDK's default is 10 minutes). */
+  /** Milliseconds to wait for the answer to begin (its headers; the SDK's default is 10 minutes). */
   timeout?: number;
+  /**
+   * Milliseconds the answer may go silent once it has begun — between streamed
+   * chunks, or while a JSON body arrives — before the call is abandoned with
+   * `model_timeout`. `timeout` stops counting when the headers arrive, so
+   * without this an upstream that stalls mid-answer hangs the run. Default
+   * 60,000; 0 turns it off.
+   */
+  idleTimeout?: number;
   /** Retries on 408/409/429/5xx and connection errors, with backoff (the SDK's default is 2). */
   maxRetries?: number;
   /** Extra fields merged into every request body (provider-specific parameters). */
@@ -38,6 +48,7 @@ export interface OpenAIChatOptions {
 }
 
 const OPENAI_DEFAULT_BASE = 'https://api.openai.com/v1';
+const DEFAULT_IDLE_TIMEOUT = 60_000;
 
 /**
  * A chat model on the official `openai` package (Chat Completions), for OpenAI
@@ -72,56 +83,128 @@ export class OpenAIChat implements Model {
   async *invoke(request: ModelRequest): AsyncIterable<ModelChunk> {
     const client = this.getClient();
     const params = this.buildParams(request);
+    const watch = new IdleWatch(this.options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT, request.signal);
     try {
       if (request.stream) {
         const stream = await client.chat.completions.create(
           { ...params, stream: true, stream_options: { include_usage: true } } as ChatCompletionCreateParamsStreaming,
-          { signal: request.signal },
+          { signal: watch.signal },
         );
-        yield* this.readStream(stream, request.signal);
+        watch.start();
+        yield* this.readStream(stream, watch, request.signal);
       } else {
-        const completion = await client.chat.completions.create(
-          { ...params, stream: false } as ChatCompletionCreateParamsNonStreaming,
-          { signal: request.signal },
-        );
-        yield* this.readCompletion(completion);
+        // The raw response, so the body is read under the idle watch (the SDK's timeout ends at the headers).
+        const response = await client.chat.completions
+          .create({ ...params, stream: false } as ChatCompletionCreateParamsNonStreaming, { signal: watch.signal })
+          .asResponse();
+        watch.start();
+        yield* this.readCompletion(await this.readBody(response, watch));
       }
     } catch (error) {
+      if (watch.expired) {
+        throw new ModelError(
+          'model_timeout',
+          `The model ${this.id} went silent for ${this.options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT} ms in the middle of its answer; raise OpenAIChat's idleTimeout or check the provider.`,
+        );
+      }
       if (request.signal?.aborted) return;
       throw toModelError(error, this.id);
+    } finally {
+      watch.stop();
+    }
+  }
+
+  /** Reads a JSON completion body, each piece resetting the idle watch. */
+  private async readBody(response: Response, watch: IdleWatch): Promise<OpenAI.Chat.Completions.ChatCompletion> {
+    const pieces: Uint8Array[] = [];
+    const reader = response.body?.getReader();
+    if (reader) {
+      const cancel = () => void reader.cancel().catch(() => undefined);
+      watch.signal.addEventListener('abort', cancel, { once: true });
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          watch.touch();
+          pieces.push(value);
+        }
+      } finally {
+        watch.signal.removeEventListener('abort', cancel);
+      }
+    }
+    if (watch.signal.aborted) throw watch.signal.reason;
+    const text = Buffer.concat(pieces).toString('utf8');
+    try {
+      return JSON.parse(text) as OpenAI.Chat.Completions.ChatCompletion;
+    } catch {
+      const type = response.headers.get('content-type') ?? 'no content type';
+      throw new ModelError('model_bad_response', `The model ${this.id} answered with a body that is not JSON (${type}): ${truncate(text, 120)}`);
     }
   }
 
   private async *readStream(
     stream: AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>,
+    watch: IdleWatch,
     signal: AbortSignal | undefined,
   ): AsyncIterable<ModelChunk> {
     const calls = new Map<number, { id: string; name: string; arguments: string }>();
     let finish: string | null = null;
-    for await (const chunk of stream) {
-      if (chunk.usage) yield { type: 'usage', usage: usageOf(chunk.usage) };
-      // The usage chunk of `include_usage` has `choices: []`.
-      const choice = chunk.choices?.[0];
-      if (!choice) continue;
-      const delta = choice.delta ?? {};
-      const reasoning = reasoningOf(delta);
-      if (reasoning) yield { type: 'reasoning', delta: reasoning };
-      if (typeof delta.content === 'string' && delta.content !== '') yield { type: 'content', delta: delta.content };
-      for (const part of delta.tool_calls ?? []) {
-        const call = calls.get(part.index) ?? { id: '', name: '', arguments: '' };
-        if (part.id) call.id = part.id;
-        if (part.function?.name) call.name += part.function.name;
-        if (part.function?.arguments) call.arguments += part.function.arguments;
-        calls.set(part.index, call);
+    let chunks = 0;
+    let choices = 0;
+    try {
+      for await (const chunk of stream) {
+        watch.touch();
+        chunks++;
+        if (chunk.usage) yield { type: 'usage', usage: usageOf(chunk.usage) };
+        // The usage chunk of `include_usage` has `choices: []`.
+        const choice = chunk.choices?.[0];
+        if (!choice) continue;
+        choices++;
+        const delta = choice.delta ?? {};
+        const reasoning = reasoningOf(delta);
+        if (reasoning) yield { type: 'reasoning', delta: reasoning };
+        if (typeof delta.content === 'string' && delta.content !== '') yield { type: 'content', delta: delta.content };
+        for (const part of delta.tool_calls ?? []) {
+          const call = calls.get(part.index) ?? { id: '', name: '', arguments: '' };
+          if (part.id) call.id = part.id;
+          if (part.function?.name) call.name += part.function.name;
+          if (part.function?.arguments) call.arguments += part.function.arguments;
+          calls.set(part.index, call);
+        }
+        if (choice.finish_reason) finish = choice.finish_reason;
       }
-      if (choice.finish_reason) finish = choice.finish_reason;
+    } catch (error) {
+      if (watch.signal.aborted || error instanceof OpenAI.APIError && !(error instanceof OpenAI.APIConnectionError)) throw error;
+      if (error instanceof SyntaxError) {
+        throw new ModelError('model_bad_response', `The model ${this.id} streamed a chunk that is not JSON: ${error.message}`, { cause: error });
+      }
+      if (chunks > 0) {
+        throw new ModelError('model_stream_interrupted', `The model ${this.id}'s stream broke off after ${chunks} chunks: ${errorText(error)}`, { cause: error });
+      }
+      throw error;
     }
     // Aborting the request ends the SDK's iterator quietly: report nothing half-done.
+    if (watch.signal.aborted) {
+      if (watch.expired) throw watch.signal.reason;
+      return;
+    }
     if (signal?.aborted) return;
+    // An answer counts only once the provider says it is complete; anything else is an error, never a short success.
+    if (!finish) {
+      if (choices === 0) {
+        throw new ModelError(
+          'model_bad_response',
+          chunks === 0
+            ? `The model ${this.id} answered a streaming request with no stream (not Server-Sent Events, or empty).`
+            : `The model ${this.id} streamed ${chunks} chunks without any choice.`,
+        );
+      }
+      throw new ModelError('model_stream_interrupted', `The model ${this.id}'s stream ended after ${chunks} chunks without a finish_reason: the answer is incomplete.`);
+    }
     for (const [index, call] of [...calls.entries()].sort((a, b) => a[0] - b[0])) {
       yield { type: 'tool_call', id: call.id || `call_${index}`, name: call.name, arguments: call.arguments };
     }
-    if (finish) yield { type: 'finish', reason: finish };
+    yield { type: 'finish', reason: finish };
   }
 
   private *readCompletion(completion: OpenAI.Chat.Completions.ChatCompletion): Iterable<ModelChunk> {
@@ -305,6 +388,10 @@ function toModelError(error: unknown, modelId: string): ModelError {
   }
   const message = error instanceof Error ? error.message : String(error);
   return new ModelError('model_stream_error', `The model ${modelId}'s answer broke off: ${message}`, { cause: error });
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function providerMessage(error: InstanceType<typeof OpenAI.APIError>): string {
