@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { InterfaceSupervisor, SignalInterface, SqliteIdentityResolver, TelegramInterface } from '../../lib';
@@ -87,6 +88,31 @@ describe('SignalInterface against a fake signal-cli-rest-api', { timeout: 60_000
       await identityResolver.close();
       await telegram.close();
       await signal.close();
+    }
+  });
+});
+
+describe('SignalInterface receive loop', { timeout: 120_000 }, () => {
+  it('leaves no abort listeners behind: after 1,000 polls no signal given to fetch holds more than one', async () => {
+    const fake = await startFakeSignal({ maxHoldMs: 1 });
+    const seen = new Set<AbortSignal>();
+    const realFetch = globalThis.fetch;
+    globalThis.fetch = ((input: Parameters<typeof fetch>[0], init?: RequestInit) => {
+      if (init?.signal) seen.add(init.signal);
+      return realFetch(input, init);
+    }) as typeof fetch;
+    const moduleRef = await bootModule({
+      agent: { model: new TestModel({ responses: () => 'ok' }) },
+      interfaces: [new SignalInterface({ baseUrl: fake.baseUrl, number: BOT, receiveTimeout: 1 })],
+    });
+    try {
+      await fake.waitForCall(() => fake.calls.filter((call) => call.path.startsWith('/v1/receive/')).length >= 1_000);
+      const most = Math.max(...[...seen].map((signal) => getEventListeners(signal, 'abort').length));
+      assert.ok(most <= 1, `a signal given to fetch holds ${most} abort listeners`);
+    } finally {
+      globalThis.fetch = realFetch;
+      await moduleRef.close();
+      await fake.close();
     }
   });
 });

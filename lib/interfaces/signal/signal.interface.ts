@@ -90,6 +90,20 @@ export class SignalInterface extends MessagingInterface {
 
   /** One call to the API; 429 answers are retried with backoff, other failures throw with the server's error. */
   private async request(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<unknown> {
+    // Each call gets its own signal, linked to the loop's and unlinked after: fetch leaves listeners on
+    // the signal it is given until a major GC, and the receive loop polls all day.
+    const controller = new AbortController();
+    const forward = () => controller.abort(signal?.reason);
+    if (signal?.aborted) controller.abort(signal.reason);
+    else signal?.addEventListener('abort', forward, { once: true });
+    try {
+      return await this.send(method, path, body, controller.signal);
+    } finally {
+      signal?.removeEventListener('abort', forward);
+    }
+  }
+
+  private async send(method: string, path: string, body: unknown, signal: AbortSignal): Promise<unknown> {
     for (let attempt = 1; ; attempt++) {
       const response = await fetch(`${this.options.baseUrl.replace(/\/+$/, '')}${path}`, {
         method,
