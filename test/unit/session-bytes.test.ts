@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { InMemorySessionStore } from '../../lib';
+import type { Message } from '../../lib';
+
+const text = (characters: number): Message => ({ role: 'user', content: 'x'.repeat(characters) });
+
+describe('InMemorySessionStore: bounded by bytes', () => {
+  it('evicts the least recently used sessions once the stored messages weigh more than maxBytes', async () => {
+    const store = new InMemorySessionStore({ maxBytes: 10_000 });
+    await store.append('a', null, [text(2_000)]); // about 4 KB (UTF-16)
+    await store.append('b', null, [text(2_000)]);
+    await store.getMessages('a'); // a is now more recently used than b
+    await store.append('c', null, [text(2_000)]);
+    assert.ok(store.size <= 10_000, `size ${store.size}`);
+    assert.equal(await store.getSession('b'), null, 'the least recently used went first');
+    assert.ok(await store.getSession('a'));
+    assert.ok(await store.getSession('c'));
+  });
+
+  it('a session that alone is over the budget loses its oldest messages, keeping the newest', async () => {
+    const store = new InMemorySessionStore({ maxBytes: 10_000 });
+    for (let turn = 0; turn < 10; turn++) await store.append('long', null, [{ role: 'user', content: `${turn}:${'y'.repeat(1_500)}` }]);
+    const kept = await store.getMessages('long');
+    assert.ok(store.size <= 10_000, `size ${store.size}`);
+    assert.ok(kept.length >= 1 && kept.length < 10);
+    assert.match(String(kept.at(-1)!.content), /^9:/, 'the newest message stays');
+  });
+
+  it('counts image URLs and tool arguments too, and gives the bytes back on delete and close', async () => {
+    const store = new InMemorySessionStore();
+    await store.append('media', null, [
+      { role: 'user', content: [{ type: 'image', url: `data:image/png;base64,${'A'.repeat(5_000)}` }] },
+      { role: 'assistant', content: null, toolCalls: [{ id: 'c1', name: 'lookup', arguments: JSON.stringify({ q: 'z'.repeat(1_000) }) }] },
+    ]);
+    assert.ok(store.size > 12_000, `size ${store.size}`);
+    await store.deleteSession('media');
+    assert.equal(store.size, 0);
+    await store.append('again', null, [text(10)]);
+    await store.close();
+    assert.equal(store.size, 0);
+  });
+
+  it('refuses a maxBytes that is not a positive whole number', () => {
+    assert.throws(() => new InMemorySessionStore({ maxBytes: 0 }), /maxBytes must be a whole number of at least 1/);
+  });
+});
