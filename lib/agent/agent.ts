@@ -14,7 +14,7 @@ import type { RunOutput } from './run-output';
 import type { AgentSetup } from './run/agent-setup';
 import { prepareContext } from './run/context';
 import { EventSink } from './run/event-sink';
-import { completeRun, failRun } from './run/finish';
+import { abandonRun, completeRun, failRun } from './run/finish';
 import { maxStepsExceeded, modelStep } from './run/model-step';
 import { RunState } from './run/run-state';
 import { toolRound } from './run/tool-round';
@@ -261,6 +261,7 @@ export class Agent {
     } catch (thrown) {
       yield await failRun(setup, run, sink, thrown);
     } finally {
+      await abandonRun(setup, run);
       setup.toolReferences.delete(run.runId);
     }
   }

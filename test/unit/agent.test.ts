@@ -40,6 +40,20 @@ describe('Agent with the scripted TestModel', () => {
     assert.deepEqual(statuses, ['error']);
   });
 
+  it('calls afterResponse hooks once when the consumer leaves a stream early (status cancelled), and once after the last event', async () => {
+    const agent = new Agent({ model: new TestModel({ responses: [{ chunks: ['a ', 'b ', 'c'] }, { chunks: ['d'] }] }) });
+    const statuses: string[] = [];
+    agent.afterResponse((out) => void statuses.push(`${out.status}:${out.content}`));
+    for await (const event of agent.stream('x')) {
+      if (event.event === 'RunContent') break;
+    }
+    assert.deepEqual(statuses, ['cancelled:a ']);
+    for await (const event of agent.stream('y')) {
+      if (event.event === 'RunCompleted') break;
+    }
+    assert.deepEqual(statuses, ['cancelled:a ', 'completed:d'], 'leaving at the last event does not run them twice');
+  });
+
   it('hands tools their context and the run signal', async () => {
     let ctxSeen: unknown;
     const whoami = defineTool({

@@ -25,6 +25,7 @@ export async function* completeRun(setup: AgentSetup, run: RunState, sink: Event
   await run.store.append(run.sessionId, run.userId, newTurn);
   if (setup.memory && run.userId !== null) yield* updateMemory(setup, run, sink, setup.memory, run.userId, newTurn);
   const result = run.output('completed', value);
+  run.ended = true;
   if (setup.afterHooks.length) await runHooks(setup, 'afterResponse', setup.afterHooks, result);
   yield sink.event({ event: 'RunCompleted', output: result });
 }
@@ -37,12 +38,14 @@ export async function failRun(setup: AgentSetup, run: RunState, sink: EventSink,
   if (run.signal?.aborted) {
     const reason = abortReason(run.signal);
     const result = run.output('cancelled', run.content, new AgentError('cancelled', reason));
+    run.ended = true;
     await runHooks(setup, 'afterResponse', setup.afterHooks, result);
     return sink.event({ event: 'RunCancelled', reason, output: result });
   }
   const error = toAgentError(thrown);
   if (error.code === 'internal') setup.logger.error(`Run ${run.runId} failed unexpectedly: ${error.stack ?? error.message}`);
   const result = run.output('error', run.content, error);
+  run.ended = true;
   await runHooks(setup, 'afterResponse', setup.afterHooks, result);
   return sink.event({ event: 'RunError', error: { code: error.code, message: error.message }, output: result });
 }
@@ -86,4 +89,16 @@ function parseStructured(text: string, schema: z.ZodType): unknown {
     throw new AgentError('output_validation', `The model's reply does not match outputSchema: ${formatIssues(parsed.error)}`);
   }
   return parsed.data;
+}
+
+/**
+ * A stream whose consumer left before the end (`break` out of `for await`):
+ * the `afterResponse` hooks still see the run, as `cancelled`.
+ */
+export async function abandonRun(setup: AgentSetup, run: RunState): Promise<void> {
+  if (run.ended) return;
+  run.ended = true;
+  if (setup.afterHooks.length === 0) return;
+  const result = run.output('cancelled', run.content, new AgentError('cancelled', 'The stream was left before the run ended.'));
+  await runHooks(setup, 'afterResponse', setup.afterHooks, result);
 }

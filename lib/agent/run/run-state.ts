@@ -42,6 +42,8 @@ export class RunState {
   /** Whether any model call reported usage (without it, the cost is unknown). */
   usageReported = false;
   firstTokenAt: number | null = null;
+  /** Whether the `afterResponse` hooks have seen this run's end (they see it once, whichever way it ends). */
+  ended = false;
   readonly references: KnowledgeReference[] = [];
   readonly toolCalls: ToolCallRecord[] = [];
   readonly audio: OutputAudio[] = [];
