@@ -46,6 +46,7 @@ export {
   Cron,
   OnEvent,
   TriggerEventParam,
+  TriggerCronJob,
   TriggerExecutor,
   TriggerOrchestrator,
   TriggerRegistry,

@@ -6,5 +6,6 @@ export { TriggerExecutor, TriggerResultError } from './trigger.executor';
 export { TriggerExplorer } from './trigger.explorer';
 export { TriggerOrchestrator } from './trigger.orchestrator';
 export { TriggerRegistry } from './trigger.registry';
+export { TriggerCronJob } from './trigger-cron-job';
 export type { TriggerInfo } from './trigger.registry';
 export { WebhookInterceptor } from './webhook.interceptor';

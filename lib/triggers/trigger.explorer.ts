@@ -1,7 +1,6 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
-import { validateCronExpression } from 'cron';
 import type { RunContext, RunOutput } from '../agent';
 import { PATH_METADATA, SELF_DECLARED_DEPS_METADATA } from '@nestjs/common/constants';
 import { AgentRegistry } from '../module/agent.registry';
@@ -10,6 +9,7 @@ import type { TriggerEvent } from './trigger-event';
 import { AfterResponseMeta, BeforeRequestMeta, CronMeta, OnEventMeta, WebhookMeta, type CronMetadata, type HookMetadata, type OnEventMetadata } from './trigger.metadata';
 import { TriggerCall, TriggerOrchestrator, TriggerSite } from './trigger.orchestrator';
 import { TriggerRegistry } from './trigger.registry';
+import { cronSchedule } from './trigger-cron-job';
 import { isMountedWebhook } from './declared-webhooks';
 
 /** Metadata keys of @nestjs/schedule's @Cron/@Interval/@Timeout and @nestjs/event-emitter's @OnEvent (stable across their 6/3 and 12 lines). */
@@ -160,8 +160,7 @@ export class TriggerExplorer implements OnModuleInit {
     const { className, methodName, label } = site;
     const where = `@Cron('${cron.expression}') on ${label}`;
     const fields = typeof cron.expression === 'string' ? cron.expression.trim().split(/\s+/).length : 0;
-    const validation = typeof cron.expression === 'string' ? validateCronExpression(cron.expression) : { valid: false };
-    if ((fields !== 5 && fields !== 6) || !validation.valid) {
+    if ((fields !== 5 && fields !== 6) || !isValidExpression(cron.expression)) {
       throw new Error(`${where}: invalid cron expression; use 5 fields (minute hour day month weekday) or 6 (seconds first), e.g. '0 9 * * *'.`);
     }
     if (cron.timezone !== undefined && !isTimeZone(cron.timezone)) {
@@ -209,6 +208,15 @@ export class TriggerExplorer implements OnModuleInit {
     if (name !== undefined && !this.agents.find(name)) {
       throw new Error(`${label} names agent "${name}", which DefinableModule does not have. Known agents: ${this.agents.names().join(', ')}.`);
     }
+  }
+}
+
+function isValidExpression(expression: string): boolean {
+  try {
+    cronSchedule(expression, undefined).stop();
+    return true;
+  } catch {
+    return false;
   }
 }
 

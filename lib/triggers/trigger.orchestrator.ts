@@ -1,13 +1,13 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, Optional } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { CronJob } from 'cron';
 import type { RunContext, RunOutput } from '../agent';
 import { AgentRegistry } from '../module/agent.registry';
 import type { TriggerEvent } from './trigger-event';
 import { TriggerExecutor } from './trigger.executor';
 import type { CronMetadata, OnEventMetadata } from './trigger.metadata';
 import { TriggerRegistry } from './trigger.registry';
+import { cronSchedule, TriggerCronJob } from './trigger-cron-job';
 
 /** Where a trigger is declared: for messages and the registry. */
 export interface TriggerSite {
@@ -41,8 +41,8 @@ interface HookDefinition {
 /**
  * Starts and stops what the {@link TriggerExplorer} found, as
  * `@nestjs/schedule`'s orchestrator does: in `onApplicationBootstrap` it mounts
- * the cron jobs (in `SchedulerRegistry` too when the app imports
- * `ScheduleModule`), the event listeners (on the app's `EventEmitter2` when it
+ * the cron jobs (on croner, whose schedules are right across daylight-saving
+ * changes; listed and controlled through `TriggerRegistry`), the event listeners (on the app's `EventEmitter2` when it
  * imports `EventEmitterModule`, else on a private one that `agent.emit()`
  * feeds) and the hooks; in `beforeApplicationShutdown` it stops intake (no cron
  * tick or event starts a run after that, while runs in flight drain); in
@@ -65,7 +65,8 @@ export class TriggerOrchestrator implements OnApplicationBootstrap, BeforeApplic
     private readonly agents: AgentRegistry,
     private readonly executor: TriggerExecutor,
     private readonly registry: TriggerRegistry,
-    // The app's own, when it imports EventEmitterModule / ScheduleModule: one emitter and one scheduler per app.
+    // The app's own, when it imports EventEmitterModule: one emitter per app. The scheduler is only
+    // looked at, for the explorer's warning about @nestjs/schedule decorators without their module.
     @Optional() appEmitter?: EventEmitter2,
     @Optional() private readonly scheduler?: SchedulerRegistry,
   ) {
@@ -117,37 +118,22 @@ export class TriggerOrchestrator implements OnApplicationBootstrap, BeforeApplic
   private mountCron({ site, call, meta, jobName }: CronDefinition): void {
     const source = `cron(${meta.expression})`;
     let running = 0;
-    const job = CronJob.from({
-      cronTime: meta.expression,
-      timeZone: meta.timezone,
-      start: false,
-      onTick: async () => {
-        if (running > 0 && (meta.overlap ?? 'skip') === 'skip') {
-          this.logger.warn(`${site.label} (${source}): skipped a tick, the previous run is still going (overlap: 'skip').`);
-          return;
-        }
-        running++;
-        try {
-          const event: TriggerEvent = { body: undefined, headers: {}, source, timestamp: new Date(), raw: undefined };
-          await this.executor.invoke(site.label, () => call(event), event, meta.agent);
-        } finally {
-          running--;
-        }
-      },
-    });
-    const scheduler = this.scheduler;
-    if (scheduler) {
-      if (scheduler.doesExist('cron', jobName)) {
-        throw new Error(
-          `@Cron('${meta.expression}') on ${site.label}: a cron job named "${jobName}" already exists in SchedulerRegistry; give this one another name ({ name }).`,
-        );
+    const onTick = async () => {
+      if (running > 0 && (meta.overlap ?? 'skip') === 'skip') {
+        this.logger.warn(`${site.label} (${source}): skipped a tick, the previous run is still going (overlap: 'skip').`);
+        return;
       }
-      scheduler.addCronJob(jobName, job as never);
-      this.teardown.push(() => {
-        if (scheduler.doesExist('cron', jobName)) scheduler.deleteCronJob(jobName);
-      });
-    }
+      running++;
+      try {
+        const event: TriggerEvent = { body: undefined, headers: {}, source, timestamp: new Date(), raw: undefined };
+        await this.executor.invoke(site.label, () => call(event), event, meta.agent);
+      } finally {
+        running--;
+      }
+    };
+    const job = new TriggerCronJob(jobName, meta.expression, meta.timezone, cronSchedule(meta.expression, meta.timezone, onTick));
     this.registry.setCronJob(jobName, job);
+    this.teardown.push(() => job.dispose());
   }
 
   private mountEvent({ site, call, meta }: EventDefinition): void {

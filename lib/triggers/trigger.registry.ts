@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { CronJob } from 'cron';
+import type { TriggerCronJob } from './trigger-cron-job';
 
 /** A discovered trigger: what it is and where it lives. */
 export interface TriggerInfo {
@@ -10,7 +10,7 @@ export interface TriggerInfo {
   methodName: string;
   /** The named agent it runs, if not the default. */
   agent?: string;
-  /** Cron: the job's name in `SchedulerRegistry`. */
+  /** Cron: the job's name (see `TriggerRegistry.cronJob`). */
   jobName?: string;
   /** Cron: the time zone. */
   timezone?: string;
@@ -23,16 +23,16 @@ export interface TriggerInfo {
 @Injectable()
 export class TriggerRegistry {
   private readonly triggers: TriggerInfo[] = [];
-  private readonly jobs = new Map<string, CronJob>();
+  private readonly jobs = new Map<string, TriggerCronJob>();
 
   /** Records a trigger (called by the explorer). */
-  add(info: TriggerInfo, job?: CronJob): void {
+  add(info: TriggerInfo, job?: TriggerCronJob): void {
     this.triggers.push(info);
     if (job && info.jobName) this.jobs.set(info.jobName, job);
   }
 
   /** Records the job of a cron trigger (called by the orchestrator when it mounts it at bootstrap). */
-  setCronJob(name: string, job: CronJob): void {
+  setCronJob(name: string, job: TriggerCronJob): void {
     this.jobs.set(name, job);
   }
 
@@ -47,7 +47,7 @@ export class TriggerRegistry {
   }
 
   /** A cron job by name (from bootstrap on). */
-  cronJob(name: string): CronJob | undefined {
+  cronJob(name: string): TriggerCronJob | undefined {
     return this.jobs.get(name);
   }
 
@@ -58,6 +58,6 @@ export class TriggerRegistry {
 
   /** Stops every cron job (no new ticks; runs in flight go on). */
   stopCronJobs(): void {
-    for (const job of this.jobs.values()) void job.stop();
+    for (const job of this.jobs.values()) job.stop();
   }
 }

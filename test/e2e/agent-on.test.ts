@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ScheduleModule, SchedulerRegistry } from '@nestjs/schedule';
 import { Agent, ApiKeyAuth, DefinableModule, RunOutput, TriggerRegistry } from '../../lib';
 import { TestModel } from '../../lib/testing';
 import { PLATFORMS, post, startApp } from '../support/nest';
@@ -31,7 +30,7 @@ for (const platform of PLATFORMS) {
       agent.on({ cron: '0 9 * * *', timezone: 'UTC' }, () => 'morning');
       agent.on<{ name: string; id: string }>({ event: 'user_signup' }, (event) => ({ input: `welcome ${event.body.name}`, userId: event.body.id }));
       const server = await startApp(platform, {
-        imports: [DefinableModule.forRoot({ agent, auth: new ApiKeyAuth({ keys: ['declared-key-01'] }) }), ScheduleModule.forRoot()],
+        imports: [DefinableModule.forRoot({ agent, auth: new ApiKeyAuth({ keys: ['declared-key-01'] }) })],
       });
       try {
         const hook = await post(`${server.url}/github`, { repo: 'definable' });
@@ -39,7 +38,7 @@ for (const platform of PLATFORMS) {
         assert.equal(hook.body.content, 'echo: push to definable');
         assert.equal((await post(`${server.url}/private`, {})).status, 401);
         assert.equal((await post(`${server.url}/private`, {}, { 'x-api-key': 'declared-key-01' })).body.content, 'echo: private hook');
-        assert.ok(server.app.get(SchedulerRegistry).getCronJob('definable:declared.on#2'));
+        assert.ok(server.app.get(TriggerRegistry).cronJob('definable:declared.on#2')?.isRunning);
         agent.emit('user_signup', { name: 'Ada', id: 'u-ada' });
         assert.equal((await next(/welcome Ada/)).userId, 'u-ada');
         assert.deepEqual(

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { Injectable } from '@nestjs/common';
-import { ScheduleModule, SchedulerRegistry } from '@nestjs/schedule';
+import { ScheduleModule } from '@nestjs/schedule';
 import { Test, TestingModule } from '@nestjs/testing';
-import { Agent, Cron, DefinableModule, Model, ModelChunk, ModelRequest, TriggerEvent } from '../../lib';
+import { Agent, Cron, DefinableModule, Model, ModelChunk, ModelRequest, TriggerEvent, TriggerRegistry } from '../../lib';
 import { TestModel } from '../../lib/testing';
 import { deferred } from '../support/fixtures';
 
@@ -66,7 +66,9 @@ describe('@Cron with fake timers', () => {
   it('fires on schedule in its time zone, across the daylight-saving change', async () => {
     const moduleRef = await boot([Reports]);
     const reports = moduleRef.get(Reports);
-    assert.ok(moduleRef.get(SchedulerRegistry).getCronJob('definable:Reports.morning'), 'the job is in SchedulerRegistry');
+    const job = moduleRef.get(TriggerRegistry).cronJob('definable:Reports.morning');
+    assert.ok(job?.isRunning, 'the job is in TriggerRegistry, running');
+    assert.equal(job.nextRun()?.toISOString(), '2026-03-28T08:00:00.000Z');
     mock.timers.tick(HOUR - 1);
     assert.deepEqual(reports.fired, []);
     mock.timers.tick(1); // 09:00 in Paris is 08:00 UTC on 28 March (CET)
@@ -97,6 +99,59 @@ describe('@Cron with fake timers', () => {
     assert.equal(job.calls, 2);
     await moduleRef.close();
   });
+});
+
+@Injectable()
+class NightlyNewYork {
+  readonly fired: string[] = [];
+  @Cron('30 2 * * *', { timezone: 'America/New_York' })
+  nightly() {
+    this.fired.push(new Date().toISOString());
+    return 'nightly';
+  }
+}
+
+@Injectable()
+class NightlyLordHowe {
+  readonly fired: string[] = [];
+  @Cron('15 2 * * *', { timezone: 'Australia/Lord_Howe' })
+  nightly() {
+    this.fired.push(new Date().toISOString());
+    return 'nightly';
+  }
+}
+
+/** Moves the fake clock in 15-minute steps (every expected instant falls on one), letting each tick's run settle. */
+async function advance(ms: number): Promise<void> {
+  for (let elapsed = 0; elapsed < ms; elapsed += HOUR / 4) {
+    mock.timers.tick(HOUR / 4);
+    await flush();
+  }
+}
+
+describe('@Cron across daylight-saving changes, with a fake clock', () => {
+  afterEach(() => mock.timers.reset());
+
+  it("New York's fall-back day: '30 2 * * *' runs once (02:30 EST), not also at 01:30 EST", async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.parse('2026-10-31T12:00:00Z') });
+    const moduleRef = await boot([NightlyNewYork]);
+    await advance(48 * HOUR);
+    assert.deepEqual(moduleRef.get(NightlyNewYork).fired, ['2026-11-01T07:30:00.000Z', '2026-11-02T07:30:00.000Z']);
+    await moduleRef.close();
+  });
+
+  for (const { name, now, expected } of [
+    { name: 'fall back (02:00 -> 01:30): once at 02:15 (+10:30), never 01:45 or 02:45', now: '2026-04-04T12:00:00Z', expected: ['2026-04-04T15:45:00.000Z'] },
+    { name: 'spring gap (02:00 -> 02:30): once, right after the gap', now: '2026-10-03T12:00:00Z', expected: ['2026-10-03T15:30:00.000Z'] },
+  ]) {
+    it(`Lord Howe's 30-minute shift, '15 2 * * *': ${name}`, async () => {
+      mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.parse(now) });
+      const moduleRef = await boot([NightlyLordHowe]);
+      await advance(24 * HOUR);
+      assert.deepEqual(moduleRef.get(NightlyLordHowe).fired, expected);
+      await moduleRef.close();
+    });
+  }
 });
 
 describe('@Cron validation', () => {

@@ -17,6 +17,7 @@ const REQUIRED = [
   '@nestjs/event-emitter',
   '@nestjs/schedule',
   'cron',
+  'croner',
   '@types/luxon',
   'openai',
   'reflect-metadata',
