@@ -14,6 +14,7 @@ import type { RunOutput } from './run-output';
 import type { AgentSetup } from './run/agent-setup';
 import { prepareContext } from './run/context';
 import { EventSink } from './run/event-sink';
+import { IdleWatch } from './models/idle-watch';
 import { abandonRun, completeRun, failRun } from './run/finish';
 import { maxStepsExceeded, modelStep } from './run/model-step';
 import { RunState } from './run/run-state';
@@ -247,9 +248,15 @@ export class Agent {
    */
   private async *loop(input: string, options: RunOptions, streaming: boolean): AsyncGenerator<RunEvent, void, undefined> {
     const { setup } = this;
-    const run = new RunState(setup, input, options);
+    // A deadline is a watch nothing touches: its signal, linked to the caller's, is the run's.
+    const deadline = validTimeout(options.timeout) ? new IdleWatch(options.timeout, options.signal) : undefined;
+    deadline?.start();
+    const run = new RunState(setup, input, deadline ? { ...options, signal: deadline.signal } : options);
     const sink = new EventSink(streaming, run.runId, run.sessionId, setup.id);
     try {
+      if (options.timeout !== undefined && !deadline) {
+        throw new AgentError('invalid_input', `timeout must be a positive number of milliseconds, got ${String(options.timeout)}.`);
+      }
       yield* prepareContext(setup, run, sink);
       for (let step = 1; ; step++) {
         const calls = yield* modelStep(setup, run, sink);
@@ -259,12 +266,19 @@ export class Agent {
       }
       yield* completeRun(setup, run, sink);
     } catch (thrown) {
-      yield await failRun(setup, run, sink, thrown);
+      const timedOut = deadline?.expired === true;
+      const error = timedOut ? new AgentError('model_timeout', `The run took longer than its timeout of ${options.timeout} ms.`) : thrown;
+      yield await failRun(setup, run, sink, error, timedOut);
     } finally {
+      deadline?.stop();
       await abandonRun(setup, run);
       setup.toolReferences.delete(run.runId);
     }
   }
+}
+
+function validTimeout(timeout: number | undefined): timeout is number {
+  return typeof timeout === 'number' && Number.isFinite(timeout) && timeout > 0;
 }
 
 function addHook<T>(hooks: T[], hook: T): () => void {

@@ -22,6 +22,11 @@ export interface RunOptions<S extends z.ZodType = z.ZodType> extends RunMedia {
   outputSchema?: S;
   /** Aborting it cancels the run: the model request and pending tools are aborted. */
   signal?: AbortSignal;
+  /**
+   * Most milliseconds the whole run may take (model calls and tools); past it
+   * the run is aborted and ends with `model_timeout`. Default: no limit.
+   */
+  timeout?: number;
   /** Free-form data passed to hooks and tools and returned in the output. */
   metadata?: Record<string, unknown>;
 }

@@ -11,6 +11,9 @@ import { splitMessage } from './split-message';
 const DEFAULT_ERROR_MESSAGE = 'Sorry, something went wrong while answering. Please try again in a moment.';
 const STREAM_EDIT_INTERVAL_MS = 1000;
 
+/** How long a chat run may take unless the interface says otherwise. */
+const DEFAULT_RUN_TIMEOUT = 300_000;
+
 /**
  * The path of every platform message, shared by all interfaces: dedup, self
  * filter, allowlist, hooks, identity, per-chat ordering with bounded
@@ -120,6 +123,7 @@ export class MessagePipeline {
       historyLimit: this.platform.options.historyLimit,
       sessionStore: this.platform.options.sessionStore,
       agent: this.agent,
+      timeout: this.platform.options.runTimeout ?? DEFAULT_RUN_TIMEOUT,
       trigger: `${message.platform}(${message.chatId})`,
       metadata: { platform: message.platform, chatId: message.chatId, messageId: message.messageId },
     };

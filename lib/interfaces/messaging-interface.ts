@@ -26,6 +26,12 @@ export interface InterfaceOptions {
   hooks?: InterfaceHooks;
   /** Runs at once across chats (one at a time per chat). Default 10. */
   maxConcurrentRuns?: number;
+  /**
+   * Most milliseconds one chat run may take; past it the run is cancelled and
+   * the person gets `errorMessage`, so a stuck tool or upstream cannot hold a
+   * chat forever. Default 300,000 (5 minutes).
+   */
+  runTimeout?: number;
   /** Sent when handling a message fails. */
   errorMessage?: string;
   /** Stored messages sent with each run (default: the agent's `historyLimit`). */

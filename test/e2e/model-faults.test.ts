@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { Agent, AgentRunError, DefinableModule, OpenAIChat } from '../../lib';
-import type { RunEvent } from '../../lib';
+import type { Model, ModelChunk, ModelRequest, RunEvent } from '../../lib';
 import { FakeReply, startFakeOpenAI } from '../../lib/testing';
-import { post, startApp } from '../support/nest';
+import { MemoryInterface } from '../support/memory-interface';
+import { bootModule, flush, post, startApp } from '../support/nest';
 
 /** An agent on the real openai client against a fake that answers `reply` once. */
 async function agentAnswering(reply: FakeReply, idleTimeout = 300) {
@@ -115,6 +116,45 @@ describe('a stream must finish to count', () => {
       } finally {
         await fake.close();
       }
+    }
+  });
+});
+
+/** A model that answers nothing until its request is aborted (a stuck upstream or tool). */
+class StuckModel implements Model {
+  readonly id = 'stuck';
+  readonly provider = 'test';
+  readonly capabilities = { images: false, audio: false, video: false };
+  cost() {
+    return null;
+  }
+  async *invoke(request: ModelRequest): AsyncIterable<ModelChunk> {
+    await new Promise<void>((resolve) => request.signal?.addEventListener('abort', () => resolve(), { once: true }));
+    yield* [];
+  }
+}
+
+describe('a deadline for the whole run', () => {
+  it('timeout ends run() and stream() with model_timeout; a bad timeout is invalid_input', guard, async () => {
+    const agent = new Agent({ model: new StuckModel() });
+    await assert.rejects(agent.run('hi', { timeout: 100 }), (error: unknown) => error instanceof AgentRunError && error.code === 'model_timeout');
+    const events: RunEvent[] = [];
+    for await (const event of agent.stream('hi', { timeout: 100 })) events.push(event);
+    const last = events.at(-1)!;
+    assert.equal(last.event === 'RunError' && last.error.code, 'model_timeout');
+    await assert.rejects(agent.run('hi', { timeout: -1 }), (error: unknown) => error instanceof AgentRunError && error.code === 'invalid_input');
+  });
+
+  it('a chat run past the interface runTimeout is cut, and the person gets the error message', guard, async () => {
+    const chat = new MemoryInterface({ runTimeout: 100, errorMessage: 'That took too long.' });
+    const moduleRef = await bootModule({ agent: { model: new StuckModel() }, interfaces: [chat] });
+    try {
+      while (chat.starts === 0) await flush();
+      await chat.deliver({ text: 'are you there?', senderId: 'u1' });
+      await chat.waitForSent(1);
+      assert.equal(chat.sent[0].text, 'That took too long.');
+    } finally {
+      await moduleRef.close();
     }
   });
 });

@@ -1,7 +1,8 @@
 /**
  * Abandons a model call whose answer goes silent: once started (when the
  * response headers are in), every `touch()` (a chunk, a body read) resets
- * the clock, and `idleMs` without one aborts `signal`. One timer per call,
+ * the clock, and `idleMs` without one aborts `signal`. Never touched, it is a
+ * deadline (a run's `timeout`). One timer per call,
  * re-armed only when it fires, so touching costs a clock read. The caller's
  * signal aborts it too; `stop()` detaches from it.
  */
@@ -54,7 +55,5 @@ export class IdleWatch {
       this.expired = true;
       this.controller.abort(new Error(`no data for ${this.idleMs} ms`));
     }, delay);
-    // A silent upstream must not keep the process alive on its own.
-    this.timer.unref?.();
   }
 }

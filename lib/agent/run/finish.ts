@@ -34,8 +34,8 @@ export async function* completeRun(setup: AgentSetup, run: RunState, sink: Event
  * Ends a run that threw: `RunCancelled` when its signal aborted, `RunError`
  * otherwise, each with the output so far, after the `afterResponse` hooks.
  */
-export async function failRun(setup: AgentSetup, run: RunState, sink: EventSink, thrown: unknown): Promise<RunEvent> {
-  if (run.signal?.aborted) {
+export async function failRun(setup: AgentSetup, run: RunState, sink: EventSink, thrown: unknown, timedOut = false): Promise<RunEvent> {
+  if (run.signal?.aborted && !timedOut) {
     const reason = abortReason(run.signal);
     const result = run.output('cancelled', run.content, new AgentError('cancelled', reason));
     run.ended = true;
