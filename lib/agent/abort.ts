@@ -30,3 +30,20 @@ export function whenAborted(signal: AbortSignal): { promise: Promise<never>; dis
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw signal.reason;
 }
+
+/**
+ * A controller that `outer` aborts too (with its reason). `unlink()` detaches
+ * it once the work is over, so a long-lived outer signal (a receive loop's, a
+ * request's) collects no listeners.
+ */
+export function linkedController(outer: AbortSignal | undefined): { controller: AbortController; unlink: () => void } {
+  const controller = new AbortController();
+  if (!outer) return { controller, unlink: () => {} };
+  if (outer.aborted) {
+    controller.abort(outer.reason);
+    return { controller, unlink: () => {} };
+  }
+  const forward = () => controller.abort(outer.reason);
+  outer.addEventListener('abort', forward, { once: true });
+  return { controller, unlink: () => outer.removeEventListener('abort', forward) };
+}

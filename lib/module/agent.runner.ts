@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Agent, AgentError, AgentRunError } from '../agent';
 import type { RunEvent, RunOptions, RunOutput } from '../agent';
+import { linkedController } from '../agent/abort';
 import { AgentRegistry } from './agent.registry';
 import { RunTracker } from './run.tracker';
 
@@ -102,16 +103,9 @@ export class AgentRunner {
     }
     const { agent: chosen, trigger, signal: callerSignal, ...rest } = options;
     const agent = chosen instanceof Agent ? this.agents.resolve(chosen) : this.agents.get(chosen);
-    const controller = new AbortController();
     // The caller's signal aborts the run's controller (cheaper per run than AbortSignal.any, and the
     // listener is removed when the run ends, so a long-lived caller signal collects nothing).
-    let release = noop;
-    if (callerSignal?.aborted) controller.abort(callerSignal.reason);
-    else if (callerSignal) {
-      const forward = () => controller.abort(callerSignal.reason);
-      callerSignal.addEventListener('abort', forward, { once: true });
-      release = () => callerSignal.removeEventListener('abort', forward);
-    }
+    const { controller, unlink: release } = linkedController(callerSignal);
     return { agent, controller, callerSignal, release, options: { ...rest, signal: controller.signal, metadata: { ...rest.metadata, trigger } } };
   }
 
@@ -123,5 +117,3 @@ export class AgentRunner {
     return error;
   }
 }
-
-function noop(): void {}

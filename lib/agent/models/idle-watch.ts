@@ -1,3 +1,5 @@
+import { linkedController } from '../abort';
+
 /**
  * Abandons a model call whose answer goes silent: once started (when the
  * response headers are in), every `touch()` (a chunk, a body read) resets
@@ -7,10 +9,10 @@
  * signal aborts it too; `stop()` detaches from it.
  */
 export class IdleWatch {
-  private readonly controller = new AbortController();
+  private readonly controller: AbortController;
+  private readonly unlink: () => void;
   private last = 0;
   private timer?: NodeJS.Timeout;
-  private detach?: () => void;
   /** Whether the answer went silent for `idleMs` (as opposed to the caller aborting). */
   expired = false;
 
@@ -18,12 +20,7 @@ export class IdleWatch {
     private readonly idleMs: number,
     outer: AbortSignal | undefined,
   ) {
-    if (outer?.aborted) this.controller.abort(outer.reason);
-    else if (outer) {
-      const forward = () => this.controller.abort(outer.reason);
-      outer.addEventListener('abort', forward, { once: true });
-      this.detach = () => outer.removeEventListener('abort', forward);
-    }
+    ({ controller: this.controller, unlink: this.unlink } = linkedController(outer));
   }
 
   /** What the call's request listens to. */
@@ -45,7 +42,7 @@ export class IdleWatch {
 
   stop(): void {
     clearTimeout(this.timer);
-    this.detach?.();
+    this.unlink();
   }
 
   private arm(delay: number): void {

@@ -1,3 +1,4 @@
+import { linkedController } from '../../agent/abort';
 import type { ChatTarget, InboundMessage } from '../inbound-message';
 import { InterfaceOptions, InterfaceRuntime, MessagingInterface } from '../messaging-interface';
 
@@ -92,14 +93,11 @@ export class SignalInterface extends MessagingInterface {
   private async request(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<unknown> {
     // Each call gets its own signal, linked to the loop's and unlinked after: fetch leaves listeners on
     // the signal it is given until a major GC, and the receive loop polls all day.
-    const controller = new AbortController();
-    const forward = () => controller.abort(signal?.reason);
-    if (signal?.aborted) controller.abort(signal.reason);
-    else signal?.addEventListener('abort', forward, { once: true });
+    const { controller, unlink } = linkedController(signal);
     try {
       return await this.send(method, path, body, controller.signal);
     } finally {
-      signal?.removeEventListener('abort', forward);
+      unlink();
     }
   }
 
