@@ -14,7 +14,7 @@ export type { SqliteVectorStoreOptions, VectorMatch, VectorRecord, VectorSearchO
 export { Memory } from './memory/memory';
 export type { MemoryChange, MemoryOptions } from './memory/memory';
 export { InMemoryMemoryStore, SqliteMemoryStore } from './memory/memory-store';
-export type { MemoryRecord, MemoryStore, SqliteMemoryStoreOptions } from './memory/memory-store';
+export type { InMemoryMemoryStoreOptions, MemoryRecord, MemoryStore, SqliteMemoryStoreOptions } from './memory/memory-store';
 export { BUILTIN_READERS, docxReader, htmlReader, pdfReader, textReader } from './readers/builtin-readers';
 export type { FileInput, FileReader, LoadedFile, ReadersOptions } from './readers/file-reader';
 export { messageText } from './messages';

@@ -24,21 +24,54 @@ export interface MemoryStore {
   clear(userId: string): Promise<void>;
 }
 
-/** The default {@link MemoryStore}: in process memory, lost on restart. */
+/** Options of {@link InMemoryMemoryStore}. */
+export interface InMemoryMemoryStoreOptions {
+  /** Users whose memories are kept; beyond it the least recently used user's go. Default 10,000. */
+  maxUsers?: number;
+  /** Memories kept per user; beyond it the oldest go. Default 500. */
+  maxMemoriesPerUser?: number;
+}
+
+/**
+ * The default {@link MemoryStore}: in process memory, lost on restart, and
+ * bounded (users and memories per user), since every caller can add a user.
+ */
 export class InMemoryMemoryStore implements MemoryStore {
   private readonly users = new Map<string, Map<string, MemoryRecord>>();
+  private readonly maxUsers: number;
+  private readonly maxMemories: number;
+
+  constructor(options: InMemoryMemoryStoreOptions = {}) {
+    this.maxUsers = wholeAtLeastOne(options.maxUsers, 10_000, 'maxUsers');
+    this.maxMemories = wholeAtLeastOne(options.maxMemoriesPerUser, 500, 'maxMemoriesPerUser');
+  }
 
   async list(userId: string): Promise<MemoryRecord[]> {
-    return [...(this.users.get(userId)?.values() ?? [])].map((record) => ({ ...record }));
+    return [...(this.touch(userId)?.values() ?? [])].map((record) => ({ ...record }));
   }
 
   async add(userId: string, text: string): Promise<MemoryRecord> {
     const now = Date.now();
     const record = { id: randomUUID(), userId, text, createdAt: now, updatedAt: now };
-    let memories = this.users.get(userId);
-    if (!memories) this.users.set(userId, (memories = new Map()));
+    let memories = this.touch(userId);
+    if (!memories) {
+      this.users.set(userId, (memories = new Map()));
+      // Map order is recency: the first key is the least recently used user.
+      if (this.users.size > this.maxUsers) this.users.delete(this.users.keys().next().value!);
+    }
     memories.set(record.id, record);
+    if (memories.size > this.maxMemories) memories.delete(memories.keys().next().value!);
     return { ...record };
+  }
+
+  /** The user's memories, marked most recently used. */
+  private touch(userId: string): Map<string, MemoryRecord> | undefined {
+    const memories = this.users.get(userId);
+    if (memories) {
+      this.users.delete(userId);
+      this.users.set(userId, memories);
+    }
+    return memories;
   }
 
   async update(userId: string, id: string, text: string): Promise<MemoryRecord | null> {
@@ -121,4 +154,10 @@ export class SqliteMemoryStore implements MemoryStore {
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
+}
+
+function wholeAtLeastOne(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1) throw new RangeError(`InMemoryMemoryStore: ${name} must be a whole number of at least 1, got ${value}.`);
+  return value;
 }

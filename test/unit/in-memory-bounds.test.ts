@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InMemorySessionStore } from '../../lib';
+import { InMemoryMemoryStore, InMemorySessionStore } from '../../lib';
 import type { Message } from '../../lib';
 
 const text = (characters: number): Message => ({ role: 'user', content: 'x'.repeat(characters) });
@@ -43,5 +43,21 @@ describe('InMemorySessionStore: bounded by bytes', () => {
 
   it('refuses a maxBytes that is not a positive whole number', () => {
     assert.throws(() => new InMemorySessionStore({ maxBytes: 0 }), /maxBytes must be a whole number of at least 1/);
+  });
+});
+
+describe('InMemoryMemoryStore: bounded', () => {
+  it('keeps at most maxUsers users (least recently used out) and maxMemoriesPerUser memories (oldest out)', async () => {
+    const store = new InMemoryMemoryStore({ maxUsers: 2, maxMemoriesPerUser: 2 });
+    await store.add('a', 'a1');
+    await store.add('b', 'b1');
+    await store.list('a'); // a is now more recently used than b
+    await store.add('c', 'c1');
+    assert.deepEqual(await store.list('b'), [], 'the least recently used user went');
+    assert.equal((await store.list('a')).length, 1);
+    await store.add('a', 'a2');
+    await store.add('a', 'a3');
+    assert.deepEqual((await store.list('a')).map((record) => record.text), ['a2', 'a3'], 'the oldest memory went');
+    assert.throws(() => new InMemoryMemoryStore({ maxUsers: 0 }), /maxUsers must be a whole number of at least 1/);
   });
 });
