@@ -18,7 +18,7 @@
  * - `unsupported_media`: an input (image, audio, video) the model cannot take.
  * - `file_read`: a file could not be read (unknown type, too large, corrupt).
  * - `invalid_input`: the run's input or options are malformed.
- * - `session_forbidden`: the session belongs to another user.
+ * - `session_forbidden`: a session store not keyed by user answered with another user's session.
  * - `session_store`: the session store failed.
  * - `cancelled`: the run's `signal` was aborted.
  * - `shutting_down`: the host (e.g. the Nest app) refused or cancelled the run because it is shutting down.

@@ -33,7 +33,9 @@ export class ModelError extends AgentError {
 }
 
 /**
- * Thrown by a session store when a run's user does not own the session.
+ * Another user's session, from a {@link SessionStore} written before
+ * sessions were keyed by user (stores that honour {@link SessionScope} never
+ * answer with one): the run loop throws it before the model is called.
  */
 export class SessionOwnershipError extends AgentError {
   override readonly name = 'SessionOwnershipError';

@@ -67,7 +67,7 @@ export type {
 export { InMemorySessionStore } from './sessions/in-memory-session-store';
 export type { InMemorySessionStoreOptions } from './sessions/in-memory-session-store';
 export { windowHistory } from './sessions/session-store';
-export type { SessionInfo, SessionStore } from './sessions/session-store';
+export type { SessionInfo, SessionScope, SessionStore } from './sessions/session-store';
 export { SqliteSessionStore } from './sessions/sqlite-session-store';
 export type { SqliteSessionStoreOptions } from './sessions/sqlite-session-store';
 export { defineTool } from './tools/tool';

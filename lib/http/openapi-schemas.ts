@@ -170,7 +170,7 @@ export const RUN_RESPONSES: Readonly<Record<string, ResponseDoc>> = {
     '"input" is required and must be a string.',
   ),
   403: errorResponse(
-    'A body `user_id` that is not yours (`forbidden`), or another user\'s session (`session_forbidden`).',
+    'A body `user_id` that is not yours (`forbidden`). Sessions are keyed per user: another user\'s `session_id` is a new session of yours (`session_forbidden` only from a custom session store written before per-user keys).',
     'forbidden',
     '"user_id" must be your own or left out; only trusted services may act for other users.',
   ),

@@ -247,13 +247,17 @@ for (const platform of PLATFORMS) {
         assert.equal(own.status, 200);
       });
 
-      it("refuses another user's session with 403", async () => {
+      it("answers for another user's session id exactly as for an unused one (sessions are keyed per user)", async () => {
         const alice = { authorization: `Bearer ${token({ sub: 'alice' })}` };
         const mallory = { authorization: `Bearer ${token({ sub: 'mallory' })}` };
         assert.equal((await post(`${server.url}/run`, { input: 'x', session_id: 'alices' }, alice)).status, 200);
-        const res = await post(`${server.url}/run`, { input: 'x', session_id: 'alices' }, mallory);
-        assert.equal(res.status, 403);
-        assert.equal(res.body.error.code, 'session_forbidden');
+        const foreign = await post(`${server.url}/run`, { input: 'x', session_id: 'alices' }, mallory);
+        const unused = await post(`${server.url}/run`, { input: 'x', session_id: 'never-used' }, mallory);
+        assert.equal(foreign.status, 200);
+        assert.equal(foreign.status, unused.status);
+        assert.equal(foreign.body.status, unused.body.status);
+        assert.equal(foreign.body.session_id, 'alices');
+        assert.equal(foreign.body.content, unused.body.content);
       });
     });
   });

@@ -71,14 +71,17 @@ async function* readFiles(setup: AgentSetup, sink: EventSink, files: FileInput[]
 /** The history sent with the run: the caller's `messages`, or the session's latest stored ones. */
 async function loadHistory(run: RunState, explicit: Message[] | undefined, limit: number): Promise<Message[]> {
   const { store, sessionId, userId } = run;
-  const session = await store.getSession(sessionId);
+  // Sessions are keyed by user: another user's session under this id is not
+  // this one. Only a store written before scopes can answer with it.
+  const scope = { userId };
+  const session = await store.getSession(sessionId, scope);
   if (session && session.userId !== userId) throw new SessionOwnershipError(sessionId);
   if (explicit) {
     if (!Array.isArray(explicit)) throw new AgentError('invalid_input', 'The run option `messages` must be an array of messages.');
     return windowHistory(explicit);
   }
   if (!session || limit === 0) return [];
-  return windowHistory(await store.getMessages(sessionId, limit), limit);
+  return windowHistory(await store.getMessages(sessionId, limit, scope), limit);
 }
 
 function responseFormat(setup: AgentSetup, schema: z.ZodType): ResponseFormat {

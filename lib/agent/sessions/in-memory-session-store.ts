@@ -1,6 +1,5 @@
-import { SessionOwnershipError } from '../errors';
 import type { Message } from '../messages';
-import type { SessionInfo, SessionStore } from './session-store';
+import type { SessionInfo, SessionScope, SessionStore } from './session-store';
 
 /** Options of {@link InMemorySessionStore}. */
 export interface InMemorySessionStoreOptions {
@@ -18,6 +17,8 @@ export interface InMemorySessionStoreOptions {
 }
 
 interface Entry {
+  /** The session's key in the store: its user and id (see {@link keyOf}). */
+  key: string;
   info: SessionInfo;
   messages: Message[];
   /** What `messages` weigh (see {@link messageBytes}). */
@@ -32,11 +33,17 @@ const MESSAGE_OVERHEAD = 64;
  * bytes — in process memory, lost on restart. Use {@link SqliteSessionStore}
  * (or another persistent store) in production.
  *
+ * Sessions are keyed by user and id (see {@link SessionStore}): each user, and
+ * anonymous callers, has their own session under any id.
+ *
  * Stored messages are frozen rather than copied (the run output shares them),
  * so nobody can change history behind the store's back.
  */
 export class InMemorySessionStore implements SessionStore {
+  /** By {@link keyOf}; Map order is the least-recently-used order. */
   private readonly sessions = new Map<string, Entry>();
+  /** The sessions of every user under one id, for calls without a scope. */
+  private readonly byId = new Map<string, Set<Entry>>();
   private readonly maxSessions: number;
   private readonly maxMessages: number;
   private readonly maxBytes: number;
@@ -53,25 +60,30 @@ export class InMemorySessionStore implements SessionStore {
     return this.bytes;
   }
 
-  async getSession(sessionId: string): Promise<SessionInfo | null> {
-    const entry = this.sessions.get(sessionId);
+  async getSession(sessionId: string, scope?: SessionScope): Promise<SessionInfo | null> {
+    const entry = this.find(sessionId, scope);
     return entry ? { ...entry.info, messageCount: entry.messages.length } : null;
   }
 
-  async getMessages(sessionId: string, limit?: number): Promise<Message[]> {
-    const entry = this.touch(sessionId);
+  async getMessages(sessionId: string, limit?: number, scope?: SessionScope): Promise<Message[]> {
+    const entry = this.find(sessionId, scope);
     if (!entry) return [];
+    this.touch(entry);
     return entry.messages.slice(limit === undefined ? 0 : Math.max(0, entry.messages.length - limit));
   }
 
   async append(sessionId: string, userId: string | null, messages: Message[]): Promise<void> {
-    let entry = this.touch(sessionId);
-    if (!entry) {
+    const key = keyOf(userId, sessionId);
+    let entry = this.sessions.get(key);
+    if (entry) {
+      this.touch(entry);
+    } else {
       const now = Date.now();
-      entry = { info: { sessionId, userId, createdAt: now, updatedAt: now, messageCount: 0 }, messages: [], bytes: 0 };
-      this.sessions.set(sessionId, entry);
-    } else if (entry.info.userId !== userId) {
-      throw new SessionOwnershipError(sessionId);
+      entry = { key, info: { sessionId, userId, createdAt: now, updatedAt: now, messageCount: 0 }, messages: [], bytes: 0 };
+      this.sessions.set(key, entry);
+      const sameId = this.byId.get(sessionId);
+      if (sameId) sameId.add(entry);
+      else this.byId.set(sessionId, new Set([entry]));
     }
     for (const message of messages) {
       entry.messages.push(freezeMessage(message));
@@ -86,11 +98,11 @@ export class InMemorySessionStore implements SessionStore {
 
   /** Evicts least recently used sessions (never `current`) while over a bound, then trims `current` itself if it alone is over the bytes. */
   private evict(current: Entry): void {
-    for (const [sessionId, entry] of this.sessions) {
-      if (this.sessions.size <= this.maxSessions && this.bytes <= this.maxBytes) return;
-      if (entry === current) continue;
-      this.sessions.delete(sessionId);
-      this.bytes -= entry.bytes;
+    // Over the count, 1% of it goes at once: finding the oldest walks the Map's deleted slots.
+    const keep = this.sessions.size > this.maxSessions ? this.maxSessions - Math.floor(this.maxSessions / 100) : this.maxSessions;
+    for (const entry of this.sessions.values()) {
+      if (this.sessions.size <= keep && this.bytes <= this.maxBytes) break;
+      if (entry !== current) this.remove(entry);
     }
     let drop = 0;
     for (let over = this.bytes - this.maxBytes; over > 0 && drop < current.messages.length - 1; drop++) over -= messageBytes(current.messages[drop]);
@@ -105,27 +117,50 @@ export class InMemorySessionStore implements SessionStore {
     }
   }
 
-  async deleteSession(sessionId: string): Promise<void> {
-    const entry = this.sessions.get(sessionId);
-    if (!entry) return;
-    this.sessions.delete(sessionId);
-    this.bytes -= entry.bytes;
+  async deleteSession(sessionId: string, scope?: SessionScope): Promise<void> {
+    if (scope) {
+      const entry = this.sessions.get(keyOf(scope.userId, sessionId));
+      if (entry) this.remove(entry);
+      return;
+    }
+    for (const entry of [...(this.byId.get(sessionId) ?? [])]) this.remove(entry);
   }
 
   async close(): Promise<void> {
     this.sessions.clear();
+    this.byId.clear();
     this.bytes = 0;
   }
 
-  /** Marks a session most recently used (Map order is the LRU order). */
-  private touch(sessionId: string): Entry | undefined {
-    const entry = this.sessions.get(sessionId);
-    if (entry) {
-      this.sessions.delete(sessionId);
-      this.sessions.set(sessionId, entry);
-    }
-    return entry;
+  /** The scope's session, or (without a scope) the most recently updated one with this id. */
+  private find(sessionId: string, scope: SessionScope | undefined): Entry | undefined {
+    if (scope) return this.sessions.get(keyOf(scope.userId, sessionId));
+    let latest: Entry | undefined;
+    for (const entry of this.byId.get(sessionId) ?? []) if (!latest || entry.info.updatedAt >= latest.info.updatedAt) latest = entry;
+    return latest;
   }
+
+  private remove(entry: Entry): void {
+    this.sessions.delete(entry.key);
+    this.bytes -= entry.bytes;
+    const sameId = this.byId.get(entry.info.sessionId);
+    sameId?.delete(entry);
+    if (sameId?.size === 0) this.byId.delete(entry.info.sessionId);
+  }
+
+  /** Marks a session most recently used (Map order is the LRU order). */
+  private touch(entry: Entry): void {
+    this.sessions.delete(entry.key);
+    this.sessions.set(entry.key, entry);
+  }
+}
+
+/**
+ * A session's key: user and id, unambiguous whatever characters they hold
+ * (the user id is length-prefixed; anonymous sessions start with `-`).
+ */
+function keyOf(userId: string | null, sessionId: string): string {
+  return userId === null ? `-:${sessionId}` : `${userId.length}:${userId}:${sessionId}`;
 }
 
 function positive(value: number | undefined, fallback: number, name: string): number {
