@@ -34,7 +34,8 @@ export class MessagePipeline {
     private readonly identity?: IdentityResolver,
   ) {
     this.logger = new Logger(`Definable:${platform.name}`);
-    this.scheduler = new ChatScheduler(platform.options.maxConcurrentRuns ?? 10);
+    const { maxConcurrentRuns = 10, maxQueued = 1_000, maxQueuedPerChat = 50 } = platform.options;
+    this.scheduler = new ChatScheduler(maxConcurrentRuns, { maxQueued, maxQueuedPerChat });
     this.dedup = platform.options.dedup ?? new InMemoryDedupStore();
   }
 
@@ -60,8 +61,7 @@ export class MessagePipeline {
       }
     }
     if (hooks?.onMessageReceived && (await this.callHook('onMessageReceived', () => hooks.onMessageReceived!(message))) === false) return;
-    this.inFlight.add(key);
-    this.scheduler.enqueue(`${message.platform}:${message.chatId}`, async () => {
+    const queued = this.scheduler.enqueue(`${message.platform}:${message.chatId}`, async () => {
       try {
         await this.answer(message);
       } finally {
@@ -69,6 +69,14 @@ export class MessagePipeline {
         await this.dedup.add(key).catch((error) => this.logger.warn(`could not record ${key}: ${String(error)}`));
       }
     });
+    if (!queued) {
+      // Not recorded as answered: a re-delivery after the backlog cleared is taken.
+      this.logger.warn(`refused ${message.messageId} in ${message.chatId}: ${this.scheduler.size} messages are queued (maxQueued / maxQueuedPerChat)`);
+      const { busyMessage } = this.platform.options;
+      if (busyMessage) await this.platform.sendText({ chatId: message.chatId, replyTo: message.messageId }, busyMessage).catch(() => {});
+      return;
+    }
+    this.inFlight.add(key);
   }
 
   /** Waits for the queued and running messages to be answered. */

@@ -27,6 +27,16 @@ export interface InterfaceOptions {
   /** Runs at once across chats (one at a time per chat). Default 10. */
   maxConcurrentRuns?: number;
   /**
+   * Messages waiting or being answered across chats; past it new messages are
+   * refused (logged, `busyMessage` sent if set) instead of held in memory.
+   * Default 1,000.
+   */
+  maxQueued?: number;
+  /** Messages waiting or being answered in one chat; past it that chat's new messages are refused. Default 50. */
+  maxQueuedPerChat?: number;
+  /** Sent to a sender whose message was refused because the queue is full. Default: nothing is sent. */
+  busyMessage?: string;
+  /**
    * Most milliseconds one chat run may take; past it the run is cancelled and
    * the person gets `errorMessage`, so a stuck tool or upstream cannot hold a
    * chat forever. Default 300,000 (5 minutes).

@@ -123,6 +123,38 @@ describe('the message pipeline', () => {
     await moduleRef.close();
   });
 
+  it('refuses messages past maxQueuedPerChat and maxQueued, telling the sender busyMessage, and takes a re-delivery once there is room', async () => {
+    const platform = new MemoryInterface({ maxQueuedPerChat: 2, maxQueued: 3, busyMessage: 'Busy, try again shortly.' });
+    const model = new GateModel();
+    const gate = deferred();
+    model.gates.set('a1', gate);
+    const moduleRef = await bootStarted({ agent: { model }, interfaces: [platform] });
+    await platform.deliver({ text: 'a1', senderId: 'a', messageId: 'a1' });
+    await platform.deliver({ text: 'a2', senderId: 'a', messageId: 'a2' });
+    await platform.deliver({ text: 'a3', senderId: 'a', messageId: 'a3' }); // chat a is full
+    await platform.deliver({ text: 'b1', senderId: 'b', messageId: 'b1' });
+    await platform.waitForSent(2);
+    await flush(); // b1's job is done once its reply is sent and its id recorded
+    await platform.deliver({ text: 'c1', senderId: 'c', messageId: 'c1' }); // b1 is answered: room again
+    await platform.deliver({ text: 'd1', senderId: 'd', messageId: 'd1' }); // a1, a2, c1 queued: full
+    await platform.waitForSent(3);
+    assert.deepEqual(
+      platform.sent.map((message) => [message.chatId, message.text, message.replyTo]),
+      [
+        ['a', 'Busy, try again shortly.', 'a3'],
+        ['b', 're: b1', 'b1'],
+        ['d', 'Busy, try again shortly.', 'd1'],
+      ],
+    );
+    gate.resolve();
+    await platform.waitForSent(6);
+    await platform.deliver({ text: 'a3', senderId: 'a', messageId: 'a3' }); // re-delivered: not recorded as answered
+    await platform.waitForSent(7);
+    assert.deepEqual(platform.sent.slice(3).map((message) => message.text).sort(), ['re: a1', 're: a2', 're: a3', 're: c1']);
+    assert.deepEqual(model.started.sort(), ['a1', 'a2', 'a3', 'b1', 'c1']);
+    await moduleRef.close();
+  });
+
   it('ignores senders the allowlist refuses, telling them when configured', async () => {
     const platform = new MemoryInterface({ allow: new AllowlistAuth({ userIds: ['friend'] }), rejectMessage: 'This bot is private.' });
     const model = new GateModel();

@@ -30,24 +30,48 @@ export interface InMemoryMemoryStoreOptions {
   maxUsers?: number;
   /** Memories kept per user; beyond it the oldest go. Default 500. */
   maxMemoriesPerUser?: number;
+  /**
+   * Memory the stored texts may take, in bytes (counted as UTF-16, plus a
+   * little per memory): beyond it the least recently used users' memories go,
+   * and a user who alone is over it loses their oldest. Default 16 MiB.
+   */
+  maxBytes?: number;
+}
+
+/** Bookkeeping per stored memory besides its text (the record, its ids and times). */
+const MEMORY_OVERHEAD = 160;
+
+interface UserMemories {
+  records: Map<string, MemoryRecord>;
+  /** What `records` weigh (see {@link weigh}). */
+  bytes: number;
 }
 
 /**
  * The default {@link MemoryStore}: in process memory, lost on restart, and
- * bounded (users and memories per user), since every caller can add a user.
+ * bounded (users, memories per user and bytes), since every caller can add a
+ * user and the model writes the texts.
  */
 export class InMemoryMemoryStore implements MemoryStore {
-  private readonly users = new Map<string, Map<string, MemoryRecord>>();
+  private readonly users = new Map<string, UserMemories>();
   private readonly maxUsers: number;
   private readonly maxMemories: number;
+  private readonly maxBytes: number;
+  private bytes = 0;
 
   constructor(options: InMemoryMemoryStoreOptions = {}) {
     this.maxUsers = wholeAtLeastOne(options.maxUsers, 10_000, 'maxUsers');
     this.maxMemories = wholeAtLeastOne(options.maxMemoriesPerUser, 500, 'maxMemoriesPerUser');
+    this.maxBytes = wholeAtLeastOne(options.maxBytes, 16 * 1024 * 1024, 'maxBytes');
+  }
+
+  /** What the stored memories weigh now, in bytes (as {@link InMemoryMemoryStoreOptions.maxBytes} counts them). */
+  get size(): number {
+    return this.bytes;
   }
 
   async list(userId: string): Promise<MemoryRecord[]> {
-    return [...(this.touch(userId)?.values() ?? [])].map((record) => ({ ...record }));
+    return [...(this.touch(userId)?.records.values() ?? [])].map((record) => ({ ...record }));
   }
 
   async add(userId: string, text: string): Promise<MemoryRecord> {
@@ -55,17 +79,43 @@ export class InMemoryMemoryStore implements MemoryStore {
     const record = { id: randomUUID(), userId, text, createdAt: now, updatedAt: now };
     let memories = this.touch(userId);
     if (!memories) {
-      this.users.set(userId, (memories = new Map()));
+      this.users.set(userId, (memories = { records: new Map(), bytes: 0 }));
       // Map order is recency: the first key is the least recently used user.
-      if (this.users.size > this.maxUsers) this.users.delete(this.users.keys().next().value!);
+      if (this.users.size > this.maxUsers) this.forget(this.users.keys().next().value!);
     }
-    memories.set(record.id, record);
-    if (memories.size > this.maxMemories) memories.delete(memories.keys().next().value!);
+    memories.records.set(record.id, record);
+    this.resize(memories, weigh(text));
+    if (memories.records.size > this.maxMemories) this.dropOldest(memories);
+    this.evict(memories);
     return { ...record };
   }
 
+  async update(userId: string, id: string, text: string): Promise<MemoryRecord | null> {
+    const memories = this.users.get(userId);
+    const record = memories?.records.get(id);
+    if (!memories || !record) return null;
+    this.resize(memories, weigh(text) - weigh(record.text));
+    record.text = text;
+    record.updatedAt = Date.now();
+    this.evict(memories);
+    return { ...record };
+  }
+
+  async delete(userId: string, id: string): Promise<boolean> {
+    const memories = this.users.get(userId);
+    const record = memories?.records.get(id);
+    if (!memories || !record) return false;
+    memories.records.delete(id);
+    this.resize(memories, -weigh(record.text));
+    return true;
+  }
+
+  async clear(userId: string): Promise<void> {
+    this.forget(userId);
+  }
+
   /** The user's memories, marked most recently used. */
-  private touch(userId: string): Map<string, MemoryRecord> | undefined {
+  private touch(userId: string): UserMemories | undefined {
     const memories = this.users.get(userId);
     if (memories) {
       this.users.delete(userId);
@@ -74,21 +124,37 @@ export class InMemoryMemoryStore implements MemoryStore {
     return memories;
   }
 
-  async update(userId: string, id: string, text: string): Promise<MemoryRecord | null> {
-    const record = this.users.get(userId)?.get(id);
-    if (!record) return null;
-    record.text = text;
-    record.updatedAt = Date.now();
-    return { ...record };
+  /** Over the bytes: the least recently used users (never `current`) go, then `current`'s oldest memories (never its newest). */
+  private evict(current: UserMemories): void {
+    for (const [userId, memories] of this.users) {
+      if (this.bytes <= this.maxBytes) return;
+      if (memories !== current) this.forget(userId);
+    }
+    while (this.bytes > this.maxBytes && current.records.size > 1) this.dropOldest(current);
   }
 
-  async delete(userId: string, id: string): Promise<boolean> {
-    return this.users.get(userId)?.delete(id) ?? false;
+  private dropOldest(memories: UserMemories): void {
+    const [id, record] = memories.records.entries().next().value!;
+    memories.records.delete(id);
+    this.resize(memories, -weigh(record.text));
   }
 
-  async clear(userId: string): Promise<void> {
+  private forget(userId: string): void {
+    const memories = this.users.get(userId);
+    if (!memories) return;
     this.users.delete(userId);
+    this.bytes -= memories.bytes;
   }
+
+  private resize(memories: UserMemories, change: number): void {
+    memories.bytes += change;
+    this.bytes += change;
+  }
+}
+
+/** What a memory weighs: its text as UTF-16 (2 bytes a code unit) plus {@link MEMORY_OVERHEAD}. */
+function weigh(text: string): number {
+  return MEMORY_OVERHEAD + 2 * text.length;
 }
 
 /** Options of {@link SqliteMemoryStore}. */
