@@ -17,6 +17,8 @@ import { AGENT_TOKEN_PREFIX, getAgentToken, requestedAgentNames } from './module
 import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, DEFINABLE_OPTIONS, OPTIONS_TYPE } from './module/definable.module-definition';
 import { HealthRegistry } from './module/health.registry';
 import { RunTracker } from './module/run.tracker';
+import { RunIdempotency } from './module/runs/run-idempotency';
+import { RunRecorder } from './module/runs/run-recorder';
 import { createDeclaredWebhooksController } from './triggers/declared-webhooks';
 import { TriggerExecutor } from './triggers/trigger.executor';
 import { TriggerExplorer } from './triggers/trigger.explorer';
@@ -27,11 +29,13 @@ import { WebhookInterceptor } from './triggers/webhook.interceptor';
 /** DI token of the provider that checks how the module was imported. */
 const DEFINABLE_WIRING_CHECK = 'DefinableModule:wiring';
 
-const EXPORTED = [AgentRunner, HealthRegistry, InterfaceSupervisor, TriggerExecutor, TriggerRegistry, RunTracker, DEFINABLE_AUTH, DefinableAuthGuard, WebhookInterceptor];
+const EXPORTED = [AgentRunner, HealthRegistry, InterfaceSupervisor, TriggerExecutor, TriggerRegistry, RunTracker, RunRecorder, RunIdempotency, DEFINABLE_AUTH, DefinableAuthGuard, WebhookInterceptor];
 
 /** The module's own providers (besides the agents and the registry, which depend on the options). */
 const PROVIDERS: Provider[] = [
   RunTracker,
+  RunRecorder,
+  RunIdempotency,
   AgentRunner,
   HealthRegistry,
   TriggerExecutor,

@@ -34,10 +34,42 @@ export type {
   OpenApiSecurityScheme,
 } from './auth';
 export { DefinableModule } from './definable.module';
-export { AgentRegistry, AgentRunner, HealthRegistry, getAgentToken, InjectAgent, RunTracker, DEFINABLE_OPTIONS } from './module';
-export type { DefinableModuleExtras, DefinableModuleOptions, DefinableServerOptions, HealthContributor, RunnerOptions } from './module';
+export {
+  AgentRegistry,
+  AgentRunner,
+  HealthRegistry,
+  getAgentToken,
+  InjectAgent,
+  InMemoryRunStore,
+  LiveRun,
+  RunIdempotency,
+  RunRecorder,
+  RunTracker,
+  SqliteRunStore,
+  DEFINABLE_OPTIONS,
+} from './module';
+export type {
+  DefinableModuleExtras,
+  DefinableModuleOptions,
+  DefinableServerOptions,
+  HealthContributor,
+  IdempotencyClaim,
+  IdempotencyRecord,
+  InMemoryRunStoreOptions,
+  RecordedEvent,
+  RecordedRunOutput,
+  RecordedRunStatus,
+  RunChange,
+  RunListener,
+  RunnerOptions,
+  RunRecord,
+  RunRetention,
+  RunStore,
+  SqliteRunStoreOptions,
+  StartedRun,
+} from './module';
 export { addDefinableSecurity, DefinableExceptionFilter, DefinableHttpError, DefinableOpenApi } from './http';
-export type { ErrorBody, RunRequestBody, SecuritySchemeTarget, WireRunOutput } from './http';
+export type { ErrorBody, RunRequestBody, SecuritySchemeTarget, WireRun, WireRunOutput } from './http';
 export {
   AfterResponse,
   AgentCron,

@@ -24,6 +24,9 @@ import type { SessionStore } from './sessions/session-store';
 import type { Tool } from './tools/tool';
 import { AgentTrigger, AgentTriggerEntry, AgentTriggerHandler, validateTrigger } from './triggers';
 
+/** @internal The key of {@link Agent}'s run-mode loop (see `AgentRunner`). */
+export const RUN_ONCE = Symbol('definable.runOnce');
+
 /** Options of {@link Agent}. */
 export interface AgentOptions {
   /** A readable name for logs and outputs. Default `'agent'`. */
@@ -217,17 +220,20 @@ export class Agent {
   run(input: string, options?: RunOptions): Promise<RunOutput<string>>;
   async run(input: string, options: RunOptions = {}): Promise<RunOutput> {
     for await (const event of this.loop(input, options, false)) {
-      switch (event.event) {
-        case 'RunCompleted':
-          return event.output;
-        case 'RunError':
-          throw new AgentRunError(event.error.code, event.error.message, event.output);
-        case 'RunCancelled':
-          throw new AgentRunError('cancelled', event.reason, event.output);
-      }
+      const output = settleRun(event);
+      if (output) return output;
     }
     /* istanbul ignore next -- the loop always ends with a terminal event */
     throw new AgentError('internal', 'The run ended without a result.');
+  }
+
+  /**
+   * @internal The run loop as `run()` drives it (the model answers at once,
+   * only the terminal event is yielded), for a host that records that event
+   * (`AgentRunner`); settle it with {@link settleRun}.
+   */
+  [RUN_ONCE](input: string, options: RunOptions = {}): AsyncGenerator<RunEvent, void, undefined> {
+    return this.loop(input, options, false);
   }
 
   /**
@@ -274,6 +280,24 @@ export class Agent {
       await abandonRun(setup, run);
       setup.toolReferences.delete(run.runId);
     }
+  }
+}
+
+/**
+ * @internal What `run()` makes of a terminal event: the output of
+ * `RunCompleted`, an {@link AgentRunError} thrown for `RunError` and
+ * `RunCancelled`; `undefined` for any other event.
+ */
+export function settleRun(event: RunEvent): RunOutput | undefined {
+  switch (event.event) {
+    case 'RunCompleted':
+      return event.output;
+    case 'RunError':
+      throw new AgentRunError(event.error.code, event.error.message, event.output);
+    case 'RunCancelled':
+      throw new AgentRunError('cancelled', event.reason, event.output);
+    default:
+      return undefined;
   }
 }
 

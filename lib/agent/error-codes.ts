@@ -22,6 +22,7 @@
  * - `session_store`: the session store failed.
  * - `cancelled`: the run's `signal` was aborted.
  * - `shutting_down`: the host (e.g. the Nest app) refused or cancelled the run because it is shutting down.
+ * - `interrupted`: the process running the run stopped (a crash, or a deploy that could not wait) before the run ended; recorded by a run store.
  * - `internal`: a bug; please report it.
  */
 export type AgentErrorCode =
@@ -43,4 +44,5 @@ export type AgentErrorCode =
   | 'session_store'
   | 'cancelled'
   | 'shutting_down'
+  | 'interrupted'
   | 'internal';

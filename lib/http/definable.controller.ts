@@ -1,29 +1,34 @@
-import { Controller, Get, HttpCode, Inject, Logger, Post, Req, Res, Type, UseFilters, UseGuards } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Post, Req, Res, Type, UseFilters, UseGuards } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { ServerResponse } from 'node:http';
-import { AgentRunError } from '../agent';
-import type { RunErrorEvent, RunEvent } from '../agent';
+import { AgentError, AgentRunError } from '../agent';
+import type { RunEvent } from '../agent';
 import { AUTH_CONTEXT_PROPERTY, AuthContext, DefinableAuthGuard, Public } from '../auth';
 import { AgentRegistry } from '../module/agent.registry';
 import type { DefinableModuleOptions } from '../module/definable-module.options';
 import { DEFINABLE_OPTIONS } from '../module/definable.module-definition';
-import { AgentRunner } from '../module/agent.runner';
+import { AgentRunner, RunnerOptions } from '../module/agent.runner';
 import { HealthRegistry } from '../module/health.registry';
 import { DefinableExceptionFilter } from '../module/definable-exception.filter';
-import { DefinableHttpError, publicError } from '../module/http-errors';
+import { DefinableHttpError } from '../module/http-errors';
+import { RunIdempotency } from '../module/runs/run-idempotency';
+import { RunRecorder } from '../module/runs/run-recorder';
+import { lastEventId, publicFrame, publicRun, SSE_HEADERS, writeRunEvents } from './run-events-writer';
 import { parseRunRequest } from './run-request';
-import { sseData, sseFrame, toWireEvent, toWireOutput, WireRunOutput } from './wire-format';
+import { toWireOutput, WireRun } from './wire-format';
+import type { RunRecord } from '../module/runs/run-store';
 
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
 /**
- * The built-in routes: `POST /run` (JSON, or Server-Sent Events with
- * `"stream": true` or `Accept: text/event-stream`) and `GET /health` (always
- * public). Mounted under the module's `server.prefix`.
+ * The built-in routes: `POST /run` (JSON, Server-Sent Events with
+ * `"stream": true` or `Accept: text/event-stream`, or a background run with
+ * `"background": true`; `Idempotency-Key` honoured), the recorded runs
+ * (`GET /runs/:id`, `GET /runs/:id/events`, `POST /runs/:id/cancel`) and
+ * `GET /health` (always public). Mounted under the module's `server.prefix`.
  */
 @UseFilters(DefinableExceptionFilter)
 export class DefinableController {
-  private readonly logger = new Logger('Definable:HTTP');
   private readonly startedAt = Date.now();
   private readonly bodyLimit: number;
 
@@ -32,6 +37,8 @@ export class DefinableController {
     private readonly runner: AgentRunner,
     private readonly adapterHost: HttpAdapterHost,
     private readonly healthFields: HealthRegistry,
+    private readonly recorder: RunRecorder,
+    private readonly idempotency: RunIdempotency,
     @Inject(DEFINABLE_OPTIONS) private readonly options: DefinableModuleOptions,
   ) {
     this.bodyLimit = options?.bodyLimit ?? DEFAULT_BODY_LIMIT;
@@ -99,20 +106,37 @@ export class DefinableController {
     }
     const accept = String(request.headers?.accept ?? '');
     const streaming = body.stream ?? accept.includes('text/event-stream');
+    if (body.background && body.stream) {
+      throw new DefinableHttpError(400, 'invalid_request', '"background" and "stream" do not go together: start the run with "background": true, then follow it with GET /runs/{run_id}/events.');
+    }
     const raw: ServerResponse = reply.raw ?? reply;
-    const controller = new AbortController();
-    const onClose = () => {
-      if (!raw.writableEnded) controller.abort('The client disconnected.');
-    };
-    raw.once('close', onClose);
-    const runOptions = {
+    const runOptions: RunnerOptions = {
       agent,
       trigger: 'POST /run',
       sessionId: body.session_id,
       userId,
       metadata: { ...body.metadata, ...(principal ? { auth: principal.provider } : {}) },
-      signal: controller.signal,
     };
+    const key = this.idempotency.keyOf(request.headers);
+    if (key) {
+      const claim = await this.idempotency.claim(principal, key, { input: body.input, session_id: body.session_id, user_id: userId, agent: agent.name, metadata: body.metadata });
+      if (claim.replay) return this.replay(claim.runId, body.background ? 'background' : streaming ? 'stream' : 'json', request, reply);
+      runOptions.runId = claim.runId;
+    }
+    if (body.background) {
+      const started = this.runner.start(body.input, runOptions);
+      this.adapterHost.httpAdapter.reply(reply, { run_id: started.runId, session_id: started.sessionId, status: 'queued' }, 202);
+      return;
+    }
+    // A run under an idempotency key goes on when its client leaves: the retry is answered from it.
+    const controller = new AbortController();
+    const onClose = () => {
+      if (!raw.writableEnded) controller.abort('The client disconnected.');
+    };
+    if (!key) {
+      raw.once('close', onClose);
+      runOptions.signal = controller.signal;
+    }
 
     if (!streaming) {
       try {
@@ -128,6 +152,14 @@ export class DefinableController {
       return;
     }
 
+    if (key) {
+      // Followed like a background run, so the client leaving does not end it.
+      const { runId } = this.runner.start(body.input, runOptions);
+      this.openStream(reply, raw);
+      await writeRunEvents(raw, this.recorder, runId, 0, 'POST /run (stream)');
+      if (!raw.destroyed) raw.end();
+      return;
+    }
     let events: AsyncGenerator<RunEvent, void, undefined>;
     try {
       events = this.runner.stream(body.input, runOptions); // refused here (503) before any header is written
@@ -135,18 +167,12 @@ export class DefinableController {
       raw.removeListener('close', onClose);
       throw error;
     }
-    if (typeof reply.hijack === 'function') reply.hijack();
-    raw.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    });
-    raw.flushHeaders();
+    this.openStream(reply, raw);
+    let seq = 0;
     try {
       for await (const event of events) {
         if (raw.destroyed) break;
-        raw.write(event.event === 'RunError' ? this.publicRunError(event) : sseFrame(event));
+        raw.write(publicFrame(event, ++seq, 'POST /run (stream)'));
       }
     } finally {
       raw.removeListener('close', onClose);
@@ -154,15 +180,89 @@ export class DefinableController {
     }
   }
 
-  /** A `RunError` frame as callers may see it: a provider's own error text goes to the log, under the request id the frame carries. */
-  private publicRunError(event: RunErrorEvent): string {
-    const { info, detail } = publicError(event.error.code, event.error.message);
-    if (!detail) return sseFrame(event);
-    this.logger.warn(`POST /run (stream) failed [${info.request_id}] ${info.code}: ${detail}`);
-    const wire = toWireEvent(event);
-    wire.error = info;
-    (wire.output as WireRunOutput).error = info;
-    return sseData(event.event, wire);
+  /**
+   * `GET /runs/:id`: a recorded run — status, trigger, times, and the output
+   * once it ended. Visible to its own user and trusted principals (anyone
+   * else gets 404, as for an unknown id).
+   */
+  @Get('runs/:id')
+  @UseGuards(DefinableAuthGuard)
+  async getRun(@Req() request: any): Promise<WireRun> {
+    return publicRun(await this.visibleRun(request), `GET /runs/:id`);
+  }
+
+  /**
+   * `GET /runs/:id/events`: the run's events as Server-Sent Events — those
+   * recorded, then the live ones until its end; every frame has `id: <seq>`,
+   * and a client reconnecting with `Last-Event-ID` gets exactly the events
+   * after it. Visibility as `GET /runs/:id`.
+   */
+  @Get('runs/:id/events')
+  @UseGuards(DefinableAuthGuard)
+  async runEvents(@Req() request: any, @Res() reply: any): Promise<void> {
+    const record = await this.visibleRun(request);
+    const after = lastEventId(request.headers);
+    const raw: ServerResponse = reply.raw ?? reply;
+    this.openStream(reply, raw);
+    await writeRunEvents(raw, this.recorder, record.runId, after, 'GET /runs/:id/events');
+    if (!raw.destroyed) raw.end();
+  }
+
+  /**
+   * `POST /runs/:id/cancel`: cancels a queued or running run (it ends with
+   * `RunCancelled`) and answers with the run as `GET /runs/:id` does; a run
+   * that already ended is left as it is (idempotent).
+   */
+  @Post('runs/:id/cancel')
+  @HttpCode(200)
+  @UseGuards(DefinableAuthGuard)
+  async cancelRun(@Req() request: any): Promise<WireRun> {
+    const record = await this.visibleRun(request);
+    const live = this.recorder.find(record.runId);
+    if (!live) return publicRun(record, 'POST /runs/:id/cancel');
+    if (!live.isOver) live.controller.abort('Cancelled with POST /runs/:id/cancel.');
+    return publicRun(await live.ended, 'POST /runs/:id/cancel');
+  }
+
+  /** The run named in the path, if the principal may see it; 404 otherwise (an unknown id and another user's look alike). */
+  private async visibleRun(request: any): Promise<RunRecord> {
+    const runId = String(request.params?.id ?? '');
+    const record = runId ? await this.recorder.get(runId) : null;
+    const principal: AuthContext | undefined = request[AUTH_CONTEXT_PROPERTY];
+    if (!record || (principal && !principal.trusted && record.userId !== principal.userId)) {
+      throw new DefinableHttpError(404, 'run_not_found', `No run "${runId.slice(0, 100)}" that you can see: check the run_id (runs are kept for a limited time).`);
+    }
+    return record;
+  }
+
+  /** Answers a request whose idempotency key was used before with the same request, from that run. */
+  private async replay(runId: string, mode: 'json' | 'stream' | 'background', request: any, reply: any): Promise<void> {
+    const raw: ServerResponse = reply.raw ?? reply;
+    if (mode === 'background') {
+      const record = await this.recorder.get(runId);
+      this.adapterHost.httpAdapter.reply(reply, { run_id: runId, session_id: record?.sessionId, status: record?.status ?? 'queued' }, 202);
+      return;
+    }
+    if (mode === 'stream') {
+      this.openStream(reply, raw);
+      await writeRunEvents(raw, this.recorder, runId, lastEventId(request.headers), 'POST /run (stream)');
+      if (!raw.destroyed) raw.end();
+      return;
+    }
+    const record = await this.idempotency.ended(runId);
+    if (record?.status === 'completed' && record.output) {
+      this.adapterHost.httpAdapter.reply(reply, toWireOutput(record.output), 200);
+      return;
+    }
+    const error = record?.error ?? { code: 'interrupted', message: 'The first run under this Idempotency-Key is no longer recorded; use a new key.' };
+    throw new AgentError(error.code, error.message);
+  }
+
+  /** Starts a Server-Sent Events answer. */
+  private openStream(reply: any, raw: ServerResponse): void {
+    if (typeof reply.hijack === 'function') reply.hijack();
+    raw.writeHead(200, SSE_HEADERS);
+    raw.flushHeaders();
   }
 }
 

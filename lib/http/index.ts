@@ -7,4 +7,5 @@ export type { ErrorBody } from '../module/http-errors';
 export { parseRunRequest } from './run-request';
 export type { RunRequestBody } from './run-request';
 export { sseFrame, toWireEvent, toWireOutput } from './wire-format';
+export type { WireRun } from './wire-format';
 export type { WireRunOutput } from './wire-format';

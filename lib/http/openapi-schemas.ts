@@ -19,6 +19,7 @@ export const RUN_REQUEST_SCHEMA: Schema = {
     user_id: nullableString('Run for this user. With auth on: your own id, unless you are a trusted service (API keys are).'),
     agent: nullableString('A named agent of the module; default: the default agent.'),
     stream: { type: 'boolean', nullable: true, description: 'Answer with Server-Sent Events (as `Accept: text/event-stream` does).' },
+    background: { type: 'boolean', nullable: true, description: 'Start the run and answer 202 `{ run_id, session_id, status }` at once; follow it with `GET /runs/{id}` and `GET /runs/{id}/events`.' },
     metadata: { type: 'object', additionalProperties: true, nullable: true, description: 'Free-form data handed to hooks and tools.' },
   },
 };
@@ -169,10 +170,23 @@ export const RUN_RESPONSES: Readonly<Record<string, ResponseDoc>> = {
     'invalid_request',
     '"input" is required and must be a string.',
   ),
+  202: {
+    description: 'With `"background": true`: the run was started; follow it with `GET /runs/{run_id}/events`.',
+    content: {
+      'application/json': {
+        schema: { type: 'object', properties: { run_id: { type: 'string' }, session_id: { type: 'string' }, status: { type: 'string', enum: ['queued', 'running', 'completed', 'error', 'cancelled', 'interrupted'] } } },
+      },
+    },
+  },
   403: errorResponse(
     'A body `user_id` that is not yours (`forbidden`). Sessions are keyed per user: another user\'s `session_id` is a new session of yours (`session_forbidden` only from a custom session store written before per-user keys).',
     'forbidden',
     '"user_id" must be your own or left out; only trusted services may act for other users.',
+  ),
+  409: errorResponse(
+    'The `Idempotency-Key` was used before with a different request (`idempotency_mismatch`).',
+    'idempotency_mismatch',
+    'This Idempotency-Key was already used with a different request: use a new key for a new request, or resend the same body to get the first answer.',
   ),
   413: errorResponse('The body is over the module\'s `bodyLimit` (`payload_too_large`).', 'payload_too_large', 'The request body is too large.'),
   415: errorResponse('The body is not JSON (`unsupported_media_type`): send `Content-Type: application/json`.', 'unsupported_media_type', 'Unsupported Media Type'),
@@ -199,4 +213,46 @@ export const UNAUTHORIZED_RESPONSE: ResponseDoc = errorResponse(
 /** `/health`'s responses by status. */
 export const HEALTH_RESPONSES: Readonly<Record<string, ResponseDoc>> = {
   200: { description: 'The service is up: its agents, model, uptime and messaging interfaces.', content: { 'application/json': { schema: HEALTH_SCHEMA } } },
+};
+
+/** `GET /runs/{id}`'s answer (`WireRun`). */
+export const RUN_RECORD_SCHEMA: Schema = {
+  type: 'object',
+  required: ['run_id', 'status', 'agent', 'user_id', 'session_id', 'trigger', 'background', 'created_at', 'ended_at', 'last_event_id', 'output', 'error'],
+  properties: {
+    run_id: { type: 'string' },
+    status: { type: 'string', enum: ['queued', 'running', 'completed', 'error', 'cancelled', 'interrupted'] },
+    agent: { type: 'string' },
+    user_id: { type: 'string', nullable: true },
+    session_id: { type: 'string' },
+    trigger: { type: 'string', description: 'The entry point: `POST /run`, a webhook route, `cron(...)`, `event(...)`, `telegram(<chat>)`…' },
+    background: { type: 'boolean' },
+    created_at: { type: 'integer', description: 'Milliseconds since the epoch.' },
+    ended_at: { type: 'integer', nullable: true },
+    last_event_id: { type: 'integer', description: 'The id of its last event so far (`Last-Event-ID` to resume after it).' },
+    output: { ...RUN_OUTPUT_SCHEMA, nullable: true },
+    error: { ...ERROR_SCHEMA, nullable: true },
+  },
+};
+
+const RUN_NOT_FOUND = errorResponse(
+  'No run with this id that you can see (`run_not_found`): unknown, deleted by retention, or another user\'s.',
+  'run_not_found',
+  'No run "…" that you can see: check the run_id (runs are kept for a limited time).',
+);
+
+/** `GET /runs/{id}` and `POST /runs/{id}/cancel`'s responses by status. */
+export const RUN_RECORD_RESPONSES: Readonly<Record<string, ResponseDoc>> = {
+  200: { description: 'The run: status, trigger, times, and its output once it ended.', content: { 'application/json': { schema: RUN_RECORD_SCHEMA } } },
+  404: RUN_NOT_FOUND,
+};
+
+/** `GET /runs/{id}/events`'s responses by status. */
+export const RUN_EVENTS_RESPONSES: Readonly<Record<string, ResponseDoc>> = {
+  200: {
+    description: 'The run\'s events as Server-Sent Events, recorded then live, until its end; each frame has `id: <seq>` (send `Last-Event-ID` to get only the events after it).',
+    content: { 'text/event-stream': { schema: SSE_SCHEMA } },
+  },
+  400: errorResponse('A `Last-Event-ID` that is not a whole number (`invalid_request`).', 'invalid_request', 'Last-Event-ID must be the id of an event of this run.'),
+  404: RUN_NOT_FOUND,
 };

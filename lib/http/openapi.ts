@@ -7,7 +7,7 @@ import { DEFINABLE_AUTH } from '../auth/auth.constants';
 import { resolveRouteAuth } from '../auth/auth.decorators';
 import { DefinableAuthGuard } from '../auth/definable-auth.guard';
 import { DefinableController } from './definable.controller';
-import { HEALTH_RESPONSES, ResponseDoc, RUN_REQUEST_SCHEMA, RUN_RESPONSES, UNAUTHORIZED_RESPONSE } from './openapi-schemas';
+import { HEALTH_RESPONSES, ResponseDoc, RUN_EVENTS_RESPONSES, RUN_RECORD_RESPONSES, RUN_REQUEST_SCHEMA, RUN_RESPONSES, UNAUTHORIZED_RESPONSE } from './openapi-schemas';
 
 type Swagger = typeof import('@nestjs/swagger');
 type Handler = (...args: unknown[]) => unknown;
@@ -153,7 +153,7 @@ function documentBuiltIn(swagger: Swagger): void {
   builtInDocumented = true;
   const { ApiBody, ApiOperation, ApiResponse } = swagger;
   const proto = DefinableController.prototype;
-  const apply = (key: 'run' | 'health', ...decorators: MethodDecorator[]) => {
+  const apply = (key: 'run' | 'health' | 'getRun' | 'runEvents' | 'cancelRun', ...decorators: MethodDecorator[]) => {
     const descriptor = Object.getOwnPropertyDescriptor(proto, key)!;
     for (const decorator of decorators) decorator(proto, key, descriptor);
   };
@@ -166,6 +166,9 @@ function documentBuiltIn(swagger: Swagger): void {
     ...responses(RUN_RESPONSES),
   );
   apply('health', ApiOperation({ summary: 'Liveness and what is running (always public)' }), ...responses(HEALTH_RESPONSES));
+  apply('getRun', ApiOperation({ summary: 'A recorded run: status, and its output once it ended' }), ...responses(RUN_RECORD_RESPONSES));
+  apply('runEvents', ApiOperation({ summary: "Follow a run's events (Server-Sent Events), resumable with Last-Event-ID" }), ...responses(RUN_EVENTS_RESPONSES));
+  apply('cancelRun', ApiOperation({ summary: 'Cancel a queued or running run (idempotent)' }), ...responses(RUN_RECORD_RESPONSES));
 }
 
 /** Sets (or removes, with `undefined`) metadata we own on a target, leaving metadata the app set itself. */

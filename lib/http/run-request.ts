@@ -10,6 +10,8 @@ export interface RunRequestBody {
   user_id?: string;
   /** Answer with Server-Sent Events. */
   stream?: boolean;
+  /** Start the run and answer 202 `{ run_id }` at once; follow it with `GET /runs/:id/events`. */
+  background?: boolean;
   /** A named agent of the module. */
   agent?: string;
   /** Free-form data handed to hooks and tools. */
@@ -18,7 +20,7 @@ export interface RunRequestBody {
 
 const OPTIONAL_STRINGS = ['session_id', 'user_id', 'agent'] as const;
 /** Every field `/run` takes; anything else is refused, so a typo never goes unnoticed. */
-const FIELDS: readonly string[] = ['input', 'session_id', 'user_id', 'stream', 'agent', 'metadata'];
+const FIELDS: readonly string[] = ['input', 'session_id', 'user_id', 'stream', 'background', 'agent', 'metadata'];
 /** Names other agent APIs use for a field of `/run`. */
 const ALIASES: Record<string, string> = { prompt: 'input', message: 'input', query: 'input', session: 'session_id', user: 'user_id' };
 const snakeCase = (name: string) =>
@@ -62,8 +64,10 @@ export function parseRunRequest(body: unknown, contentType?: unknown): RunReques
       throw new DefinableHttpError(400, 'invalid_request', `"${field}" must be a non-empty string, got ${kind(field_value)}.`);
     }
   }
-  if (value.stream !== undefined && value.stream !== null && typeof value.stream !== 'boolean') {
-    throw new DefinableHttpError(400, 'invalid_request', `"stream" must be true or false, got ${kind(value.stream)}.`);
+  for (const field of ['stream', 'background'] as const) {
+    if (value[field] !== undefined && value[field] !== null && typeof value[field] !== 'boolean') {
+      throw new DefinableHttpError(400, 'invalid_request', `"${field}" must be true or false, got ${kind(value[field])}.`);
+    }
   }
   if (value.metadata !== undefined && value.metadata !== null && (typeof value.metadata !== 'object' || Array.isArray(value.metadata))) {
     throw new DefinableHttpError(400, 'invalid_request', `"metadata" must be an object, got ${kind(value.metadata)}.`);
@@ -73,6 +77,7 @@ export function parseRunRequest(body: unknown, contentType?: unknown): RunReques
     session_id: (value.session_id as string | null) ?? undefined,
     user_id: (value.user_id as string | null) ?? undefined,
     stream: (value.stream as boolean | null) ?? undefined,
+    background: (value.background as boolean | null) ?? undefined,
     agent: (value.agent as string | null) ?? undefined,
     metadata: (value.metadata as Record<string, unknown> | null) ?? undefined,
   };

@@ -1,4 +1,5 @@
 import type { RunEvent, RunOutput } from '../agent';
+import type { RunRecord } from '../module/runs/run-store';
 
 /** `/run`'s JSON answer (and the `RunCompleted` event's data): the output in snake_case. */
 export interface WireRunOutput {
@@ -25,8 +26,8 @@ export interface WireRunOutput {
   error?: { code: string; message: string; request_id?: string };
 }
 
-/** A run output as the HTTP API sends it. */
-export function toWireOutput(output: RunOutput): WireRunOutput {
+/** A run output as the HTTP API sends it (`messages` are never sent). */
+export function toWireOutput(output: Omit<RunOutput, 'messages'>): WireRunOutput {
   const { metrics } = output;
   return {
     content: output.content,
@@ -64,12 +65,48 @@ export function toWireEvent(event: RunEvent): Record<string, unknown> {
   return wire;
 }
 
-/** One Server-Sent Event frame. */
-export function sseFrame(event: RunEvent): string {
-  return sseData(event.event, toWireEvent(event));
+/** One Server-Sent Event frame; `seq` (the event's number in its run) becomes its `id:`, for `Last-Event-ID`. */
+export function sseFrame(event: RunEvent, seq?: number): string {
+  return sseData(event.event, toWireEvent(event), seq);
 }
 
 /** One Server-Sent Event frame of already wire-shaped data. */
-export function sseData(name: string, data: unknown): string {
-  return `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+export function sseData(name: string, data: unknown, seq?: number): string {
+  return `${seq === undefined ? '' : `id: ${seq}\n`}event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/** `GET /runs/:id`'s answer: a recorded run in snake_case, with its output once it ended. */
+export interface WireRun {
+  run_id: string;
+  status: RunRecord['status'];
+  agent: string;
+  user_id: string | null;
+  session_id: string;
+  trigger: string;
+  background: boolean;
+  /** Milliseconds since the epoch. */
+  created_at: number;
+  ended_at: number | null;
+  /** Sequence number of its last event so far (resume `GET /runs/:id/events` after it with `Last-Event-ID`). */
+  last_event_id: number;
+  output: WireRunOutput | null;
+  error: { code: string; message: string; request_id?: string } | null;
+}
+
+/** A run record as the HTTP API sends it. */
+export function toWireRun(record: RunRecord): WireRun {
+  return {
+    run_id: record.runId,
+    status: record.status,
+    agent: record.agent,
+    user_id: record.userId,
+    session_id: record.sessionId,
+    trigger: record.trigger,
+    background: record.background,
+    created_at: record.createdAt,
+    ended_at: record.endedAt,
+    last_event_id: record.lastSeq,
+    output: record.output ? toWireOutput(record.output) : null,
+    error: record.error,
+  };
 }

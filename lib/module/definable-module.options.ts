@@ -2,6 +2,7 @@ import type { Agent, AgentOptions } from '../agent';
 import type { AuthProvider } from '../auth';
 import type { IdentityResolver } from '../interfaces/identity/identity-resolver';
 import type { MessagingInterface } from '../interfaces/messaging-interface';
+import type { RunStore } from './runs/run-store';
 
 /** Options of `DefinableModule.forRoot()` (and the result of `forRootAsync`'s factory). */
 export interface DefinableModuleOptions {
@@ -27,6 +28,15 @@ export interface DefinableModuleOptions {
   interfaces?: MessagingInterface[];
   /** Maps platform accounts to one user, shared by every interface (e.g. `SqliteIdentityResolver`). */
   identityResolver?: IdentityResolver;
+  /**
+   * Where every run is recorded with its events (`GET /runs/:id`, resumable
+   * streams, background runs, idempotency keys). Default an `InMemoryRunStore`
+   * (works within one process, lost on restart); a `SqliteRunStore` survives
+   * crashes and restarts. Closed with the app.
+   */
+  runStore?: RunStore;
+  /** Idempotency keys (`Idempotency-Key` on `/run` and webhooks): `ttl`, how long a key is kept, in ms. Default 24 hours. */
+  idempotency?: { ttl?: number };
   /** Extra fields for `GET /health` (a version, a notice...). */
   health?: Record<string, unknown>;
 }

@@ -72,6 +72,7 @@ const STATUS_BY_CODE: Partial<Record<AgentErrorCode, number>> = {
   session_store: HttpStatus.SERVICE_UNAVAILABLE,
   cancelled: 499,
   shutting_down: HttpStatus.SERVICE_UNAVAILABLE,
+  interrupted: HttpStatus.SERVICE_UNAVAILABLE,
 };
 
 const CODE_BY_STATUS: Record<number, string> = {

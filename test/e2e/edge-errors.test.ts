@@ -240,7 +240,7 @@ for (const platform of PLATFORMS) {
         assert.equal(res.status, 400);
         assert.equal(
           res.body.error.message,
-          'Unknown field "temperature": /run takes "input", "session_id", "user_id", "stream", "agent", "metadata"; put free-form data in "metadata".',
+          'Unknown field "temperature": /run takes "input", "session_id", "user_id", "stream", "background", "agent", "metadata"; put free-form data in "metadata".',
         );
         const prompt = await post(`${server.url}/run`, { prompt: 'x' }, key);
         assert.equal(prompt.body.error.message, 'Unknown field "prompt": did you mean "input"?');

@@ -61,6 +61,8 @@ export async function post(
 export interface SseEvent {
   event: string;
   data: any;
+  /** The frame's `id:` (the event's sequence number in its run), when it has one. */
+  id?: number;
 }
 
 /** Reads SSE frames from a fetch response as they arrive. */
@@ -75,7 +77,8 @@ export async function* readSse(response: Response): AsyncGenerator<SseEvent> {
       buffer = buffer.slice(end + 2);
       const event = /^event: (.*)$/m.exec(frame)?.[1] ?? 'message';
       const data = /^data: (.*)$/m.exec(frame)?.[1];
-      yield { event, data: data === undefined ? undefined : JSON.parse(data) };
+      const id = /^id: (.*)$/m.exec(frame)?.[1];
+      yield { event, data: data === undefined ? undefined : JSON.parse(data), ...(id === undefined ? {} : { id: Number(id) }) };
     }
   }
 }

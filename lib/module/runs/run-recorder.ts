@@ -1,0 +1,200 @@
+import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import type { RunErrorInfo, RunEvent, RunOutput } from '../../agent';
+import type { DefinableModuleOptions } from '../definable-module.options';
+import { DEFINABLE_OPTIONS } from '../definable.module-definition';
+import { InMemoryRunStore } from './in-memory-run-store';
+import { hasEnded } from './run-store';
+import type { RecordedEvent, RecordedRunOutput, RecordedRunStatus, RunChange, RunRecord, RunStore } from './run-store';
+
+/** How often a live run's new events are written to the store (a stream's tokens go in batches). */
+const FLUSH_INTERVAL_MS = 200;
+/** How often ended runs past the retention are pruned. */
+const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
+
+/** What a listener of a live run hears: each event, then the end. */
+export interface RunListener {
+  event(recorded: RecordedEvent): void;
+  end(record: RunRecord): void;
+}
+
+/**
+ * A run in flight in this process: its events so far (in memory, so a reader
+ * of this process never waits for the store), its listeners, and its
+ * controller (`POST /runs/:id/cancel`). Events reach the store in batches.
+ */
+export class LiveRun {
+  /** Every event so far; `events[i].seq === i + 1`. */
+  readonly events: RecordedEvent[] = [];
+  /** Resolves with the record once the run has ended and its last write is done. */
+  readonly ended: Promise<RunRecord>;
+  private readonly listeners = new Set<RunListener>();
+  private unwritten = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private writes: Promise<void>;
+  private resolveEnded!: (record: RunRecord) => void;
+  private startedRunning: boolean;
+
+  constructor(
+    readonly record: RunRecord,
+    /** Aborting it cancels the run. */
+    readonly controller: AbortController,
+    private readonly recorder: RunRecorder,
+  ) {
+    this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
+    this.startedRunning = record.status === 'running';
+    this.writes = recorder.write(() => recorder.store.create({ ...record }));
+  }
+
+  /** Whether the run has ended (its terminal event, or {@link LiveRun.abandon}). */
+  get isOver(): boolean {
+    return hasEnded(this.record.status);
+  }
+
+  /** Records an event; a terminal one ends the run (see {@link LiveRun.finish}). Returns its sequence number. */
+  push(event: RunEvent): number {
+    const recorded = { seq: this.events.length + 1, event };
+    this.events.push(recorded);
+    this.record.lastSeq = recorded.seq;
+    this.unwritten++;
+    for (const listener of this.listeners) listener.event(recorded);
+    if (!this.startedRunning) {
+      this.startedRunning = true;
+      this.record.status = 'running';
+    }
+    if (!this.timer) this.timer = setTimeout(() => this.flush(), FLUSH_INTERVAL_MS).unref();
+    return recorded.seq;
+  }
+
+  /** Ends the run with its terminal event (already {@link LiveRun.push}ed); `status` overrides the one the event implies. */
+  finish(event: RunEvent, status?: RecordedRunStatus): void {
+    const output = 'output' in event ? (event.output as RunOutput) : undefined;
+    const implied: RecordedRunStatus = event.event === 'RunCompleted' ? 'completed' : event.event === 'RunError' ? 'error' : 'cancelled';
+    const error: RunErrorInfo | null =
+      status === 'interrupted'
+        ? { code: 'interrupted', message: 'The server shut down before the run finished.' }
+        : (output?.error ?? (event.event === 'RunCancelled' ? { code: 'cancelled', message: event.reason } : null));
+    this.end({ status: status ?? implied, endedAt: Date.now(), output: output ? recordedOutput(output) : null, error });
+  }
+
+  /** Ends a run that stopped without a terminal event (its consumer left the stream). */
+  abandon(status: RecordedRunStatus, error: RunErrorInfo): void {
+    if (!this.isOver) this.end({ status, endedAt: Date.now(), output: null, error });
+  }
+
+  /** Listens until the run ends; returns a function that stops listening. */
+  listen(listener: RunListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private end(change: Required<Pick<RunChange, 'status' | 'endedAt' | 'output' | 'error'>>): void {
+    if (this.isOver) return;
+    Object.assign(this.record, change);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.takeUnwritten();
+    const record = { ...this.record };
+    this.writes = this.writes.then(() => this.recorder.write(() => this.recorder.store.write(record.runId, batch, change)));
+    void this.writes.then(() => {
+      this.recorder.forget(this);
+      this.resolveEnded(record);
+      for (const listener of this.listeners) listener.end(record);
+      this.listeners.clear();
+    });
+  }
+
+  private flush(): void {
+    this.timer = undefined;
+    if (this.isOver || this.unwritten === 0) return;
+    const batch = this.takeUnwritten();
+    const change: RunChange | undefined = this.record.status === 'running' ? { status: 'running' } : undefined;
+    this.writes = this.writes.then(() => this.recorder.write(() => this.recorder.store.write(this.record.runId, batch, change)));
+  }
+
+  /** The events not yet written, as the store keeps them (outputs without `messages`). */
+  private takeUnwritten(): RecordedEvent[] {
+    const batch = this.events.slice(this.events.length - this.unwritten).map(storedEvent);
+    this.unwritten = 0;
+    return batch;
+  }
+}
+
+/**
+ * Records the runs `AgentRunner` admits in the module's {@link RunStore}
+ * (`runStore`, default {@link InMemoryRunStore}), keeps the live ones of this
+ * process at hand for readers and cancellation, marks runs a dead process left
+ * behind `interrupted` at start, and prunes past the retention. A failing
+ * store is logged and never fails a run.
+ */
+@Injectable()
+export class RunRecorder implements OnModuleInit, OnApplicationShutdown {
+  /** The module's run store. */
+  readonly store: RunStore;
+  private readonly logger = new Logger('Definable:Runs');
+  private readonly live = new Map<string, LiveRun>();
+  private pruneTimer: NodeJS.Timeout | undefined;
+
+  constructor(@Inject(DEFINABLE_OPTIONS) options: DefinableModuleOptions) {
+    this.store = options?.runStore ?? new InMemoryRunStore();
+  }
+
+  async onModuleInit(): Promise<void> {
+    const now = Date.now();
+    const interrupted = await this.store.recover(now);
+    if (interrupted.length) this.logger.warn(`${interrupted.length} run(s) left unfinished by a stopped process are now "interrupted"`);
+    await this.write(() => this.store.prune(now));
+    this.pruneTimer = setInterval(() => void this.write(() => this.store.prune(Date.now())), PRUNE_INTERVAL_MS).unref();
+  }
+
+  /** Starts recording a run. */
+  begin(record: RunRecord, controller: AbortController): LiveRun {
+    const run = new LiveRun(record, controller, this);
+    this.live.set(record.runId, run);
+    return run;
+  }
+
+  /** The run if it is live in this process. */
+  find(runId: string): LiveRun | undefined {
+    return this.live.get(runId);
+  }
+
+  /** The run's record: live (current) or from the store. */
+  async get(runId: string): Promise<RunRecord | null> {
+    const live = this.live.get(runId);
+    return live ? { ...live.record } : this.store.get(runId);
+  }
+
+  /** @internal Forgets a live run once its last write is done. */
+  forget(run: LiveRun): void {
+    if (this.live.get(run.record.runId) === run) this.live.delete(run.record.runId);
+  }
+
+  /** @internal A store call whose failure is logged, never thrown: recording must not fail runs. */
+  async write(work: () => Promise<unknown>): Promise<void> {
+    try {
+      await work();
+    } catch (error) {
+      this.logger.error(`the run store failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+    // Runs are drained (or cancelled) before this hook: wait for their last writes.
+    await Promise.all([...this.live.values()].map((run) => (run.isOver ? run.ended : undefined)));
+    await this.store.close();
+  }
+}
+
+/** A run's output as the store keeps it. */
+export function recordedOutput(output: RunOutput): RecordedRunOutput {
+  const { messages: _messages, ...kept } = output;
+  return kept;
+}
+
+/** An event as the store keeps it: a terminal event's output without `messages`. */
+function storedEvent(recorded: RecordedEvent): RecordedEvent {
+  const { event } = recorded;
+  if (!('output' in event)) return recorded;
+  return { seq: recorded.seq, event: { ...event, output: recordedOutput(event.output as RunOutput) } as RunEvent };
+}

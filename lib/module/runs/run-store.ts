@@ -1,0 +1,119 @@
+import type { RunErrorInfo, RunEvent, RunOutput } from '../../agent';
+
+/**
+ * Where a recorded run stands: `queued` (admitted, not started), `running`,
+ * the three ends of a run (`completed`, `error`, `cancelled`), or
+ * `interrupted` — the process running it went away (a crash, a deploy that
+ * could not wait) before it ended.
+ */
+export type RecordedRunStatus = 'queued' | 'running' | 'completed' | 'error' | 'cancelled' | 'interrupted';
+
+/** A run's output as a run store keeps it: without `messages` (the session store has them). */
+export type RecordedRunOutput = Omit<RunOutput, 'messages'>;
+
+/** What a {@link RunStore} keeps of one run. Times are milliseconds since the epoch. */
+export interface RunRecord {
+  runId: string;
+  /** The agent's name. */
+  agent: string;
+  userId: string | null;
+  sessionId: string;
+  /** The entry point: `'POST /run'`, `'POST /hooks/github'`, `'cron(0 9 * * *)'`, `'telegram(42)'`… */
+  trigger: string;
+  status: RecordedRunStatus;
+  /** Whether the run was started to go on without a listener (`"background": true`). */
+  background: boolean;
+  createdAt: number;
+  /** When it ended; `null` while it is queued or running. */
+  endedAt: number | null;
+  /** The output once it ended (`null` before, and for `interrupted` runs). */
+  output: RecordedRunOutput | null;
+  /** Why it did not complete (`error`, `cancelled`, `interrupted`). */
+  error: RunErrorInfo | null;
+  /** The sequence number of its last recorded event (0: none yet). */
+  lastSeq: number;
+}
+
+/** A run event with its sequence number in the run (1, 2, 3…; SSE frames carry it as `id:`). */
+export interface RecordedEvent {
+  seq: number;
+  event: RunEvent;
+}
+
+/** What changes in a run record as it goes on. */
+export type RunChange = Partial<Pick<RunRecord, 'status' | 'endedAt' | 'output' | 'error'>>;
+
+/** An idempotency key taken for a run: by whom (`scope`), for which request (`requestHash`). */
+export interface IdempotencyRecord {
+  /** Whose key it is: keys of different principals never meet. */
+  scope: string;
+  key: string;
+  /** A digest of the request the key was first used with. */
+  requestHash: string;
+  /** The run started for it. */
+  runId: string;
+  createdAt: number;
+  /** When the key is forgotten (a request with it then starts a new run). */
+  expiresAt: number;
+}
+
+/** How long a {@link RunStore} keeps ended runs. */
+export interface RunRetention {
+  /** Ended runs older than this many milliseconds are deleted. Default 7 days. */
+  maxAge?: number;
+  /** At most this many runs are kept; the oldest ended ones go first. Default 10,000. */
+  maxRuns?: number;
+}
+
+/**
+ * Where `AgentRunner` records every run it admits — from `/run`, webhooks,
+ * cron, events and chat — with its event log, so a run can be looked up,
+ * followed and resumed (`GET /runs/:id`, `GET /runs/:id/events`) and an
+ * idempotent retry answered from the first run.
+ *
+ * The library ships {@link InMemoryRunStore} (the default: the API works, nothing
+ * survives a restart) and {@link SqliteRunStore} (one node, survives crashes).
+ * Writes of one run arrive in order; a store must apply each call atomically.
+ */
+export interface RunStore {
+  /** Records a new run. */
+  create(run: RunRecord): Promise<void>;
+  /** Appends events (in `seq` order, after those recorded) and applies `change`, in one write. */
+  write(runId: string, events: RecordedEvent[], change?: RunChange): Promise<void>;
+  /** The run, or `null` if it is unknown (or was deleted by retention). */
+  get(runId: string): Promise<RunRecord | null>;
+  /** The run's events with `seq` greater than `afterSeq` (default 0: all), in order. */
+  events(runId: string, afterSeq?: number): Promise<RecordedEvent[]>;
+  /**
+   * Takes `claim.key` for `claim.scope` unless it is taken and not expired;
+   * returns the record that holds the key afterwards — `claim` itself when
+   * taken now, the earlier one otherwise. Atomic: of concurrent claims of one
+   * key exactly one wins.
+   */
+  claimIdempotencyKey(claim: IdempotencyRecord): Promise<IdempotencyRecord>;
+  /** Gives a key back (its run ended without an answer worth repeating); a later claim wins it. */
+  releaseIdempotencyKey(scope: string, key: string, runId: string): Promise<void>;
+  /**
+   * Called once when the module starts: runs left `queued` or `running` by a
+   * process that is gone become `interrupted`. Returns their ids.
+   */
+  recover(now: number): Promise<string[]>;
+  /** Deletes ended runs past the retention, and expired idempotency keys. */
+  prune(now: number): Promise<void>;
+  /** Releases resources (file handles, connections). */
+  close(): Promise<void>;
+}
+
+/** Whether a run in this status has ended (nothing more will be recorded). */
+export function hasEnded(status: RecordedRunStatus): boolean {
+  return status !== 'queued' && status !== 'running';
+}
+
+/** Retention with its defaults applied and checked. */
+export function retentionOf(retention: RunRetention | undefined, owner: string): Required<RunRetention> {
+  const maxAge = retention?.maxAge ?? 7 * 24 * 60 * 60 * 1000;
+  const maxRuns = retention?.maxRuns ?? 10_000;
+  if (!(maxAge > 0)) throw new RangeError(`${owner}: retention.maxAge must be a positive number of milliseconds, got ${maxAge}.`);
+  if (!Number.isInteger(maxRuns) || maxRuns < 1) throw new RangeError(`${owner}: retention.maxRuns must be a whole number of at least 1, got ${maxRuns}.`);
+  return { maxAge, maxRuns };
+}

@@ -1,0 +1,265 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import { openSqlite } from '../../agent/sessions/open-sqlite';
+import { retentionOf } from './run-store';
+import type { IdempotencyRecord, RecordedEvent, RecordedRunStatus, RunChange, RunRecord, RunRetention, RunStore } from './run-store';
+
+/** Options of {@link SqliteRunStore}. */
+export interface SqliteRunStoreOptions {
+  /** The database file (created if missing); it may be shared with the other SQLite stores. */
+  path: string;
+  /** Prefix of the tables. Default `definable_`. */
+  tablePrefix?: string;
+  /** How long ended runs are kept. Default 7 days and 10,000 runs. */
+  retention?: RunRetention;
+}
+
+interface RunRow {
+  run_id: string;
+  agent: string;
+  user_id: string | null;
+  session_id: string;
+  trigger_name: string;
+  status: RecordedRunStatus;
+  background: number;
+  created_at: number;
+  ended_at: number | null;
+  output: string | null;
+  error: string | null;
+  last_seq: number;
+}
+
+/**
+ * A {@link RunStore} on `better-sqlite3` (an optional peer dependency: `npm
+ * install better-sqlite3`) for one node: runs, their event logs and
+ * idempotency keys survive a crash or a restart, and on start the runs a dead
+ * process left behind are marked `interrupted`. Events are written in batches
+ * (one row per batch), so a streamed run costs a few writes, not one per token.
+ */
+export class SqliteRunStore implements RunStore {
+  private readonly db: BetterSqlite3.Database;
+  private readonly retention: Required<RunRetention>;
+  private readonly statements: Record<
+    | 'create'
+    | 'get'
+    | 'events'
+    | 'appendEvents'
+    | 'lastSeq'
+    | 'keyGet'
+    | 'keyPut'
+    | 'keyRelease'
+    | 'recover'
+    | 'expired'
+    | 'overCount'
+    | 'deleteEvents'
+    | 'deleteRun'
+    | 'deleteKeys',
+    BetterSqlite3.Statement
+  >;
+  private readonly tables: { runs: string; events: string };
+  private readonly writeTx: (runId: string, events: RecordedEvent[], change?: RunChange) => void;
+  private readonly claimTx: BetterSqlite3.Transaction<(claim: IdempotencyRecord) => IdempotencyRecord>;
+  private readonly deleteTx: (runIds: string[]) => void;
+
+  constructor(options: SqliteRunStoreOptions) {
+    if (!options || typeof options.path !== 'string' || options.path === '') {
+      throw new TypeError("SqliteRunStore needs a file path, e.g. new SqliteRunStore({ path: 'runs.db' }).");
+    }
+    const prefix = options.tablePrefix ?? 'definable_';
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(prefix)) throw new TypeError(`SqliteRunStore: tablePrefix must be letters, digits and underscores, got "${prefix}".`);
+    this.retention = retentionOf(options.retention, 'SqliteRunStore');
+    const runs = `${prefix}runs`;
+    const events = `${prefix}run_events`;
+    const keys = `${prefix}idempotency_keys`;
+    this.tables = { runs, events };
+    this.db = openSqlite(options.path, 'SqliteRunStore');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS ${runs} (
+        run_id TEXT PRIMARY KEY,
+        agent TEXT NOT NULL,
+        user_id TEXT,
+        session_id TEXT NOT NULL,
+        trigger_name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        background INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        ended_at INTEGER,
+        output TEXT,
+        error TEXT,
+        last_seq INTEGER NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS ${runs}_status ON ${runs}(status) WHERE ended_at IS NULL;
+      CREATE INDEX IF NOT EXISTS ${runs}_ended ON ${runs}(ended_at) WHERE ended_at IS NOT NULL;
+      CREATE TABLE IF NOT EXISTS ${events} (
+        run_id TEXT NOT NULL,
+        first_seq INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL,
+        events TEXT NOT NULL,
+        PRIMARY KEY (run_id, first_seq)
+      ) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS ${keys} (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        request_hash TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (scope, key)
+      ) WITHOUT ROWID;
+    `);
+    this.statements = {
+      create: this.db.prepare(
+        `INSERT INTO ${runs} (run_id, agent, user_id, session_id, trigger_name, status, background, created_at, ended_at, output, error, last_seq)
+         VALUES (@runId, @agent, @userId, @sessionId, @trigger, @status, @background, @createdAt, @endedAt, @output, @error, @lastSeq)`,
+      ),
+      get: this.db.prepare(`SELECT * FROM ${runs} WHERE run_id = ?`),
+      events: this.db.prepare(`SELECT first_seq, events FROM ${events} WHERE run_id = ? AND last_seq > ? ORDER BY first_seq`),
+      appendEvents: this.db.prepare(`INSERT INTO ${events} (run_id, first_seq, last_seq, events) VALUES (?, ?, ?, ?)`),
+      lastSeq: this.db.prepare(`UPDATE ${runs} SET last_seq = ? WHERE run_id = ?`),
+      keyGet: this.db.prepare(`SELECT scope, key, request_hash, run_id, created_at, expires_at FROM ${keys} WHERE scope = ? AND key = ?`),
+      keyPut: this.db.prepare(`INSERT OR REPLACE INTO ${keys} (scope, key, request_hash, run_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`),
+      keyRelease: this.db.prepare(`DELETE FROM ${keys} WHERE scope = ? AND key = ? AND run_id = ?`),
+      recover: this.db.prepare(`SELECT run_id FROM ${runs} WHERE ended_at IS NULL AND status IN ('queued', 'running')`),
+      expired: this.db.prepare(`SELECT run_id FROM ${runs} WHERE ended_at IS NOT NULL AND ended_at < ? LIMIT 1000`),
+      overCount: this.db.prepare(`SELECT run_id FROM ${runs} WHERE ended_at IS NOT NULL ORDER BY created_at LIMIT ?`),
+      deleteEvents: this.db.prepare(`DELETE FROM ${events} WHERE run_id = ?`),
+      deleteRun: this.db.prepare(`DELETE FROM ${runs} WHERE run_id = ?`),
+      deleteKeys: this.db.prepare(`DELETE FROM ${keys} WHERE expires_at <= ?`),
+    };
+    this.writeTx = this.db.transaction((runId: string, batch: RecordedEvent[], change?: RunChange) => {
+      if (batch.length) {
+        const last = batch[batch.length - 1].seq;
+        this.statements.appendEvents.run(runId, batch[0].seq, last, JSON.stringify(batch.map((recorded) => recorded.event)));
+        this.statements.lastSeq.run(last, runId);
+      }
+      if (change) this.applyChange(runId, change);
+    });
+    this.claimTx = this.db.transaction((claim: IdempotencyRecord) => {
+      const held = this.statements.keyGet.get(claim.scope, claim.key) as KeyRow | undefined;
+      if (held && held.expires_at > claim.createdAt) return fromKeyRow(held);
+      this.statements.keyPut.run(claim.scope, claim.key, claim.requestHash, claim.runId, claim.createdAt, claim.expiresAt);
+      return claim;
+    });
+    this.deleteTx = this.db.transaction((runIds: string[]) => {
+      for (const runId of runIds) {
+        this.statements.deleteEvents.run(runId);
+        this.statements.deleteRun.run(runId);
+      }
+    });
+  }
+
+  async create(run: RunRecord): Promise<void> {
+    this.statements.create.run({
+      ...run,
+      background: run.background ? 1 : 0,
+      output: run.output === null ? null : JSON.stringify(run.output),
+      error: run.error === null ? null : JSON.stringify(run.error),
+    });
+  }
+
+  async write(runId: string, events: RecordedEvent[], change?: RunChange): Promise<void> {
+    this.writeTx(runId, events, change);
+  }
+
+  async get(runId: string): Promise<RunRecord | null> {
+    const row = this.statements.get.get(runId) as RunRow | undefined;
+    return row ? fromRow(row) : null;
+  }
+
+  async events(runId: string, afterSeq = 0): Promise<RecordedEvent[]> {
+    const rows = this.statements.events.all(runId, afterSeq) as { first_seq: number; events: string }[];
+    const recorded: RecordedEvent[] = [];
+    for (const row of rows) {
+      const batch = JSON.parse(row.events) as RecordedEvent['event'][];
+      batch.forEach((event, index) => {
+        const seq = row.first_seq + index;
+        if (seq > afterSeq) recorded.push({ seq, event });
+      });
+    }
+    return recorded;
+  }
+
+  async claimIdempotencyKey(claim: IdempotencyRecord): Promise<IdempotencyRecord> {
+    return this.claimTx.immediate(claim);
+  }
+
+  async releaseIdempotencyKey(scope: string, key: string, runId: string): Promise<void> {
+    this.statements.keyRelease.run(scope, key, runId);
+  }
+
+  async recover(now: number): Promise<string[]> {
+    return this.db.transaction(() => {
+      const left = (this.statements.recover.all() as { run_id: string }[]).map((row) => row.run_id);
+      const error = { code: 'interrupted', message: 'The process running this run stopped before it ended.' };
+      for (const runId of left) this.applyChange(runId, { status: 'interrupted', endedAt: now, error: error as RunRecord['error'] });
+      return left;
+    }).immediate();
+  }
+
+  async prune(now: number): Promise<void> {
+    const oldest = now - this.retention.maxAge;
+    for (;;) {
+      const expired = (this.statements.expired.all(oldest) as { run_id: string }[]).map((row) => row.run_id);
+      if (expired.length === 0) break;
+      this.deleteTx(expired);
+    }
+    const { n } = this.db.prepare(`SELECT COUNT(*) AS n FROM ${this.tables.runs}`).get() as { n: number };
+    if (n > this.retention.maxRuns) {
+      this.deleteTx((this.statements.overCount.all(n - this.retention.maxRuns) as { run_id: string }[]).map((row) => row.run_id));
+    }
+    this.statements.deleteKeys.run(now);
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  private applyChange(runId: string, change: RunChange): void {
+    const columns: string[] = [];
+    const values: unknown[] = [];
+    if (change.status !== undefined) columns.push('status = ?') && values.push(change.status);
+    if (change.endedAt !== undefined) columns.push('ended_at = ?') && values.push(change.endedAt);
+    if (change.output !== undefined) columns.push('output = ?') && values.push(change.output === null ? null : JSON.stringify(change.output));
+    if (change.error !== undefined) columns.push('error = ?') && values.push(change.error === null ? null : JSON.stringify(change.error));
+    if (columns.length === 0) return;
+    // Four optional columns: a statement per combination, prepared once and cached by better-sqlite3's caller here.
+    this.changeStatement(columns.join(', ')).run(...values, runId);
+  }
+
+  private readonly changeStatements = new Map<string, BetterSqlite3.Statement>();
+
+  private changeStatement(set: string): BetterSqlite3.Statement {
+    let statement = this.changeStatements.get(set);
+    if (!statement) this.changeStatements.set(set, (statement = this.db.prepare(`UPDATE ${this.tables.runs} SET ${set} WHERE run_id = ?`)));
+    return statement;
+  }
+}
+
+interface KeyRow {
+  scope: string;
+  key: string;
+  request_hash: string;
+  run_id: string;
+  created_at: number;
+  expires_at: number;
+}
+
+function fromKeyRow(row: KeyRow): IdempotencyRecord {
+  return { scope: row.scope, key: row.key, requestHash: row.request_hash, runId: row.run_id, createdAt: row.created_at, expiresAt: row.expires_at };
+}
+
+function fromRow(row: RunRow): RunRecord {
+  return {
+    runId: row.run_id,
+    agent: row.agent,
+    userId: row.user_id,
+    sessionId: row.session_id,
+    trigger: row.trigger_name,
+    status: row.status,
+    background: row.background === 1,
+    createdAt: row.created_at,
+    endedAt: row.ended_at,
+    output: row.output === null ? null : JSON.parse(row.output),
+    error: row.error === null ? null : JSON.parse(row.error),
+    lastSeq: row.last_seq,
+  };
+}
