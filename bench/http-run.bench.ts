@@ -9,7 +9,8 @@
  *                   of the model's deltas, `data: {"content":"..."}` frames then `data: [DONE]`)
  *   nest-fastify    a plain Nest controller calling the openai client, Fastify adapter
  *   nest-express    the same controller on Nest's default Express adapter
- *   module          the agent through DefinableModule with serve() (Fastify)
+ *   module          the agent through DefinableModule with serve() (Fastify); runs recorded in memory
+ *   module-sqlite   the same, recording every run and its event log in a SqliteRunStore (a file)
  *   module-express  a user's Express Nest app whose AppModule imports DefinableModule.forRoot({ agent })
  *   module-before   serve() from an earlier build of the library, when BENCH_BASELINE_LIB is set
  *
@@ -23,7 +24,8 @@
  * machine disturbs least; the ratios are against `floor` of the same run.
  *
  * Goals: module CPU/request within 1.05x of module-before's (no regression); module throughput
- * >= 0.85x floor's at 32 connections.
+ * >= 0.85x floor's at 32 connections; module-sqlite CPU/request <= 1.15x module's (JSON) and
+ * <= 1.2x per stream (the run store's cost).
  *
  * Env: BENCH_HTTP_REQUESTS (JSON requests per arm and round, default 2000), BENCH_HTTP_STREAMS
  * (streams per arm and round, default 300), BENCH_ROUNDS (default 2), BENCH_BASELINE_LIB (a
@@ -49,7 +51,7 @@ const SETTLE_MS = 50;
 const SERVER_CORE = '0';
 const LOAD_CORE = '1';
 
-type ArmName = 'floor' | 'nest-fastify' | 'nest-express' | 'module' | 'module-express' | 'module-before';
+type ArmName = 'floor' | 'nest-fastify' | 'nest-express' | 'module' | 'module-sqlite' | 'module-express' | 'module-before';
 
 /** A running server under test. */
 interface Server {
@@ -82,6 +84,7 @@ async function startServer(name: ArmName, modelURL: string): Promise<Server> {
     'nest-fastify': ['nest-fastify', modelURL],
     'nest-express': ['nest-express', modelURL],
     module: ['module', modelURL],
+    'module-sqlite': ['module-sqlite', modelURL],
     'module-express': ['module-express', modelURL],
     'module-before': ['module-before', modelURL, BASELINE_LIB ?? ''],
   };
@@ -136,6 +139,15 @@ function printBefore(figures: Map<ArmName, Figures>): void {
   console.log(`  module CPU/request vs before: ${ratio(value)} (goal <= 1.05: ${value <= 1.05 ? 'met' : 'NOT met'}; per round: ${rounds})`);
 }
 
+/** Prints what the SQLite run store costs: module-sqlite's CPU per request (or stream) against module's. */
+function printRunStore(figures: Map<ArmName, Figures>, goal: number): void {
+  const module = figures.get('module');
+  const sqlite = figures.get('module-sqlite');
+  if (!module || !sqlite) return;
+  const value = cpuMs(sqlite) / cpuMs(module);
+  console.log(`  SqliteRunStore CPU vs in-memory run store: ${ratio(value)} (goal <= ${goal}: ${value <= goal ? 'met' : 'NOT met'})`);
+}
+
 function printJson(connections: number, figures: Map<ArmName, Figures>): void {
   const floor = figures.get('floor')!;
   console.log(`\nJSON /run, ${connections} connection${connections > 1 ? 's' : ''}`);
@@ -150,6 +162,7 @@ function printJson(connections: number, figures: Map<ArmName, Figures>): void {
     const value = perSecond(figures.get('module')!) / perSecond(floor);
     console.log(`  module throughput vs floor: ${ratio(value)} (goal >= 0.85: ${value >= 0.85 ? 'met' : 'NOT met'})`);
   }
+  printRunStore(figures, 1.15);
   printBefore(figures);
 }
 
@@ -167,13 +180,14 @@ function printStreams(figures: Map<ArmName, Figures>): void {
         `${cell(ratio(cpuMs(arm) / cpuMs(floor)), 13)}${cell(ratio(perSecond(arm) / perSecond(floor)), 19)}`,
     );
   }
+  printRunStore(figures, 1.2);
   printBefore(figures);
 }
 
 async function main(): Promise<void> {
   const pinned = pinSelf(LOAD_CORE);
   const fake = await startProcess(['fake'], { cpus: LOAD_CORE });
-  const names: ArmName[] = ['floor', 'nest-fastify', 'nest-express', 'module', 'module-express', ...(BASELINE_LIB ? (['module-before'] as const) : [])];
+  const names: ArmName[] = ['floor', 'nest-fastify', 'nest-express', 'module', 'module-sqlite', 'module-express', ...(BASELINE_LIB ? (['module-before'] as const) : [])];
   const servers: Server[] = [];
   try {
     for (const name of names) servers.push(await startServer(name, fake.line));
@@ -190,7 +204,7 @@ async function main(): Promise<void> {
       printJson(connections, figures);
     }
 
-    const streaming = servers.filter((server) => ['floor', 'module', 'module-before'].includes(server.name));
+    const streaming = servers.filter((server) => ['floor', 'module', 'module-sqlite', 'module-before'].includes(server.name));
     const figures = await section(
       streaming,
       STREAM_CONNECTIONS,

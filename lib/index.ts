@@ -109,6 +109,7 @@ export {
 export type {
   ChatTarget,
   DedupStore,
+  InboxEntry,
   DiscordInterfaceOptions,
   IdentityResolver,
   InboundMessage,

@@ -6,7 +6,9 @@
  *   relays the model's deltas as SSE frames (`data: {"content":"..."}`, then `data: [DONE]`).
  * - `nest-fastify <baseURL>` / `nest-express <baseURL>`: a plain Nest app, one controller whose
  *   POST /run calls the openai client directly (no nestjs-definable), on Fastify / on Express.
- * - `module <baseURL>`: the agent through DefinableModule on Fastify (serve()).
+ * - `module <baseURL>`: the agent through DefinableModule on Fastify (serve()); runs recorded in the
+ *   default InMemoryRunStore.
+ * - `module-sqlite <baseURL>`: the same, recording runs and their events in a SqliteRunStore (a temp file).
  * - `module-express <baseURL>`: a user's Express Nest app whose AppModule imports
  *   DefinableModule.forRoot({ agent }).
  * - `module-before <baseURL> <libDir>`: serve() from an earlier build of the library.
@@ -19,7 +21,7 @@ import { NestFactory } from '@nestjs/core';
 import Fastify from 'fastify';
 import OpenAI from 'openai';
 import { Telegraf } from 'telegraf';
-import { Agent, DefinableModule, InterfaceSupervisor, OpenAIChat, serve, TelegramInterface } from '../../lib';
+import { Agent, DefinableModule, InterfaceSupervisor, OpenAIChat, serve, SqliteRunStore, TelegramInterface } from '../../lib';
 import { startFakeOpenAI } from '../../lib/testing';
 import { benchReply } from './bench-payloads';
 
@@ -85,6 +87,15 @@ async function main(): Promise<void> {
   if (kind === 'module') {
     const agent = new Agent({ model: new OpenAIChat({ id: 'gpt-4o', client }) });
     const server = await serve(agent, { port: 0, host: '127.0.0.1', logger: false });
+    return void process.stdout.write(`${server.url}\n`);
+  }
+  if (kind === 'module-sqlite') {
+    const { mkdtempSync } = require('node:fs') as typeof import('node:fs');
+    const { join } = require('node:path') as typeof import('node:path');
+    const { tmpdir } = require('node:os') as typeof import('node:os');
+    const path = join(mkdtempSync(join(tmpdir(), 'bench-runs-')), 'runs.db');
+    const agent = new Agent({ model: new OpenAIChat({ id: 'gpt-4o', client }) });
+    const server = await serve(agent, { port: 0, host: '127.0.0.1', logger: false, module: { runStore: new SqliteRunStore({ path }) } });
     return void process.stdout.write(`${server.url}\n`);
   }
   if (kind === 'module-express') {

@@ -27,6 +27,12 @@ export type AgentTrigger =
       method?: 'POST' | 'PUT' | 'PATCH' | 'GET' | 'DELETE';
       /** `false` opens the route; an auth provider replaces the module's. */
       auth?: false | { readonly name: string; authenticate(request: never): unknown };
+      /**
+       * The delivery's idempotency key, e.g. `(event) => event.headers['x-github-delivery']`: a
+       * delivery with a key seen before is answered from its first run. Default: the
+       * `Idempotency-Key` header.
+       */
+      idempotencyKey?: (event: TriggerEvent) => string | string[] | undefined | null;
     }
   | { /** A cron expression (5 or 6 fields). */ cron: string; timezone?: string; overlap?: 'skip' | 'allow' }
   | { /** An event name, emitted with `agent.emit()` or `EventEmitter2`. */ event: string };

@@ -37,12 +37,13 @@ export class ChatScheduler {
 
   /**
    * Queues a job for a chat; returns at once: `true` when queued, `false`
-   * (the job will not run) when a limit is reached. The job's failures are
+   * (the job will not run) when a limit is reached — unless `force` (work
+   * taken in earlier, e.g. recovered after a restart). The job's failures are
    * its own to handle.
    */
-  enqueue(chatKey: string, job: () => Promise<void>): boolean {
+  enqueue(chatKey: string, job: () => Promise<void>, force = false): boolean {
     const queuedForChat = this.perChat.get(chatKey) ?? 0;
-    if (this.pending.size >= this.maxQueued || queuedForChat >= this.maxQueuedPerChat) return false;
+    if (!force && !this.hasRoom(chatKey)) return false;
     this.perChat.set(chatKey, queuedForChat + 1);
     const previous = this.tails.get(chatKey) ?? Promise.resolve();
     const next = previous.then(() => this.withSlot(job)).catch(() => {});
@@ -56,6 +57,11 @@ export class ChatScheduler {
       if (this.tails.get(chatKey) === next) this.tails.delete(chatKey);
     });
     return true;
+  }
+
+  /** Whether a job for this chat would be taken now (within `maxQueued` and `maxQueuedPerChat`). */
+  hasRoom(chatKey: string): boolean {
+    return this.pending.size < this.maxQueued && (this.perChat.get(chatKey) ?? 0) < this.maxQueuedPerChat;
   }
 
   /** Jobs queued or running. */

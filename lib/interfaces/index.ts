@@ -2,7 +2,7 @@ export { Backoff } from './backoff';
 export { ChatScheduler } from './chat-scheduler';
 export type { ChatSchedulerLimits } from './chat-scheduler';
 export { InMemoryDedupStore, SqliteDedupStore } from './dedup-store';
-export type { DedupStore, SqliteDedupStoreOptions } from './dedup-store';
+export type { DedupStore, InboxEntry, SqliteDedupStoreOptions } from './dedup-store';
 export { defaultUserId, LINK_CODE_TTL_MS } from './identity/identity-resolver';
 export type { IdentityResolver, PlatformIdentity } from './identity/identity-resolver';
 export { SqliteIdentityResolver } from './identity/sqlite-identity-resolver';

@@ -7,8 +7,10 @@ import { HealthRegistry } from '../module/health.registry';
 import type { DefinableModuleOptions } from '../module/definable-module.options';
 import { DEFINABLE_OPTIONS } from '../module/definable.module-definition';
 import { redactSecrets } from '../module/redact';
+import { SqliteRunStore } from '../module/runs/sqlite-run-store';
 import { settleWithin } from '../module/settle-within';
 import { Backoff } from './backoff';
+import { SqliteDedupStore } from './dedup-store';
 import { INTERFACE_CLIENTS } from './interface-client';
 import { MessagePipeline } from './message-pipeline';
 import { InterfaceAuthError, InterfaceConflictError, InterfaceSetupError, MessagingInterface } from './messaging-interface';
@@ -54,6 +56,8 @@ interface Entry {
 export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('Definable:Interfaces');
   private readonly entries: Entry[];
+  /** The chat inbox of interfaces without a `dedup` store, in a `SqliteRunStore`'s file. */
+  private readonly sharedInbox?: SqliteDedupStore;
   private stopping = false;
 
   constructor(
@@ -70,6 +74,9 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
     // numbers, internal URLs, tokens): those are in the log and in status().
     health.contribute(() => ({ interfaces: this.status().map(({ lastError: _hidden, ...shown }) => shown) }));
     const names = new Set<string>();
+    // With a durable run store, interfaces that name no dedup store keep their chat inbox in its file.
+    const runStore = options?.runStore;
+    this.sharedInbox = runStore instanceof SqliteRunStore && runStore.path !== ':memory:' ? new SqliteDedupStore({ path: runStore.path }) : undefined;
     this.entries = (options?.interfaces ?? []).map((platform) => {
       if (!(platform instanceof MessagingInterface)) {
         throw new TypeError('DefinableModule: interfaces must be TelegramInterface, DiscordInterface, SignalInterface or other MessagingInterface instances.');
@@ -77,7 +84,7 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
       if (names.has(platform.name)) throw new Error(`DefinableModule: two interfaces are named "${platform.name}"; give each a distinct name option.`);
       names.add(platform.name);
       const chosen = platform.options.agent;
-      const pipeline = new MessagePipeline(platform, chosen instanceof Agent ? agents.resolve(chosen) : agents.get(chosen), runner, options.identityResolver);
+      const pipeline = new MessagePipeline(platform, chosen instanceof Agent ? agents.resolve(chosen) : agents.get(chosen), runner, options.identityResolver, this.sharedInbox);
       return { platform, pipeline, backoff: new Backoff(), state: 'stopped' as InterfaceState, restarts: 0, generation: 0 };
     });
   }
@@ -115,8 +122,12 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
         this.failed(entry, error);
         continue;
       }
-      // Not awaited: a slow or failing platform never holds up the app.
-      void this.launch(entry);
+      // Not awaited: a slow or failing platform never holds up the app. Messages a crash left in the
+      // inbox are queued first, so each chat's order holds; they are answered once the interface runs.
+      void entry.pipeline
+        .recover()
+        .catch((error) => this.logger.error(`${platform.name}: could not read the chat inbox: ${redactSecrets(String(error))}`))
+        .then(() => this.launch(entry));
     }
   }
 
@@ -134,6 +145,7 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
         entry.state = 'stopped';
       }),
     );
+    await this.sharedInbox?.close();
   }
 
   private async launch(entry: Entry): Promise<void> {
@@ -150,6 +162,7 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
       });
       if (generation !== entry.generation || this.stopping) return;
       entry.state = 'running';
+      entry.pipeline.ready();
       entry.runningSince = Date.now();
       this.logger.log(`${entry.platform.name} is running`);
     } catch (error) {

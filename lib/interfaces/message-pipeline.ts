@@ -26,17 +26,23 @@ export class MessagePipeline {
   private readonly dedup: DedupStore;
   /** Messages received and not finished: a re-delivery while they run is dropped too. */
   private readonly inFlight = new Set<string>();
+  /** Resolves once the interface runs (see {@link MessagePipeline.ready}). */
+  private readonly started: Promise<void>;
+  private markReady!: () => void;
 
   constructor(
     private readonly platform: MessagingInterface,
     private readonly agent: Agent,
     private readonly runner: AgentRunner,
     private readonly identity?: IdentityResolver,
+    /** The dedup store / chat inbox when the interface names none (the module's default). */
+    dedup?: DedupStore,
   ) {
     this.logger = new Logger(`Definable:${platform.name}`);
     const { maxConcurrentRuns = 10, maxQueued = 1_000, maxQueuedPerChat = 50 } = platform.options;
     this.scheduler = new ChatScheduler(maxConcurrentRuns, { maxQueued, maxQueuedPerChat });
-    this.dedup = platform.options.dedup ?? new InMemoryDedupStore();
+    this.dedup = dedup ?? platform.options.dedup ?? new InMemoryDedupStore();
+    this.started = new Promise((resolve) => (this.markReady = resolve));
   }
 
   /** Messages queued or being answered. */
@@ -45,8 +51,10 @@ export class MessagePipeline {
   }
 
   /**
-   * Takes a message in; resolves once it is recorded (queued for its chat) or
-   * dropped. The answer happens later, in chat order.
+   * Takes a message in; resolves once it is recorded (in the chat inbox, when
+   * the dedup store is one, and queued for its chat) or dropped — the
+   * interface acknowledges the delivery to the platform after that. The
+   * answer happens later, in chat order.
    */
   async receive(message: InboundMessage): Promise<void> {
     const key = `${message.platform}:${message.chatId}:${message.messageId}`;
@@ -61,22 +69,55 @@ export class MessagePipeline {
       }
     }
     if (hooks?.onMessageReceived && (await this.callHook('onMessageReceived', () => hooks.onMessageReceived!(message))) === false) return;
-    const queued = this.scheduler.enqueue(`${message.platform}:${message.chatId}`, async () => {
-      try {
-        await this.answer(message);
-      } finally {
-        this.inFlight.delete(key);
-        await this.dedup.add(key).catch((error) => this.logger.warn(`could not record ${key}: ${String(error)}`));
-      }
-    });
-    if (!queued) {
-      // Not recorded as answered: a re-delivery after the backlog cleared is taken.
+    const chatKey = `${message.platform}:${message.chatId}`;
+    if (!this.scheduler.hasRoom(chatKey)) {
+      // Not recorded: a re-delivery after the backlog cleared is taken.
       this.logger.warn(`refused ${message.messageId} in ${message.chatId}: ${this.scheduler.size} messages are queued (maxQueued / maxQueuedPerChat)`);
       const { busyMessage } = this.platform.options;
       if (busyMessage) await this.platform.sendText({ chatId: message.chatId, replyTo: message.messageId }, busyMessage).catch(() => {});
       return;
     }
+    // Into the inbox before the platform hears the delivery was taken: a crash from here on is answered after the restart.
+    if (this.dedup.admit && !(await this.dedup.admit(key, message, this.platform.name))) return;
+    this.queue(key, chatKey, message, false);
+  }
+
+  /**
+   * Queues the messages the inbox holds unanswered (a crash left them), in the
+   * order they came, ahead of new ones; they are answered once the interface
+   * runs ({@link MessagePipeline.ready}). Returns how many.
+   */
+  async recover(): Promise<number> {
+    const entries = (await this.dedup.pending?.(this.platform.name)) ?? [];
+    for (const { key, message } of entries) {
+      if (this.inFlight.has(key)) continue;
+      this.queue(key, `${message.platform}:${message.chatId}`, message, true);
+    }
+    if (entries.length) this.logger.log(`answering ${entries.length} message(s) left unanswered before the restart`);
+    return entries.length;
+  }
+
+  /** The interface runs: recovered messages may be answered now. */
+  ready(): void {
+    this.markReady();
+  }
+
+  private queue(key: string, chatKey: string, message: InboundMessage, recovered: boolean): void {
     this.inFlight.add(key);
+    this.scheduler.enqueue(
+      chatKey,
+      async () => {
+        try {
+          // A recovered message waits for the interface to run (its replies need the platform's client).
+          if (recovered) await this.started;
+          await this.answer(message);
+        } finally {
+          this.inFlight.delete(key);
+          await this.dedup.add(key).catch((error) => this.logger.warn(`could not record ${key}: ${String(error)}`));
+        }
+      },
+      recovered,
+    );
   }
 
   /** Waits for the queued and running messages to be answered. */

@@ -29,7 +29,12 @@ export function createDeclaredWebhooksController(agents: Record<string, Agent>):
         configurable: true,
       });
       const descriptor = Object.getOwnPropertyDescriptor(DeclaredWebhooks.prototype, methodName)!;
-      const options: WebhookOptions = { method: trigger.method, agent: name, ...(trigger.auth !== undefined ? { auth: trigger.auth as WebhookOptions['auth'] } : {}) };
+      const options: WebhookOptions = {
+        method: trigger.method,
+        agent: name,
+        ...(trigger.auth !== undefined ? { auth: trigger.auth as WebhookOptions['auth'] } : {}),
+        ...(trigger.idempotencyKey ? { idempotencyKey: trigger.idempotencyKey } : {}),
+      };
       Webhook(trigger.webhook, options)(DeclaredWebhooks.prototype, methodName, descriptor);
       mounted.add(handler);
       count++;

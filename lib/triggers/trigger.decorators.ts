@@ -15,6 +15,7 @@ import {
   type WebhookMetadata,
 } from './trigger.metadata';
 import { WebhookInterceptor } from './webhook.interceptor';
+import type { TriggerEvent } from './trigger-event';
 
 /** Options of {@link Webhook}. */
 export interface WebhookOptions {
@@ -30,6 +31,14 @@ export interface WebhookOptions {
    * `'application/x-www-form-urlencoded'` for senders such as Slack or Twilio.
    */
   contentTypes?: string[];
+  /**
+   * The delivery's idempotency key, from the event: e.g.
+   * `(event) => event.headers['x-github-delivery']`. A delivery whose key was
+   * seen before (within `idempotency.ttl`, from the same caller) is answered
+   * from its first run: the handler is not called again and the agent does
+   * not run twice. Default: the `Idempotency-Key` header, when sent.
+   */
+  idempotencyKey?: (event: TriggerEvent) => string | string[] | undefined | null;
 }
 
 /** Options of {@link Cron}. */
@@ -95,6 +104,7 @@ export function Webhook(path: string, options: WebhookOptions = {}): MethodDecor
     method,
     ...(options.agent ? { agent: options.agent } : {}),
     ...(options.contentTypes ? { contentTypes: options.contentTypes.map((type) => type.toLowerCase()) } : {}),
+    ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
   };
   const decorators: MethodDecorator[] = [
     RequestMapping({ path, method: METHODS[method] }),

@@ -32,7 +32,7 @@ export class TriggerExecutor {
    * is that user's: a handler's other `userId` is refused (403) unless the
    * principal is trusted, as on `POST /run`.
    */
-  async execute(result: TriggerResult, event: TriggerEvent, agentName?: string, principal?: AuthContext): Promise<RunOutput | null> {
+  async execute(result: TriggerResult, event: TriggerEvent, agentName?: string, principal?: AuthContext, runId?: string): Promise<RunOutput | null> {
     if (result === null || result === undefined) return null;
     let input: string;
     let options: RunOptions & { agent?: string };
@@ -60,7 +60,7 @@ export class TriggerExecutor {
       runOptions.userId ??= principal.userId;
       runOptions.metadata = { ...runOptions.metadata, auth: principal.provider };
     }
-    return this.runner.run(input, { ...runOptions, agent: chosen ?? agentName, trigger: event.source });
+    return this.runner.run(input, { ...runOptions, ...(runId ? { runId } : {}), agent: chosen ?? agentName, trigger: event.source });
   }
 
   /**

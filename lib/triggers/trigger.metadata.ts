@@ -1,4 +1,5 @@
 import { Reflector } from '@nestjs/core';
+import type { TriggerEvent } from './trigger-event';
 
 /** Stored metadata of `@Webhook`. */
 export interface WebhookMetadata {
@@ -7,6 +8,8 @@ export interface WebhookMetadata {
   agent?: string;
   /** Media types the body may have; default `['application/json']`. */
   contentTypes?: string[];
+  /** The delivery's idempotency key (default: the `Idempotency-Key` header). */
+  idempotencyKey?: (event: TriggerEvent) => string | string[] | undefined | null;
 }
 
 /** Stored metadata of `@Cron`. */

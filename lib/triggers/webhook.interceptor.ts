@@ -1,12 +1,17 @@
 import { CallHandler, ExecutionContext, HttpException, Injectable, Logger, NestInterceptor } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { catchError, mergeMap, Observable } from 'rxjs';
+import { catchError, from, mergeMap, Observable } from 'rxjs';
+import { AgentError } from '../agent';
 import { AgentRunner } from '../module/agent.runner';
 import { AUTH_CONTEXT_PROPERTY } from '../auth';
+import type { AuthContext } from '../auth';
+import { RunIdempotency } from '../module/runs/run-idempotency';
+import { RunRecorder } from '../module/runs/run-recorder';
 import { assertContentType, DefinableHttpError, newRequestId } from '../module/http-errors';
 import { redactSecrets } from '../module/redact';
 import type { TriggerEvent, TriggerResult } from './trigger-event';
 import { TRIGGER_EVENT_PROPERTY, WebhookMeta } from './trigger.metadata';
+import type { WebhookMetadata } from './trigger.metadata';
 import { TriggerExecutor, TriggerResultError } from './trigger.executor';
 
 const WEBHOOK_CONTENT_TYPE_HINT = "send Content-Type: application/json, or (server side) accept other types with @Webhook(path, { contentTypes: ['application/x-www-form-urlencoded'] })";
@@ -16,7 +21,9 @@ const WEBHOOK_CONTENT_TYPE_HINT = "send Content-Type: application/json, or (serv
  * then runs the agent with what it returns and answers with the run's
  * `{ content, run_id, session_id }` (or `{ status: 'ok' }`). A handler that
  * throws answers 500 with its message — never a silent 200. Once shutdown has
- * begun it answers 503 `shutting_down` without calling the handler.
+ * begun it answers 503 `shutting_down` without calling the handler. A
+ * delivery with an idempotency key seen before is answered from its first run
+ * without calling the handler.
  */
 @Injectable()
 export class WebhookInterceptor implements NestInterceptor {
@@ -27,6 +34,8 @@ export class WebhookInterceptor implements NestInterceptor {
     private readonly executor: TriggerExecutor,
     private readonly runner: AgentRunner,
     private readonly reflector: Reflector,
+    private readonly idempotency: RunIdempotency,
+    private readonly recorder: RunRecorder,
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
@@ -48,6 +57,16 @@ export class WebhookInterceptor implements NestInterceptor {
       raw: request,
     };
     request[TRIGGER_EVENT_PROPERTY] = event;
+    const principal: AuthContext | undefined = request[AUTH_CONTEXT_PROPERTY];
+    const key = this.keyOf(meta, event, label);
+    if (!key) return this.handle(next, event, meta, label, principal);
+    return from(this.idempotency.claim(principal, key, { route: event.source, body: event.body })).pipe(
+      mergeMap((claim) => (claim.replay ? from(this.replay(claim.runId)) : this.handle(next, event, meta, label, principal, claim.runId))),
+    );
+  }
+
+  /** Calls the handler and runs the agent with what it returns (under `runId`, for an idempotency key). */
+  private handle(next: CallHandler, event: TriggerEvent, meta: WebhookMetadata | undefined, label: string, principal: AuthContext | undefined, runId?: string): Observable<unknown> {
     const executor = this.executor;
     return next.handle().pipe(
       catchError((error: unknown) => {
@@ -60,7 +79,8 @@ export class WebhookInterceptor implements NestInterceptor {
       }),
       mergeMap(async (result: TriggerResult) => {
         try {
-          const output = await executor.execute(result, event, meta?.agent, request[AUTH_CONTEXT_PROPERTY]);
+          const output = await executor.execute(result, event, meta?.agent, principal, runId);
+          if (!output && runId) await this.recorder.recordNothing(runId, event.source, principal?.userId ?? null);
           return output ? { content: output.content, run_id: output.runId, session_id: output.sessionId } : { status: 'ok' };
         } catch (error) {
           // The handler's result is the server's mistake, not the caller's.
@@ -69,5 +89,29 @@ export class WebhookInterceptor implements NestInterceptor {
         }
       }),
     );
+  }
+
+  /** A repeated delivery's answer: its first run's, once that has ended. */
+  private async replay(runId: string): Promise<unknown> {
+    const record = await this.idempotency.ended(runId);
+    if (record?.status === 'completed') {
+      return record.output ? { content: record.output.content, run_id: record.runId, session_id: record.sessionId } : { status: 'ok' };
+    }
+    const error = record?.error ?? { code: 'interrupted' as const, message: 'The first delivery with this idempotency key is no longer recorded; send it with a new key.' };
+    throw new AgentError(error.code, error.message);
+  }
+
+  /** The delivery's idempotency key: the webhook's `idempotencyKey` of the event, else the `Idempotency-Key` header. */
+  private keyOf(meta: WebhookMetadata | undefined, event: TriggerEvent, label: string): string | undefined {
+    if (!meta?.idempotencyKey) return this.idempotency.keyOf(event.headers);
+    let derived: unknown;
+    try {
+      derived = meta.idempotencyKey(event);
+    } catch (error) {
+      this.logger.error(`${label}: its idempotencyKey function threw: ${redactSecrets(error instanceof Error ? error.message : String(error))}`);
+      throw new DefinableHttpError(500, 'handler_failed', 'The webhook could not derive the delivery\'s idempotency key; the server log has the details.');
+    }
+    if (derived === undefined || derived === null || derived === '') return this.idempotency.keyOf(event.headers);
+    return this.idempotency.keyOf({ 'idempotency-key': derived });
   }
 }

@@ -24,8 +24,8 @@ export interface IdempotencyClaim {
  * scoped to the principal, kept for `idempotency.ttl` (default 24 h) in the run
  * store, so a retried request is answered from the first run — never a second
  * model call — and a key reused with another request is refused (409
- * `idempotency_mismatch`). A key whose run was interrupted (the process
- * stopped) is given back, so the retry runs.
+ * `idempotency_mismatch`). A key whose run did not complete (error,
+ * cancelled, interrupted) is given back, so the retry runs.
  */
 @Injectable()
 export class RunIdempotency {
@@ -75,8 +75,9 @@ export class RunIdempotency {
         );
       }
       const record = await this.recorded(held.runId, held.createdAt);
-      // A run the process could not finish (or that was never recorded) answers nothing worth repeating.
-      if (record && record.status !== 'interrupted') return { runId: held.runId, replay: true };
+      // Completed work is what must not be done twice; a run that failed, was cancelled or
+      // interrupted (or was never recorded) answers nothing worth repeating: the retry runs.
+      if (record && (!hasEnded(record.status) || record.status === 'completed')) return { runId: held.runId, replay: true };
       await this.recorder.store.releaseIdempotencyKey(scope, key, held.runId);
     }
   }

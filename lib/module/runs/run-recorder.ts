@@ -153,6 +153,18 @@ export class RunRecorder implements OnModuleInit, OnApplicationShutdown {
     return run;
   }
 
+  /**
+   * Records work that ran no agent under `runId` (a webhook delivery whose
+   * handler returned nothing), completed at once, so an idempotent retry of
+   * it is answered without calling the handler again.
+   */
+  async recordNothing(runId: string, trigger: string, userId: string | null): Promise<void> {
+    const now = Date.now();
+    await this.write(() =>
+      this.store.create({ runId, agent: '', userId, sessionId: '', trigger, status: 'completed', background: false, createdAt: now, endedAt: now, output: null, error: null, lastSeq: 0 }),
+    );
+  }
+
   /** The run if it is live in this process. */
   find(runId: string): LiveRun | undefined {
     return this.live.get(runId);

@@ -36,6 +36,8 @@ interface RunRow {
  * (one row per batch), so a streamed run costs a few writes, not one per token.
  */
 export class SqliteRunStore implements RunStore {
+  /** The database file (interfaces without a `dedup` store keep their chat inbox in it too). */
+  readonly path: string;
   private readonly db: BetterSqlite3.Database;
   private readonly retention: Required<RunRetention>;
   private readonly statements: Record<
@@ -71,6 +73,7 @@ export class SqliteRunStore implements RunStore {
     const events = `${prefix}run_events`;
     const keys = `${prefix}idempotency_keys`;
     this.tables = { runs, events };
+    this.path = options.path;
     this.db = openSqlite(options.path, 'SqliteRunStore');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS ${runs} (
