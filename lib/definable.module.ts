@@ -25,6 +25,7 @@ import { TriggerExplorer } from './triggers/trigger.explorer';
 import { TriggerOrchestrator } from './triggers/trigger.orchestrator';
 import { TriggerRegistry } from './triggers/trigger.registry';
 import { WebhookInterceptor } from './triggers/webhook.interceptor';
+import { WebhookRawBody } from './triggers/webhook-raw-body';
 
 /** DI token of the provider that checks how the module was imported. */
 const DEFINABLE_WIRING_CHECK = 'DefinableModule:wiring';
@@ -45,6 +46,7 @@ const PROVIDERS: Provider[] = [
   InterfaceSupervisor,
   DefinableAuthGuard,
   WebhookInterceptor,
+  WebhookRawBody,
   DefinableOpenApi,
   { provide: DEFINABLE_AUTH, useFactory: (options: DefinableModuleOptions) => options?.auth ?? null, inject: [DEFINABLE_OPTIONS] },
 ];

@@ -84,8 +84,14 @@ export {
   TriggerRegistry,
   TriggerResultError,
   Webhook,
+  WebhookRawBody,
+  githubSignature,
+  hmacSignature,
+  slackSignature,
+  stripeSignature,
+  WebhookSignatureError,
 } from './triggers';
-export type { CronOptions, HookOptions, OnEventOptions, TriggerInfo, TriggerResult, WebhookOptions } from './triggers';
+export type { CronOptions, HmacSignatureOptions, HookOptions, OnEventOptions, SignedRequest, TriggerInfo, TriggerResult, WebhookOptions, WebhookVerifier } from './triggers';
 export { serve } from './runtime';
 export type { ServeHandle, ServeOptions, ServeTimeouts } from './runtime';
 

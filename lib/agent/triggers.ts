@@ -33,6 +33,8 @@ export type AgentTrigger =
        * `Idempotency-Key` header.
        */
       idempotencyKey?: (event: TriggerEvent) => string | string[] | undefined | null;
+      /** Checks the delivery's signature over its raw body (`githubSignature({ secret })`…; see `@Webhook`). */
+      verify?: { readonly name: string; verify(request: { rawBody: Buffer; headers: Record<string, string | string[] | undefined> }, now?: number): void };
     }
   | { /** A cron expression (5 or 6 fields). */ cron: string; timezone?: string; overlap?: 'skip' | 'allow' }
   | { /** An event name, emitted with `agent.emit()` or `EventEmitter2`. */ event: string };

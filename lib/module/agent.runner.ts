@@ -190,6 +190,8 @@ export class AgentRunner {
         lastSeq: 0,
       },
       controller,
+      // A run whose id the caller chose (an idempotency key's) can be asked for before it ends.
+      background || rest.runId !== undefined,
     );
     return {
       agent,

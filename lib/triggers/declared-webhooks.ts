@@ -34,6 +34,7 @@ export function createDeclaredWebhooksController(agents: Record<string, Agent>):
         agent: name,
         ...(trigger.auth !== undefined ? { auth: trigger.auth as WebhookOptions['auth'] } : {}),
         ...(trigger.idempotencyKey ? { idempotencyKey: trigger.idempotencyKey } : {}),
+        ...(trigger.verify ? { verify: trigger.verify } : {}),
       };
       Webhook(trigger.webhook, options)(DeclaredWebhooks.prototype, methodName, descriptor);
       mounted.add(handler);

@@ -9,3 +9,6 @@ export { TriggerRegistry } from './trigger.registry';
 export { TriggerCronJob } from './trigger-cron-job';
 export type { TriggerInfo } from './trigger.registry';
 export { WebhookInterceptor } from './webhook.interceptor';
+export { WebhookRawBody } from './webhook-raw-body';
+export { githubSignature, hmacSignature, slackSignature, stripeSignature, WebhookSignatureError } from './webhook-signatures';
+export type { HmacSignatureOptions, SignedRequest, WebhookVerifier } from './webhook-signatures';

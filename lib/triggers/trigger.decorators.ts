@@ -1,4 +1,4 @@
-import { applyDecorators, createParamDecorator, ExecutionContext, HttpCode, RequestMethod, UseFilters, UseGuards, UseInterceptors } from '@nestjs/common';
+import { applyDecorators, createParamDecorator, ExecutionContext, HttpCode, RequestMethod, SetMetadata, UseFilters, UseGuards, UseInterceptors } from '@nestjs/common';
 import { RequestMapping } from '@nestjs/common';
 import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
 import type { AuthProvider } from '../auth';
@@ -15,6 +15,8 @@ import {
   type WebhookMetadata,
 } from './trigger.metadata';
 import { WebhookInterceptor } from './webhook.interceptor';
+import { noteVerifiedWebhook, RAW_BODY_ROUTE_CONFIG } from './webhook-raw-body';
+import type { WebhookVerifier } from './webhook-signatures';
 import type { TriggerEvent } from './trigger-event';
 
 /** Options of {@link Webhook}. */
@@ -39,6 +41,14 @@ export interface WebhookOptions {
    * not run twice. Default: the `Idempotency-Key` header, when sent.
    */
   idempotencyKey?: (event: TriggerEvent) => string | string[] | undefined | null;
+  /**
+   * Checks the delivery's signature over its exact bytes before the handler
+   * runs — `githubSignature`, `stripeSignature`, `slackSignature`,
+   * `hmacSignature` or your own {@link WebhookVerifier}; a missing, wrong or
+   * stale signature answers 401 `invalid_signature`. On Express the app must
+   * be created with `{ rawBody: true }` (bootstrap says so otherwise).
+   */
+  verify?: WebhookVerifier;
 }
 
 /** Options of {@link Cron}. */
@@ -105,6 +115,7 @@ export function Webhook(path: string, options: WebhookOptions = {}): MethodDecor
     ...(options.agent ? { agent: options.agent } : {}),
     ...(options.contentTypes ? { contentTypes: options.contentTypes.map((type) => type.toLowerCase()) } : {}),
     ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
+    ...(options.verify ? { verify: checkVerifier(options.verify, path) } : {}),
   };
   const decorators: MethodDecorator[] = [
     RequestMapping({ path, method: METHODS[method] }),
@@ -116,7 +127,22 @@ export function Webhook(path: string, options: WebhookOptions = {}): MethodDecor
     eventOnFirstParameter,
   ];
   if (options.auth !== undefined) decorators.push(RouteAuthMeta(options.auth));
+  if (options.verify) {
+    // Fastify: marks the route for WebhookRawBody's copy of the body (Nest passes this config to the route).
+    decorators.push(SetMetadata(FASTIFY_ROUTE_CONFIG, { [RAW_BODY_ROUTE_CONFIG]: true }));
+    noteVerifiedWebhook();
+  }
   return applyDecorators(...decorators);
+}
+
+/** `@nestjs/platform-fastify`'s route config metadata key (`@RouteConfig`), without importing the optional platform. */
+const FASTIFY_ROUTE_CONFIG = '__fastify_route_config__';
+
+function checkVerifier(verifier: WebhookVerifier, path: string): WebhookVerifier {
+  if (typeof verifier?.verify !== 'function') {
+    throw new TypeError(`@Webhook('${path}'): verify must be a verifier such as githubSignature({ secret }), stripeSignature({ secret }) or hmacSignature({ header, secret }).`);
+  }
+  return verifier;
 }
 
 /** Puts the TriggerEvent on parameter 0 unless the handler decorated that parameter itself. */

@@ -1,5 +1,6 @@
 import { Reflector } from '@nestjs/core';
 import type { TriggerEvent } from './trigger-event';
+import type { WebhookVerifier } from './webhook-signatures';
 
 /** Stored metadata of `@Webhook`. */
 export interface WebhookMetadata {
@@ -10,6 +11,8 @@ export interface WebhookMetadata {
   contentTypes?: string[];
   /** The delivery's idempotency key (default: the `Idempotency-Key` header). */
   idempotencyKey?: (event: TriggerEvent) => string | string[] | undefined | null;
+  /** Checks the delivery's signature over its raw body before the handler runs. */
+  verify?: WebhookVerifier;
 }
 
 /** Stored metadata of `@Cron`. */

@@ -12,6 +12,9 @@ import { redactSecrets } from '../module/redact';
 import type { TriggerEvent, TriggerResult } from './trigger-event';
 import { TRIGGER_EVENT_PROPERTY, WebhookMeta } from './trigger.metadata';
 import type { WebhookMetadata } from './trigger.metadata';
+import { EXPRESS_RAW_BODY_FIX } from './webhook-raw-body';
+import { WebhookSignatureError } from './webhook-signatures';
+import type { WebhookVerifier } from './webhook-signatures';
 import { TriggerExecutor, TriggerResultError } from './trigger.executor';
 
 const WEBHOOK_CONTENT_TYPE_HINT = "send Content-Type: application/json, or (server side) accept other types with @Webhook(path, { contentTypes: ['application/x-www-form-urlencoded'] })";
@@ -49,6 +52,7 @@ export class WebhookInterceptor implements NestInterceptor {
       assertContentType(request.headers?.['content-type'], meta?.contentTypes ?? ['application/json'], `${meta?.method ?? 'POST'} ${meta?.path ?? ''}`.trim(), WEBHOOK_CONTENT_TYPE_HINT);
     }
     const label = `${context.getClass().name}.${context.getHandler().name}`;
+    if (meta?.verify) this.verifySignature(meta.verify, request, label);
     const event: TriggerEvent = {
       body: request.body,
       headers: request.headers ?? {},
@@ -89,6 +93,21 @@ export class WebhookInterceptor implements NestInterceptor {
         }
       }),
     );
+  }
+
+  /** Checks the delivery's signature over its raw body; 401 `invalid_signature` when it is missing, wrong or stale. */
+  private verifySignature(verifier: WebhookVerifier, request: any, label: string): void {
+    const rawBody = request.rawBody ?? request.raw?.rawBody;
+    if (!Buffer.isBuffer(rawBody)) {
+      this.logger.error(`${label}: the raw body is not available to check its signature: ${EXPRESS_RAW_BODY_FIX}`);
+      throw new DefinableHttpError(500, 'internal', 'The server cannot check this webhook\'s signature; the server log says what to change.');
+    }
+    try {
+      verifier.verify({ rawBody, headers: request.headers ?? {} });
+    } catch (error) {
+      if (error instanceof WebhookSignatureError) throw new DefinableHttpError(401, 'invalid_signature', `${error.message}.`.replace(/\.\.$/, '.'));
+      throw error;
+    }
   }
 
   /** A repeated delivery's answer: its first run's, once that has ended. */

@@ -1,3 +1,4 @@
+import { trimOldest } from '../../agent/bounded';
 import { hasEnded, retentionOf } from './run-store';
 import type { IdempotencyRecord, RecordedEvent, RunChange, RunRecord, RunRetention, RunStore } from './run-store';
 
@@ -28,8 +29,8 @@ export class InMemoryRunStore implements RunStore {
     this.retention = retentionOf(options.retention, 'InMemoryRunStore');
   }
 
-  async create(run: RunRecord): Promise<void> {
-    this.runs.set(run.runId, { record: { ...run }, events: [] });
+  async create(run: RunRecord, events: RecordedEvent[] = []): Promise<void> {
+    this.runs.set(run.runId, { record: { ...run }, events: [...events] });
     if (this.runs.size > this.retention.maxRuns) this.dropOldestEnded(this.runs.size - this.retention.maxRuns);
   }
 
@@ -56,7 +57,10 @@ export class InMemoryRunStore implements RunStore {
     const id = keyId(claim.scope, claim.key);
     const held = this.keys.get(id);
     if (held && held.expiresAt > claim.createdAt) return { ...held };
+    this.keys.delete(id);
     this.keys.set(id, { ...claim });
+    // As many keys as runs are kept: every caller can send new ones.
+    trimOldest(this.keys, this.retention.maxRuns);
     return claim;
   }
 

@@ -33,16 +33,26 @@ export class LiveRun {
   private writes: Promise<void>;
   private resolveEnded!: (record: RunRecord) => void;
   private startedRunning: boolean;
+  /** Whether the store has the run yet (see the constructor). */
+  private created: boolean;
 
   constructor(
     readonly record: RunRecord,
     /** Aborting it cancels the run. */
     readonly controller: AbortController,
     private readonly recorder: RunRecorder,
+    /**
+     * Write the run at once (a background run, or one whose id its caller
+     * already holds). Otherwise it reaches the store with its first batch of
+     * events — at the end of a short run, one write in all — and readers of
+     * this process find it live meanwhile.
+     */
+    durable: boolean,
   ) {
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
     this.startedRunning = record.status === 'running';
-    this.writes = recorder.write(() => recorder.store.create({ ...record }));
+    this.created = durable;
+    this.writes = durable ? recorder.write(() => recorder.store.create({ ...record })) : Promise.resolve();
   }
 
   /** Whether the run has ended (its terminal event, or {@link LiveRun.abandon}). */
@@ -94,7 +104,7 @@ export class LiveRun {
     this.timer = undefined;
     const batch = this.takeUnwritten();
     const record = { ...this.record };
-    this.writes = this.writes.then(() => this.recorder.write(() => this.recorder.store.write(record.runId, batch, change)));
+    this.writes = this.writes.then(() => this.recorder.write(() => this.store(record, batch, change)));
     void this.writes.then(() => {
       this.recorder.forget(this);
       this.resolveEnded(record);
@@ -107,8 +117,16 @@ export class LiveRun {
     this.timer = undefined;
     if (this.isOver || this.unwritten === 0) return;
     const batch = this.takeUnwritten();
-    const change: RunChange | undefined = this.record.status === 'running' ? { status: 'running' } : undefined;
-    this.writes = this.writes.then(() => this.recorder.write(() => this.recorder.store.write(this.record.runId, batch, change)));
+    const record = { ...this.record };
+    const change: RunChange | undefined = record.status === 'running' ? { status: 'running' } : undefined;
+    this.writes = this.writes.then(() => this.recorder.write(() => this.store(record, batch, change)));
+  }
+
+  /** Writes a batch and a change: with the run itself if the store does not have it yet. */
+  private store(record: RunRecord, batch: RecordedEvent[], change: RunChange | undefined): Promise<void> {
+    if (this.created) return this.recorder.store.write(record.runId, batch, change);
+    this.created = true;
+    return this.recorder.store.create(record, batch);
   }
 
   /** The events not yet written, as the store keeps them (outputs without `messages`). */
@@ -146,9 +164,9 @@ export class RunRecorder implements OnModuleInit, OnApplicationShutdown {
     this.pruneTimer = setInterval(() => void this.write(() => this.store.prune(Date.now())), PRUNE_INTERVAL_MS).unref();
   }
 
-  /** Starts recording a run. */
-  begin(record: RunRecord, controller: AbortController): LiveRun {
-    const run = new LiveRun(record, controller, this);
+  /** Starts recording a run (`durable`: write it to the store at once, see {@link LiveRun}). */
+  begin(record: RunRecord, controller: AbortController, durable = record.background): LiveRun {
+    const run = new LiveRun(record, controller, this, durable);
     this.live.set(record.runId, run);
     return run;
   }

@@ -76,8 +76,8 @@ export interface RunRetention {
  * Writes of one run arrive in order; a store must apply each call atomically.
  */
 export interface RunStore {
-  /** Records a new run. */
-  create(run: RunRecord): Promise<void>;
+  /** Records a new run, with its first events if any (in one write). */
+  create(run: RunRecord, events?: RecordedEvent[]): Promise<void>;
   /** Appends events (in `seq` order, after those recorded) and applies `change`, in one write. */
   write(runId: string, events: RecordedEvent[], change?: RunChange): Promise<void>;
   /** The run, or `null` if it is unknown (or was deleted by retention). */

@@ -45,7 +45,6 @@ export class SqliteRunStore implements RunStore {
     | 'get'
     | 'events'
     | 'appendEvents'
-    | 'lastSeq'
     | 'keyGet'
     | 'keyPut'
     | 'keyRelease'
@@ -59,6 +58,7 @@ export class SqliteRunStore implements RunStore {
   >;
   private readonly tables: { runs: string; events: string };
   private readonly writeTx: (runId: string, events: RecordedEvent[], change?: RunChange) => void;
+  private readonly createTx: (run: RunRecord, events: RecordedEvent[]) => void;
   private readonly claimTx: BetterSqlite3.Transaction<(claim: IdempotencyRecord) => IdempotencyRecord>;
   private readonly deleteTx: (runIds: string[]) => void;
 
@@ -117,7 +117,6 @@ export class SqliteRunStore implements RunStore {
       get: this.db.prepare(`SELECT * FROM ${runs} WHERE run_id = ?`),
       events: this.db.prepare(`SELECT first_seq, events FROM ${events} WHERE run_id = ? AND last_seq > ? ORDER BY first_seq`),
       appendEvents: this.db.prepare(`INSERT INTO ${events} (run_id, first_seq, last_seq, events) VALUES (?, ?, ?, ?)`),
-      lastSeq: this.db.prepare(`UPDATE ${runs} SET last_seq = ? WHERE run_id = ?`),
       keyGet: this.db.prepare(`SELECT scope, key, request_hash, run_id, created_at, expires_at FROM ${keys} WHERE scope = ? AND key = ?`),
       keyPut: this.db.prepare(`INSERT OR REPLACE INTO ${keys} (scope, key, request_hash, run_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`),
       keyRelease: this.db.prepare(`DELETE FROM ${keys} WHERE scope = ? AND key = ? AND run_id = ?`),
@@ -129,12 +128,17 @@ export class SqliteRunStore implements RunStore {
       deleteKeys: this.db.prepare(`DELETE FROM ${keys} WHERE expires_at <= ?`),
     };
     this.writeTx = this.db.transaction((runId: string, batch: RecordedEvent[], change?: RunChange) => {
-      if (batch.length) {
-        const last = batch[batch.length - 1].seq;
-        this.statements.appendEvents.run(runId, batch[0].seq, last, JSON.stringify(batch.map((recorded) => recorded.event)));
-        this.statements.lastSeq.run(last, runId);
-      }
-      if (change) this.applyChange(runId, change);
+      const lastSeq = this.appendEvents(runId, batch);
+      this.applyChange(runId, change ?? {}, lastSeq);
+    });
+    this.createTx = this.db.transaction((run: RunRecord, batch: RecordedEvent[]) => {
+      this.statements.create.run({
+        ...run,
+        background: run.background ? 1 : 0,
+        output: run.output === null ? null : JSON.stringify(run.output),
+        error: run.error === null ? null : JSON.stringify(run.error),
+      });
+      this.appendEvents(run.runId, batch);
     });
     this.claimTx = this.db.transaction((claim: IdempotencyRecord) => {
       const held = this.statements.keyGet.get(claim.scope, claim.key) as KeyRow | undefined;
@@ -150,13 +154,8 @@ export class SqliteRunStore implements RunStore {
     });
   }
 
-  async create(run: RunRecord): Promise<void> {
-    this.statements.create.run({
-      ...run,
-      background: run.background ? 1 : 0,
-      output: run.output === null ? null : JSON.stringify(run.output),
-      error: run.error === null ? null : JSON.stringify(run.error),
-    });
+  async create(run: RunRecord, events: RecordedEvent[] = []): Promise<void> {
+    this.createTx(run, events);
   }
 
   async write(runId: string, events: RecordedEvent[], change?: RunChange): Promise<void> {
@@ -216,15 +215,24 @@ export class SqliteRunStore implements RunStore {
     if (this.db.open) this.db.close();
   }
 
-  private applyChange(runId: string, change: RunChange): void {
+  /** Appends a batch as one row; returns its last sequence number (undefined for an empty batch). */
+  private appendEvents(runId: string, batch: RecordedEvent[]): number | undefined {
+    if (batch.length === 0) return undefined;
+    const last = batch[batch.length - 1].seq;
+    this.statements.appendEvents.run(runId, batch[0].seq, last, JSON.stringify(batch.map((recorded) => recorded.event)));
+    return last;
+  }
+
+  private applyChange(runId: string, change: RunChange, lastSeq?: number): void {
     const columns: string[] = [];
     const values: unknown[] = [];
+    if (lastSeq !== undefined) columns.push('last_seq = ?') && values.push(lastSeq);
     if (change.status !== undefined) columns.push('status = ?') && values.push(change.status);
     if (change.endedAt !== undefined) columns.push('ended_at = ?') && values.push(change.endedAt);
     if (change.output !== undefined) columns.push('output = ?') && values.push(change.output === null ? null : JSON.stringify(change.output));
     if (change.error !== undefined) columns.push('error = ?') && values.push(change.error === null ? null : JSON.stringify(change.error));
     if (columns.length === 0) return;
-    // Four optional columns: a statement per combination, prepared once and cached by better-sqlite3's caller here.
+    // A few optional columns: a statement per combination, prepared once and kept.
     this.changeStatement(columns.join(', ')).run(...values, runId);
   }
 
