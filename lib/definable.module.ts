@@ -26,11 +26,12 @@ import { TriggerOrchestrator } from './triggers/trigger.orchestrator';
 import { TriggerRegistry } from './triggers/trigger.registry';
 import { WebhookInterceptor } from './triggers/webhook.interceptor';
 import { WebhookRawBody } from './triggers/webhook-raw-body';
+import { WebhookQueue } from './triggers/webhook-queue';
 
 /** DI token of the provider that checks how the module was imported. */
 const DEFINABLE_WIRING_CHECK = 'DefinableModule:wiring';
 
-const EXPORTED = [AgentRunner, HealthRegistry, InterfaceSupervisor, TriggerExecutor, TriggerRegistry, RunTracker, RunRecorder, RunIdempotency, DEFINABLE_AUTH, DefinableAuthGuard, WebhookInterceptor];
+const EXPORTED = [AgentRunner, HealthRegistry, InterfaceSupervisor, TriggerExecutor, TriggerRegistry, RunTracker, RunRecorder, RunIdempotency, WebhookQueue, DEFINABLE_AUTH, DefinableAuthGuard, WebhookInterceptor];
 
 /** The module's own providers (besides the agents and the registry, which depend on the options). */
 const PROVIDERS: Provider[] = [
@@ -47,6 +48,7 @@ const PROVIDERS: Provider[] = [
   DefinableAuthGuard,
   WebhookInterceptor,
   WebhookRawBody,
+  WebhookQueue,
   DefinableOpenApi,
   { provide: DEFINABLE_AUTH, useFactory: (options: DefinableModuleOptions) => options?.auth ?? null, inject: [DEFINABLE_OPTIONS] },
 ];

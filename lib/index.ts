@@ -60,6 +60,7 @@ export type {
   RecordedRunOutput,
   RecordedRunStatus,
   RunChange,
+  RunJob,
   RunListener,
   RunnerOptions,
   RunRecord,
@@ -85,13 +86,14 @@ export {
   TriggerResultError,
   Webhook,
   WebhookRawBody,
+  WebhookQueue,
   githubSignature,
   hmacSignature,
   slackSignature,
   stripeSignature,
   WebhookSignatureError,
 } from './triggers';
-export type { CronOptions, HmacSignatureOptions, HookOptions, OnEventOptions, SignedRequest, TriggerInfo, TriggerResult, WebhookOptions, WebhookVerifier } from './triggers';
+export type { AsyncDelivery, CronOptions, HmacSignatureOptions, HookOptions, OnEventOptions, SignedRequest, TriggerInfo, TriggerResult, WebhookOptions, WebhookVerifier } from './triggers';
 export { serve } from './runtime';
 export type { ServeHandle, ServeOptions, ServeTimeouts } from './runtime';
 

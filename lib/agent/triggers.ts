@@ -35,6 +35,10 @@ export type AgentTrigger =
       idempotencyKey?: (event: TriggerEvent) => string | string[] | undefined | null;
       /** Checks the delivery's signature over its raw body (`githubSignature({ secret })`…; see `@Webhook`). */
       verify?: { readonly name: string; verify(request: { rawBody: Buffer; headers: Record<string, string | string[] | undefined> }, now?: number): void };
+      /** `'async'`: answer 202 once the delivery is recorded and handle it from the durable queue (see `@Webhook`). */
+      mode?: 'sync' | 'async';
+      maxAttempts?: number;
+      retryDelay?: number;
     }
   | { /** A cron expression (5 or 6 fields). */ cron: string; timezone?: string; overlap?: 'skip' | 'allow' }
   | { /** An event name, emitted with `agent.emit()` or `EventEmitter2`. */ event: string };

@@ -174,7 +174,7 @@ export const RUN_RESPONSES: Readonly<Record<string, ResponseDoc>> = {
     description: 'With `"background": true`: the run was started; follow it with `GET /runs/{run_id}/events`.',
     content: {
       'application/json': {
-        schema: { type: 'object', properties: { run_id: { type: 'string' }, session_id: { type: 'string' }, status: { type: 'string', enum: ['queued', 'running', 'completed', 'error', 'cancelled', 'interrupted'] } } },
+        schema: { type: 'object', properties: { run_id: { type: 'string' }, session_id: { type: 'string' }, status: { type: 'string', enum: ['queued', 'running', 'completed', 'error', 'cancelled', 'interrupted', 'failed'] } } },
       },
     },
   },
@@ -221,7 +221,7 @@ export const RUN_RECORD_SCHEMA: Schema = {
   required: ['run_id', 'status', 'agent', 'user_id', 'session_id', 'trigger', 'background', 'created_at', 'ended_at', 'last_event_id', 'output', 'error'],
   properties: {
     run_id: { type: 'string' },
-    status: { type: 'string', enum: ['queued', 'running', 'completed', 'error', 'cancelled', 'interrupted'] },
+    status: { type: 'string', enum: ['queued', 'running', 'completed', 'error', 'cancelled', 'interrupted', 'failed'] },
     agent: { type: 'string' },
     user_id: { type: 'string', nullable: true },
     session_id: { type: 'string' },

@@ -91,6 +91,9 @@ export interface WireRun {
   last_event_id: number;
   output: WireRunOutput | null;
   error: { code: string; message: string; request_id?: string } | null;
+  /** Queued work (async webhooks): attempts started, and the most allowed. */
+  attempts?: number;
+  max_attempts?: number;
 }
 
 /** A run record as the HTTP API sends it. */
@@ -108,5 +111,6 @@ export function toWireRun(record: RunRecord): WireRun {
     last_event_id: record.lastSeq,
     output: record.output ? toWireOutput(record.output) : null,
     error: record.error,
+    ...(record.job ? { attempts: record.job.attempts, max_attempts: record.job.maxAttempts } : {}),
   };
 }

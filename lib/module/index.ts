@@ -17,6 +17,7 @@ export type {
   RecordedRunOutput,
   RecordedRunStatus,
   RunChange,
+  RunJob,
   RunListener,
   RunRecord,
   RunRetention,

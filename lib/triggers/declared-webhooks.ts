@@ -35,6 +35,7 @@ export function createDeclaredWebhooksController(agents: Record<string, Agent>):
         ...(trigger.auth !== undefined ? { auth: trigger.auth as WebhookOptions['auth'] } : {}),
         ...(trigger.idempotencyKey ? { idempotencyKey: trigger.idempotencyKey } : {}),
         ...(trigger.verify ? { verify: trigger.verify } : {}),
+        ...(trigger.mode ? { mode: trigger.mode, maxAttempts: trigger.maxAttempts, retryDelay: trigger.retryDelay } : {}),
       };
       Webhook(trigger.webhook, options)(DeclaredWebhooks.prototype, methodName, descriptor);
       mounted.add(handler);

@@ -10,5 +10,7 @@ export { TriggerCronJob } from './trigger-cron-job';
 export type { TriggerInfo } from './trigger.registry';
 export { WebhookInterceptor } from './webhook.interceptor';
 export { WebhookRawBody } from './webhook-raw-body';
+export { WebhookQueue } from './webhook-queue';
+export type { AsyncDelivery } from './webhook-queue';
 export { githubSignature, hmacSignature, slackSignature, stripeSignature, WebhookSignatureError } from './webhook-signatures';
 export type { HmacSignatureOptions, SignedRequest, WebhookVerifier } from './webhook-signatures';

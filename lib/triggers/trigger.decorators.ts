@@ -49,6 +49,20 @@ export interface WebhookOptions {
    * be created with `{ rawBody: true }` (bootstrap says so otherwise).
    */
   verify?: WebhookVerifier;
+  /**
+   * `'sync'` (the default): the handler and the run happen in the request,
+   * which answers with the run's output. `'async'`: the request answers
+   * `202 { run_id, status: 'queued' }` once the delivery is durably recorded
+   * (in the run store), and the handler and the run happen from the queue
+   * (`WebhookQueue`) with retries — surviving a crash with a
+   * `SqliteRunStore`. An async handler gets the `TriggerEvent` only
+   * (`raw` is `null`; credential headers are not stored).
+   */
+  mode?: 'sync' | 'async';
+  /** Async mode: attempts before the run is `failed`. Default 5. */
+  maxAttempts?: number;
+  /** Async mode: milliseconds before the first retry, doubling each time (at most 5 minutes). Default 1,000. */
+  retryDelay?: number;
 }
 
 /** Options of {@link Cron}. */
@@ -116,6 +130,7 @@ export function Webhook(path: string, options: WebhookOptions = {}): MethodDecor
     ...(options.contentTypes ? { contentTypes: options.contentTypes.map((type) => type.toLowerCase()) } : {}),
     ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
     ...(options.verify ? { verify: checkVerifier(options.verify, path) } : {}),
+    ...asyncOptions(options, path),
   };
   const decorators: MethodDecorator[] = [
     RequestMapping({ path, method: METHODS[method] }),
@@ -137,6 +152,16 @@ export function Webhook(path: string, options: WebhookOptions = {}): MethodDecor
 
 /** `@nestjs/platform-fastify`'s route config metadata key (`@RouteConfig`), without importing the optional platform. */
 const FASTIFY_ROUTE_CONFIG = '__fastify_route_config__';
+
+function asyncOptions(options: WebhookOptions, path: string): Pick<WebhookMetadata, 'mode' | 'maxAttempts' | 'retryDelay'> {
+  if (options.mode === undefined || options.mode === 'sync') return {};
+  if (options.mode !== 'async') throw new TypeError(`@Webhook('${path}'): mode must be 'sync' or 'async', got ${JSON.stringify(options.mode)}.`);
+  const maxAttempts = options.maxAttempts ?? 5;
+  const retryDelay = options.retryDelay ?? 1000;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new RangeError(`@Webhook('${path}'): maxAttempts must be a whole number of at least 1, got ${maxAttempts}.`);
+  if (!(retryDelay >= 0)) throw new RangeError(`@Webhook('${path}'): retryDelay must be a number of milliseconds, got ${retryDelay}.`);
+  return { mode: 'async', maxAttempts, retryDelay };
+}
 
 function checkVerifier(verifier: WebhookVerifier, path: string): WebhookVerifier {
   if (typeof verifier?.verify !== 'function') {

@@ -11,6 +11,7 @@ import { TriggerCall, TriggerOrchestrator, TriggerSite } from './trigger.orchest
 import { TriggerRegistry } from './trigger.registry';
 import { cronSchedule } from './trigger-cron-job';
 import { isMountedWebhook } from './declared-webhooks';
+import { WebhookQueue } from './webhook-queue';
 
 /** Metadata keys of @nestjs/schedule's @Cron/@Interval/@Timeout and @nestjs/event-emitter's @OnEvent (stable across their 6/3 and 12 lines). */
 const NEST_SCHEDULE_CRON = 'SCHEDULE_CRON_OPTIONS';
@@ -42,6 +43,7 @@ export class TriggerExplorer implements OnModuleInit {
     private readonly agents: AgentRegistry,
     private readonly orchestrator: TriggerOrchestrator,
     private readonly registry: TriggerRegistry,
+    private readonly queue: WebhookQueue,
   ) {}
 
   onModuleInit(): void {
@@ -120,6 +122,7 @@ export class TriggerExplorer implements OnModuleInit {
       const base = Reflect.getMetadata(PATH_METADATA, instance.constructor) as string | string[] | undefined;
       const path = `/${[Array.isArray(base) ? base[0] : base, webhook.path].filter(Boolean).join('/')}`.replace(/\/{2,}/g, '/');
       this.registry.add({ kind: 'webhook', source: `${webhook.method} ${path}`, className, methodName, agent: webhook.agent });
+      if (webhook.mode === 'async') this.queue.register(label, (event: TriggerEvent) => instance[methodName](event), webhook.agent);
     }
     const site = { className, methodName, label };
     const call = (event: TriggerEvent) => instance[methodName](event);

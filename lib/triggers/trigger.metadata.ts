@@ -13,6 +13,10 @@ export interface WebhookMetadata {
   idempotencyKey?: (event: TriggerEvent) => string | string[] | undefined | null;
   /** Checks the delivery's signature over its raw body before the handler runs. */
   verify?: WebhookVerifier;
+  /** `'async'`: answer 202 once the delivery is recorded; handle it from the durable queue. */
+  mode?: 'sync' | 'async';
+  maxAttempts?: number;
+  retryDelay?: number;
 }
 
 /** Stored metadata of `@Cron`. */

@@ -1,5 +1,6 @@
 import { CallHandler, ExecutionContext, HttpException, Injectable, Logger, NestInterceptor } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import { randomUUID } from 'node:crypto';
 import { catchError, from, mergeMap, Observable } from 'rxjs';
 import { AgentError } from '../agent';
 import { AgentRunner } from '../module/agent.runner';
@@ -14,6 +15,7 @@ import { TRIGGER_EVENT_PROPERTY, WebhookMeta } from './trigger.metadata';
 import type { WebhookMetadata } from './trigger.metadata';
 import { EXPRESS_RAW_BODY_FIX } from './webhook-raw-body';
 import { WebhookSignatureError } from './webhook-signatures';
+import { WebhookQueue } from './webhook-queue';
 import type { WebhookVerifier } from './webhook-signatures';
 import { TriggerExecutor, TriggerResultError } from './trigger.executor';
 
@@ -39,6 +41,7 @@ export class WebhookInterceptor implements NestInterceptor {
     private readonly reflector: Reflector,
     private readonly idempotency: RunIdempotency,
     private readonly recorder: RunRecorder,
+    private readonly queue: WebhookQueue,
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
@@ -63,6 +66,7 @@ export class WebhookInterceptor implements NestInterceptor {
     request[TRIGGER_EVENT_PROPERTY] = event;
     const principal: AuthContext | undefined = request[AUTH_CONTEXT_PROPERTY];
     const key = this.keyOf(meta, event, label);
+    if (meta?.mode === 'async') return from(this.accept(context, meta, event, principal, key));
     if (!key) return this.handle(next, event, meta, label, principal);
     return from(this.idempotency.claim(principal, key, { route: event.source, body: event.body })).pipe(
       mergeMap((claim) => (claim.replay ? from(this.replay(claim.runId)) : this.handle(next, event, meta, label, principal, claim.runId))),
@@ -110,6 +114,25 @@ export class WebhookInterceptor implements NestInterceptor {
     }
   }
 
+  /** Async mode: records the delivery in the durable queue and answers 202 `{ run_id, status }` (a repeated key: the first delivery's). */
+  private async accept(context: ExecutionContext, meta: WebhookMetadata, event: TriggerEvent, principal: AuthContext | undefined, key: string | undefined): Promise<unknown> {
+    const reply = context.switchToHttp().getResponse();
+    const accepted = (body: unknown) => {
+      if (typeof reply.status === 'function') reply.status(202);
+      else (reply.raw ?? reply).statusCode = 202;
+      return body;
+    };
+    let runId: string = randomUUID();
+    if (key) {
+      const claim = await this.idempotency.claim(principal, key, { route: event.source, body: event.body });
+      if (claim.replay) return accepted({ run_id: claim.runId, status: (await this.recorder.get(claim.runId))?.status ?? 'queued' });
+      runId = claim.runId;
+    }
+    const handler = `${context.getClass().name}.${methodNameOf(context)}`;
+    await this.queue.enqueue({ runId, handler, event, principal, maxAttempts: meta.maxAttempts ?? 5, retryDelay: meta.retryDelay ?? 1000 });
+    return accepted({ run_id: runId, status: 'queued' });
+  }
+
   /** A repeated delivery's answer: its first run's, once that has ended. */
   private async replay(runId: string): Promise<unknown> {
     const record = await this.idempotency.ended(runId);
@@ -133,4 +156,11 @@ export class WebhookInterceptor implements NestInterceptor {
     if (derived === undefined || derived === null || derived === '') return this.idempotency.keyOf(event.headers);
     return this.idempotency.keyOf({ 'idempotency-key': derived });
   }
+}
+
+/** The handler's property name on its class (a declared webhook's function has no name of its own), as the explorer registers it. */
+function methodNameOf(context: ExecutionContext): string {
+  const handler = context.getHandler();
+  const prototype = context.getClass().prototype;
+  return Object.getOwnPropertyNames(prototype).find((name) => name !== 'constructor' && prototype[name] === handler) ?? handler.name;
 }

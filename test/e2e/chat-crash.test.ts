@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { startFakeOpenAI, startFakeTelegram } from '../../lib/testing';
+import { killHard as kill, startChild } from '../support/child-process';
 import { tempDir } from '../support/fixtures';
 
 const MESSAGES = 200;
@@ -13,24 +14,8 @@ const dir = tempDir();
 after(() => dir.cleanup());
 
 /** Starts the bot process; resolves once it runs. */
-function startBot(env: Record<string, string>): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(__dirname, '../support/crash-bot.js')], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (chunk) => (stderr += chunk));
-    child.stdout!.on('data', (chunk) => {
-      if (String(chunk).includes('ready')) resolve(child);
-    });
-    child.on('exit', (code, signal) => reject(new Error(`the bot exited (${code ?? signal}) before it was ready: ${stderr.slice(-800)}`)));
-  });
-}
-
-function kill(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
+async function startBot(env: Record<string, string>): Promise<ChildProcess> {
+  return (await startChild(join(__dirname, '../support/crash-bot.js'), env, (line) => (line === 'ready' ? line : undefined))).child;
 }
 
 // A hang guard, not a timing assertion.

@@ -82,6 +82,25 @@ function contract(name: string, open: (retention?: { maxAge?: number; maxRuns?: 
       await store.close();
     });
 
+    it('keeps a queued job: listed oldest first, kept through the run that takes it up, reset for a retry', async () => {
+      const store = open();
+      const job = { handler: 'Hooks.onOrder', event: { body: { id: 1 }, headers: {}, source: 'POST /orders', timestamp: 5 }, principal: null, attempts: 0, maxAttempts: 3, retryDelay: 10, nextAttemptAt: 5 };
+      await store.create(record('j2', { status: 'queued', background: true, createdAt: 20, job }));
+      await store.create(record('j1', { status: 'queued', background: true, createdAt: 10, job }));
+      await store.create(record('plain', { status: 'queued', background: true, createdAt: 5 }));
+      assert.deepEqual((await store.queuedJobs()).map((run) => run.runId), ['j1', 'j2']);
+      // The runner records the attempt's run under the same id: the job, trigger and creation time stay.
+      await store.write('j1', [], { status: 'running', job: { ...job, attempts: 1 } });
+      await store.create(record('j1', { status: 'running', trigger: 'other', createdAt: 99 }), [content('j1', 1)]);
+      const running = await store.get('j1');
+      assert.deepEqual([running?.job?.attempts, running?.trigger, running?.createdAt, running?.background], [1, 'POST /run', 10, true]);
+      await store.resetRun('j1', { status: 'queued', job: { ...job, attempts: 1, nextAttemptAt: 50 } });
+      assert.deepEqual(await store.events('j1'), []);
+      assert.equal((await store.get('j1'))?.lastSeq, 0);
+      assert.deepEqual((await store.queuedJobs()).map((run) => [run.runId, run.job?.nextAttemptAt]), [['j1', 50], ['j2', 5]]);
+      await store.close();
+    });
+
     it('refuses a retention that is not positive', () => {
       assert.throws(() => open({ maxRuns: 0 }), /retention.maxRuns must be a whole number of at least 1/);
       assert.throws(() => open({ maxAge: -1 }), /retention.maxAge must be a positive number/);
@@ -115,6 +134,22 @@ describe('SqliteRunStore across a restart', () => {
     assert.equal((await second.get('waiting'))?.background, true);
     assert.equal((await second.get('done'))?.status, 'completed');
     assert.equal((await second.claimIdempotencyKey({ scope: 's', key: 'k', requestHash: 'h', runId: 'other', createdAt: 10, expiresAt: 20 })).runId, 'mid');
+    await second.close();
+    await first.close();
+  });
+
+  it('puts a job a crash cut back in the queue while attempts are left, and marks it failed once they are spent', async () => {
+    const path = join(dir.path, 'jobs.db');
+    const first = new SqliteRunStore({ path });
+    const job = (attempts: number) => ({ handler: 'H.m', event: { body: null, headers: {}, source: 'POST /x', timestamp: 1 }, principal: null, attempts, maxAttempts: 2, retryDelay: 10, nextAttemptAt: 1 });
+    await first.create(record('cut', { status: 'running', job: job(1) }), [content('cut', 1)]);
+    await first.create(record('spent', { status: 'running', job: job(2) }));
+    await first.create(record('waiting', { status: 'queued', job: job(0) }));
+    const second = new SqliteRunStore({ path });
+    assert.deepEqual(await second.recover(7_000), ['spent']);
+    assert.deepEqual([(await second.get('cut'))?.status, (await second.get('cut'))?.job?.nextAttemptAt, (await second.events('cut')).length], ['queued', 7_000, 0]);
+    assert.equal((await second.get('spent'))?.status, 'failed');
+    assert.deepEqual((await second.queuedJobs()).map((run) => run.runId).sort(), ['cut', 'waiting']);
     await second.close();
     await first.close();
   });

@@ -30,7 +30,9 @@ export class InMemoryRunStore implements RunStore {
   }
 
   async create(run: RunRecord, events: RecordedEvent[] = []): Promise<void> {
-    this.runs.set(run.runId, { record: { ...run }, events: [...events] });
+    const held = this.runs.get(run.runId)?.record;
+    const record = held ? { ...run, job: held.job, createdAt: held.createdAt, trigger: held.trigger, background: held.background } : { ...run };
+    this.runs.set(run.runId, { record, events: [...events] });
     if (this.runs.size > this.retention.maxRuns) this.dropOldestEnded(this.runs.size - this.retention.maxRuns);
   }
 
@@ -40,6 +42,21 @@ export class InMemoryRunStore implements RunStore {
     for (const recorded of events) entry.events.push(recorded);
     if (events.length) entry.record.lastSeq = events[events.length - 1].seq;
     if (change) Object.assign(entry.record, change);
+  }
+
+  async queuedJobs(): Promise<RunRecord[]> {
+    return [...this.runs.values()]
+      .filter(({ record }) => record.status === 'queued' && record.job)
+      .map(({ record }) => ({ ...record }))
+      .sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  async resetRun(runId: string, change: RunChange): Promise<void> {
+    const entry = this.runs.get(runId);
+    if (!entry) return;
+    entry.events = [];
+    entry.record.lastSeq = 0;
+    Object.assign(entry.record, change);
   }
 
   async get(runId: string): Promise<RunRecord | null> {

@@ -2,11 +2,29 @@ import type { RunErrorInfo, RunEvent, RunOutput } from '../../agent';
 
 /**
  * Where a recorded run stands: `queued` (admitted, not started), `running`,
- * the three ends of a run (`completed`, `error`, `cancelled`), or
+ * the three ends of a run (`completed`, `error`, `cancelled`),
  * `interrupted` — the process running it went away (a crash, a deploy that
- * could not wait) before it ended.
+ * could not wait) before it ended — or `failed`: queued work (an async
+ * webhook delivery) that failed on every attempt.
  */
-export type RecordedRunStatus = 'queued' | 'running' | 'completed' | 'error' | 'cancelled' | 'interrupted';
+export type RecordedRunStatus = 'queued' | 'running' | 'completed' | 'error' | 'cancelled' | 'interrupted' | 'failed';
+
+/** Queued work behind a run: an async webhook delivery, kept so it survives a restart. */
+export interface RunJob {
+  /** The webhook handler that takes it: `Class.method`. */
+  handler: string;
+  /** The delivery (`TriggerEvent` without `raw`; credentials headers removed). `timestamp` in ms. */
+  event: { body: unknown; headers: Record<string, string | string[] | undefined>; source: string; timestamp: number };
+  /** Who sent it: the run is theirs. */
+  principal: { userId: string; provider: string; trusted: boolean } | null;
+  /** Attempts started so far (one that a crash cut counts). */
+  attempts: number;
+  maxAttempts: number;
+  /** Milliseconds of the first retry's delay; each next one doubles it (at most 5 minutes). */
+  retryDelay: number;
+  /** When the next attempt is due (ms since the epoch). */
+  nextAttemptAt: number;
+}
 
 /** A run's output as a run store keeps it: without `messages` (the session store has them). */
 export type RecordedRunOutput = Omit<RunOutput, 'messages'>;
@@ -32,6 +50,8 @@ export interface RunRecord {
   error: RunErrorInfo | null;
   /** The sequence number of its last recorded event (0: none yet). */
   lastSeq: number;
+  /** The queued work behind it (async webhooks); absent for other runs. */
+  job?: RunJob | null;
 }
 
 /** A run event with its sequence number in the run (1, 2, 3…; SSE frames carry it as `id:`). */
@@ -41,7 +61,7 @@ export interface RecordedEvent {
 }
 
 /** What changes in a run record as it goes on. */
-export type RunChange = Partial<Pick<RunRecord, 'status' | 'endedAt' | 'output' | 'error'>>;
+export type RunChange = Partial<Pick<RunRecord, 'status' | 'endedAt' | 'output' | 'error' | 'job'>>;
 
 /** An idempotency key taken for a run: by whom (`scope`), for which request (`requestHash`). */
 export interface IdempotencyRecord {
@@ -76,8 +96,16 @@ export interface RunRetention {
  * Writes of one run arrive in order; a store must apply each call atomically.
  */
 export interface RunStore {
-  /** Records a new run, with its first events if any (in one write). */
+  /**
+   * Records a new run, with its first events if any (in one write). A run
+   * already recorded under this id (a queued job starting) is updated, keeping
+   * its `job`, `createdAt`, `trigger` and `background`.
+   */
   create(run: RunRecord, events?: RecordedEvent[]): Promise<void>;
+  /** The queued jobs (status `queued` with a `job`), oldest first. */
+  queuedJobs(): Promise<RunRecord[]>;
+  /** Drops the run's events and applies `change`: a job going back to the queue for another attempt. */
+  resetRun(runId: string, change: RunChange): Promise<void>;
   /** Appends events (in `seq` order, after those recorded) and applies `change`, in one write. */
   write(runId: string, events: RecordedEvent[], change?: RunChange): Promise<void>;
   /** The run, or `null` if it is unknown (or was deleted by retention). */
@@ -95,7 +123,9 @@ export interface RunStore {
   releaseIdempotencyKey(scope: string, key: string, runId: string): Promise<void>;
   /**
    * Called once when the module starts: runs left `queued` or `running` by a
-   * process that is gone become `interrupted`. Returns their ids.
+   * process that is gone become `interrupted` — except jobs, which stay (or go
+   * back to) `queued` while attempts are left (`failed` otherwise). Returns
+   * the ids of the runs marked `interrupted` or `failed`.
    */
   recover(now: number): Promise<string[]>;
   /** Deletes ended runs past the retention, and expired idempotency keys. */

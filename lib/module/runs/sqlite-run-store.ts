@@ -26,6 +26,7 @@ interface RunRow {
   output: string | null;
   error: string | null;
   last_seq: number;
+  job: string | null;
 }
 
 /**
@@ -48,7 +49,8 @@ export class SqliteRunStore implements RunStore {
     | 'keyGet'
     | 'keyPut'
     | 'keyRelease'
-    | 'recover'
+    | 'queued'
+    | 'running'
     | 'expired'
     | 'overCount'
     | 'deleteEvents'
@@ -88,7 +90,8 @@ export class SqliteRunStore implements RunStore {
         ended_at INTEGER,
         output TEXT,
         error TEXT,
-        last_seq INTEGER NOT NULL
+        last_seq INTEGER NOT NULL,
+        job TEXT
       );
       CREATE INDEX IF NOT EXISTS ${runs}_status ON ${runs}(status) WHERE ended_at IS NULL;
       CREATE INDEX IF NOT EXISTS ${runs}_ended ON ${runs}(ended_at) WHERE ended_at IS NOT NULL;
@@ -109,18 +112,23 @@ export class SqliteRunStore implements RunStore {
         PRIMARY KEY (scope, key)
       ) WITHOUT ROWID;
     `);
+    // A file from before jobs were recorded gets the column.
+    if (!(this.db.pragma(`table_info(${runs})`) as { name: string }[]).some((column) => column.name === 'job')) this.db.exec(`ALTER TABLE ${runs} ADD COLUMN job TEXT`);
     this.statements = {
       create: this.db.prepare(
-        `INSERT INTO ${runs} (run_id, agent, user_id, session_id, trigger_name, status, background, created_at, ended_at, output, error, last_seq)
-         VALUES (@runId, @agent, @userId, @sessionId, @trigger, @status, @background, @createdAt, @endedAt, @output, @error, @lastSeq)`,
+        `INSERT INTO ${runs} (run_id, agent, user_id, session_id, trigger_name, status, background, created_at, ended_at, output, error, last_seq, job)
+         VALUES (@runId, @agent, @userId, @sessionId, @trigger, @status, @background, @createdAt, @endedAt, @output, @error, @lastSeq, @job)
+         ON CONFLICT (run_id) DO UPDATE SET agent = excluded.agent, user_id = excluded.user_id, session_id = excluded.session_id,
+           status = excluded.status, ended_at = excluded.ended_at, output = excluded.output, error = excluded.error, last_seq = excluded.last_seq`,
       ),
+      queued: this.db.prepare(`SELECT * FROM ${runs} WHERE ended_at IS NULL AND status = 'queued' AND job IS NOT NULL ORDER BY created_at`),
+      running: this.db.prepare(`SELECT * FROM ${runs} WHERE ended_at IS NULL AND status IN ('queued', 'running')`),
       get: this.db.prepare(`SELECT * FROM ${runs} WHERE run_id = ?`),
       events: this.db.prepare(`SELECT first_seq, events FROM ${events} WHERE run_id = ? AND last_seq > ? ORDER BY first_seq`),
       appendEvents: this.db.prepare(`INSERT INTO ${events} (run_id, first_seq, last_seq, events) VALUES (?, ?, ?, ?)`),
       keyGet: this.db.prepare(`SELECT scope, key, request_hash, run_id, created_at, expires_at FROM ${keys} WHERE scope = ? AND key = ?`),
       keyPut: this.db.prepare(`INSERT OR REPLACE INTO ${keys} (scope, key, request_hash, run_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`),
       keyRelease: this.db.prepare(`DELETE FROM ${keys} WHERE scope = ? AND key = ? AND run_id = ?`),
-      recover: this.db.prepare(`SELECT run_id FROM ${runs} WHERE ended_at IS NULL AND status IN ('queued', 'running')`),
       expired: this.db.prepare(`SELECT run_id FROM ${runs} WHERE ended_at IS NOT NULL AND ended_at < ? LIMIT 1000`),
       overCount: this.db.prepare(`SELECT run_id FROM ${runs} WHERE ended_at IS NOT NULL ORDER BY created_at LIMIT ?`),
       deleteEvents: this.db.prepare(`DELETE FROM ${events} WHERE run_id = ?`),
@@ -137,6 +145,7 @@ export class SqliteRunStore implements RunStore {
         background: run.background ? 1 : 0,
         output: run.output === null ? null : JSON.stringify(run.output),
         error: run.error === null ? null : JSON.stringify(run.error),
+        job: run.job ? JSON.stringify(run.job) : null,
       });
       this.appendEvents(run.runId, batch);
     });
@@ -160,6 +169,17 @@ export class SqliteRunStore implements RunStore {
 
   async write(runId: string, events: RecordedEvent[], change?: RunChange): Promise<void> {
     this.writeTx(runId, events, change);
+  }
+
+  async queuedJobs(): Promise<RunRecord[]> {
+    return (this.statements.queued.all() as RunRow[]).map(fromRow);
+  }
+
+  async resetRun(runId: string, change: RunChange): Promise<void> {
+    this.db.transaction(() => {
+      this.statements.deleteEvents.run(runId);
+      this.applyChange(runId, change, 0);
+    })();
   }
 
   async get(runId: string): Promise<RunRecord | null> {
@@ -190,10 +210,21 @@ export class SqliteRunStore implements RunStore {
 
   async recover(now: number): Promise<string[]> {
     return this.db.transaction(() => {
-      const left = (this.statements.recover.all() as { run_id: string }[]).map((row) => row.run_id);
-      const error = { code: 'interrupted', message: 'The process running this run stopped before it ended.' };
-      for (const runId of left) this.applyChange(runId, { status: 'interrupted', endedAt: now, error: error as RunRecord['error'] });
-      return left;
+      const ended: string[] = [];
+      const error = { code: 'interrupted', message: 'The process running this run stopped before it ended.' } as const;
+      for (const row of this.statements.running.all() as RunRow[]) {
+        const { job } = fromRow(row);
+        if (job && row.status === 'queued') continue;
+        if (job && job.attempts < job.maxAttempts) {
+          // The attempt the crash cut counts; the job waits for its next one.
+          this.statements.deleteEvents.run(row.run_id);
+          this.applyChange(row.run_id, { status: 'queued', job: { ...job, nextAttemptAt: now } }, 0);
+          continue;
+        }
+        this.applyChange(row.run_id, { status: job ? 'failed' : 'interrupted', endedAt: now, error });
+        ended.push(row.run_id);
+      }
+      return ended;
     }).immediate();
   }
 
@@ -231,6 +262,7 @@ export class SqliteRunStore implements RunStore {
     if (change.endedAt !== undefined) columns.push('ended_at = ?') && values.push(change.endedAt);
     if (change.output !== undefined) columns.push('output = ?') && values.push(change.output === null ? null : JSON.stringify(change.output));
     if (change.error !== undefined) columns.push('error = ?') && values.push(change.error === null ? null : JSON.stringify(change.error));
+    if (change.job !== undefined) columns.push('job = ?') && values.push(change.job === null ? null : JSON.stringify(change.job));
     if (columns.length === 0) return;
     // A few optional columns: a statement per combination, prepared once and kept.
     this.changeStatement(columns.join(', ')).run(...values, runId);
@@ -272,5 +304,6 @@ function fromRow(row: RunRow): RunRecord {
     output: row.output === null ? null : JSON.parse(row.output),
     error: row.error === null ? null : JSON.parse(row.error),
     lastSeq: row.last_seq,
+    job: row.job === null ? null : JSON.parse(row.job),
   };
 }
