@@ -4,7 +4,7 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
-import { Agent, DefinableModule, OpenAIChat, SqliteRunStore, SqliteSessionStore, TelegramInterface } from '../../lib';
+import { Agent, DefinableModule, MessagingInterface, OpenAIChat, SignalInterface, SqliteRunStore, SqliteSessionStore, TelegramInterface } from '../../lib';
 
 const env = (name: string): string => {
   const value = process.env[name];
@@ -12,6 +12,18 @@ const env = (name: string): string => {
   return value;
 };
 const db = env('CRASH_BOT_DB');
+const mode = env('CRASH_BOT_MODE');
+const maxConcurrentRuns = Number(env('CRASH_BOT_CONCURRENCY'));
+
+/** The interface under test: Telegram polling, Telegram webhook (the test posts the updates), or Signal. */
+function chatInterface(): MessagingInterface {
+  if (mode === 'signal') return new SignalInterface({ baseUrl: env('CRASH_BOT_SIGNAL_URL'), number: '+15550001', receiveTimeout: 1, maxConcurrentRuns });
+  const telegram = { botToken: '123456:crash-test', apiRoot: env('CRASH_BOT_TELEGRAM_URL'), maxConcurrentRuns, parseMode: null };
+  if (mode === 'telegram-webhook') {
+    return new TelegramInterface({ ...telegram, mode: 'webhook', webhookUrl: 'https://bot.example.com/telegram/webhook', webhookSecret: 'crash-secret' });
+  }
+  return new TelegramInterface(telegram);
+}
 
 @Module({
   imports: [
@@ -20,7 +32,7 @@ const db = env('CRASH_BOT_DB');
         model: new OpenAIChat({ id: 'gpt-4o', apiKey: 'test-key', baseURL: env('CRASH_BOT_OPENAI_URL'), maxRetries: 0 }),
         sessionStore: new SqliteSessionStore({ path: db }),
       }),
-      interfaces: [new TelegramInterface({ botToken: '123456:crash-test', apiRoot: env('CRASH_BOT_TELEGRAM_URL'), maxConcurrentRuns: Number(env('CRASH_BOT_CONCURRENCY')), parseMode: null })],
+      interfaces: [chatInterface()],
       runStore: new SqliteRunStore({ path: db }),
     }),
   ],
@@ -29,8 +41,8 @@ class CrashBotModule {}
 
 async function main(): Promise<void> {
   const app = await NestFactory.create(CrashBotModule, new FastifyAdapter(), { logger: ['error'] });
-  await app.init();
-  process.stdout.write('ready\n');
+  await app.listen(0, '127.0.0.1');
+  process.stdout.write(`ready ${(await app.getUrl()).replace('[::1]', '127.0.0.1').replace('localhost', '127.0.0.1')}\n`);
 }
 main().catch((error) => {
   process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
