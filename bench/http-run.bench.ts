@@ -29,7 +29,8 @@
  *
  * Env: BENCH_HTTP_REQUESTS (JSON requests per arm and round, default 2000), BENCH_HTTP_STREAMS
  * (streams per arm and round, default 300), BENCH_ROUNDS (default 2), BENCH_BASELINE_LIB (a
- * directory holding an earlier build of the library, e.g. /work/before/dist/lib: adds module-before).
+ * directory holding an earlier build of the library, e.g. /work/before/dist/lib: adds module-before),
+ * BENCH_ARMS (a comma-separated list of arms to run, e.g. `module,module-sqlite`; floor always runs).
  */
 import type { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
@@ -187,7 +188,10 @@ function printStreams(figures: Map<ArmName, Figures>): void {
 async function main(): Promise<void> {
   const pinned = pinSelf(LOAD_CORE);
   const fake = await startProcess(['fake'], { cpus: LOAD_CORE });
-  const names: ArmName[] = ['floor', 'nest-fastify', 'nest-express', 'module', 'module-sqlite', 'module-express', ...(BASELINE_LIB ? (['module-before'] as const) : [])];
+  const all: ArmName[] = ['floor', 'nest-fastify', 'nest-express', 'module', 'module-sqlite', 'module-express', ...(BASELINE_LIB ? (['module-before'] as const) : [])];
+  // BENCH_ARMS narrows the run to some arms (floor is always in: the ratios are against it).
+  const only = process.env.BENCH_ARMS?.split(',').map((name) => name.trim());
+  const names = only ? all.filter((name) => name === 'floor' || only.includes(name)) : all;
   const servers: Server[] = [];
   try {
     for (const name of names) servers.push(await startServer(name, fake.line));

@@ -8,6 +8,8 @@ import type { RecordedEvent, RecordedRunOutput, RecordedRunStatus, RunChange, Ru
 
 /** How often a live run's new events are written to the store (a stream's tokens go in batches). */
 const FLUSH_INTERVAL_MS = 200;
+/** The events that end a run. */
+const TERMINAL = new Set<RunEvent['event']>(['RunCompleted', 'RunError', 'RunCancelled']);
 /** How often ended runs past the retention are pruned. */
 const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
@@ -71,7 +73,8 @@ export class LiveRun {
       this.startedRunning = true;
       this.record.status = 'running';
     }
-    if (!this.timer) this.timer = setTimeout(() => this.flush(), FLUSH_INTERVAL_MS).unref();
+    // A terminal event is written by finish() at once: no timer for it (a JSON run's only event).
+    if (!this.timer && !TERMINAL.has(event.event)) this.timer = setTimeout(() => this.flush(), FLUSH_INTERVAL_MS).unref();
     return recorded.seq;
   }
 
