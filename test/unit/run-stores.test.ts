@@ -112,6 +112,25 @@ let counter = 0;
 contract('InMemoryRunStore', (retention) => new InMemoryRunStore({ retention }));
 contract('SqliteRunStore', (retention) => new SqliteRunStore({ path: join(dir.path, `runs-${counter++}.db`), retention }));
 
+describe('SqliteRunStore group commit', () => {
+  it('commits the writes issued together in one go, in order, and a failing one alone fails', async () => {
+    const store = new SqliteRunStore({ path: join(dir.path, 'group.db') });
+    await store.create(record('taken'), [content('taken', 1)]);
+    const writes = [
+      store.create(record('a'), [content('a', 1)]),
+      store.write('a', [content('a', 2)], { status: 'completed', endedAt: 5 }),
+      store.write('taken', [content('taken', 1)]), // the same batch again: refused by the key
+      store.create(record('b')),
+    ];
+    const settled = await Promise.allSettled(writes);
+    assert.deepEqual(settled.map((result) => result.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    assert.deepEqual([(await store.get('a'))?.status, (await store.get('a'))?.lastSeq, seqs(await store.events('a'))], ['completed', 2, [1, 2]]);
+    assert.ok(await store.get('b'));
+    assert.deepEqual(seqs(await store.events('taken')), [1]);
+    await store.close();
+  });
+});
+
 describe('SqliteRunStore across a restart', () => {
   it('keeps runs, events and keys; marks runs left queued or running interrupted, once', async () => {
     const path = join(dir.path, 'restart.db');

@@ -63,6 +63,8 @@ export class SqliteRunStore implements RunStore {
   private readonly createTx: (run: RunRecord, events: RecordedEvent[]) => void;
   private readonly claimTx: BetterSqlite3.Transaction<(claim: IdempotencyRecord) => IdempotencyRecord>;
   private readonly deleteTx: (runIds: string[]) => void;
+  /** Writes waiting for the next group commit (see `grouped`). */
+  private group: { work: () => void; resolve: () => void; reject: (error: unknown) => void }[] = [];
 
   constructor(options: SqliteRunStoreOptions) {
     if (!options || typeof options.path !== 'string' || options.path === '') {
@@ -164,11 +166,11 @@ export class SqliteRunStore implements RunStore {
   }
 
   async create(run: RunRecord, events: RecordedEvent[] = []): Promise<void> {
-    this.createTx(run, events);
+    return this.grouped(() => this.createTx(run, events));
   }
 
   async write(runId: string, events: RecordedEvent[], change?: RunChange): Promise<void> {
-    this.writeTx(runId, events, change);
+    return this.grouped(() => this.writeTx(runId, events, change));
   }
 
   async queuedJobs(): Promise<RunRecord[]> {
@@ -176,10 +178,10 @@ export class SqliteRunStore implements RunStore {
   }
 
   async resetRun(runId: string, change: RunChange): Promise<void> {
-    this.db.transaction(() => {
+    return this.grouped(() => {
       this.statements.deleteEvents.run(runId);
       this.applyChange(runId, change, 0);
-    })();
+    });
   }
 
   async get(runId: string): Promise<RunRecord | null> {
@@ -243,7 +245,46 @@ export class SqliteRunStore implements RunStore {
   }
 
   async close(): Promise<void> {
+    this.commitGroup();
     if (this.db.open) this.db.close();
+  }
+
+  /**
+   * Runs a write in the next group commit: the writes issued in one turn of
+   * the event loop (runs ending together under load) share one transaction,
+   * in the order they were issued. Resolves once committed.
+   */
+  private grouped(work: () => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.group.push({ work, resolve, reject });
+      if (this.group.length === 1) setImmediate(() => this.commitGroup());
+    });
+  }
+
+  private commitGroup(): void {
+    const writes = this.group;
+    if (writes.length === 0) return;
+    this.group = [];
+    if (!this.db.open) {
+      for (const write of writes) write.reject(new Error('SqliteRunStore is closed.'));
+      return;
+    }
+    try {
+      this.db.transaction(() => {
+        for (const write of writes) write.work();
+      })();
+      for (const write of writes) write.resolve();
+    } catch {
+      // One failing write must not take the others with it: each alone, as it would have been.
+      for (const write of writes) {
+        try {
+          this.db.transaction(write.work)();
+          write.resolve();
+        } catch (error) {
+          write.reject(error);
+        }
+      }
+    }
   }
 
   /** Appends a batch as one row; returns its last sequence number (undefined for an empty batch). */
