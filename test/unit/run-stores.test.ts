@@ -49,6 +49,19 @@ function contract(name: string, open: (retention?: { maxAge?: number; maxRuns?: 
       await store.close();
     });
 
+    it("gives back a terminal event with the run's output, whichever way the run ended in the store", async () => {
+      const store = open();
+      const output = { content: 'done', status: 'completed', metrics: { duration: 1 } } as unknown as RunRecord['output'];
+      const terminal = (runId: string, seq: number): RecordedEvent => ({ seq, event: { event: 'RunCompleted', runId, sessionId: 's', agentId: 'a', createdAt: 1, output } as RunEvent });
+      await store.create(record('once', { status: 'completed', endedAt: 2, output, lastSeq: 1 }), [terminal('once', 1)]);
+      await store.create(record('streamed'));
+      await store.write('streamed', [content('streamed', 1)]);
+      await store.write('streamed', [content('streamed', 2), terminal('streamed', 3)], { status: 'completed', endedAt: 2, output, error: null });
+      assert.deepEqual((await store.events('once')).map((recorded) => (recorded.event as { output?: unknown }).output), [output]);
+      assert.deepEqual((await store.events('streamed', 2)).map((recorded) => (recorded.event as { output?: unknown }).output), [output]);
+      await store.close();
+    });
+
     it('gives an idempotency key to exactly one of concurrent claims, keeps it until it expires or is released', async () => {
       const store = open();
       const claim = (runId: string, createdAt = 1_000) => store.claimIdempotencyKey({ scope: 'api-key:a', key: 'k', requestHash: 'h', runId, createdAt, expiresAt: createdAt + 500 });

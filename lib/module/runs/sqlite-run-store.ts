@@ -3,6 +3,11 @@ import { openSqlite } from '../../agent/sessions/open-sqlite';
 import { retentionOf } from './run-store';
 import type { IdempotencyRecord, RecordedEvent, RecordedRunStatus, RunChange, RunRecord, RunRetention, RunStore } from './run-store';
 
+/** The events that end a run (they carry its output). */
+const TERMINAL = new Set(['RunCompleted', 'RunError', 'RunCancelled']);
+/** Stands for the run row's output in a stored terminal event. */
+const RUN_OUTPUT = '$run.output';
+
 /** Options of {@link SqliteRunStore}. */
 export interface SqliteRunStoreOptions {
   /** The database file (created if missing); it may be shared with the other SQLite stores. */
@@ -138,7 +143,7 @@ export class SqliteRunStore implements RunStore {
       deleteKeys: this.db.prepare(`DELETE FROM ${keys} WHERE expires_at <= ?`),
     };
     this.writeTx = this.db.transaction((runId: string, batch: RecordedEvent[], change?: RunChange) => {
-      const lastSeq = this.appendEvents(runId, batch);
+      const lastSeq = this.appendEvents(runId, batch, Boolean(change?.output));
       this.applyChange(runId, change ?? {}, lastSeq);
     });
     this.createTx = this.db.transaction((run: RunRecord, batch: RecordedEvent[]) => {
@@ -149,7 +154,7 @@ export class SqliteRunStore implements RunStore {
         error: run.error === null ? null : JSON.stringify(run.error),
         job: run.job ? JSON.stringify(run.job) : null,
       });
-      this.appendEvents(run.runId, batch);
+      this.appendEvents(run.runId, batch, run.output !== null);
     });
     this.claimTx = this.db.transaction((claim: IdempotencyRecord) => {
       const held = this.statements.keyGet.get(claim.scope, claim.key) as KeyRow | undefined;
@@ -193,13 +198,21 @@ export class SqliteRunStore implements RunStore {
     const rows = this.statements.events.all(runId, afterSeq) as { first_seq: number; events: string }[];
     const recorded: RecordedEvent[] = [];
     for (const row of rows) {
-      const batch = JSON.parse(row.events) as RecordedEvent['event'][];
+      const batch = JSON.parse(row.events) as (RecordedEvent['event'] & { output?: unknown })[];
       batch.forEach((event, index) => {
         const seq = row.first_seq + index;
-        if (seq > afterSeq) recorded.push({ seq, event });
+        if (seq <= afterSeq) return;
+        if (event.output === RUN_OUTPUT) event.output = this.outputOf(runId);
+        recorded.push({ seq, event });
       });
     }
     return recorded;
+  }
+
+  /** The run row's output (what a stored terminal event stands for). */
+  private outputOf(runId: string): unknown {
+    const row = this.statements.get.get(runId) as RunRow | undefined;
+    return row?.output ? JSON.parse(row.output) : null;
   }
 
   async claimIdempotencyKey(claim: IdempotencyRecord): Promise<IdempotencyRecord> {
@@ -288,10 +301,17 @@ export class SqliteRunStore implements RunStore {
   }
 
   /** Appends a batch as one row; returns its last sequence number (undefined for an empty batch). */
-  private appendEvents(runId: string, batch: RecordedEvent[]): number | undefined {
+  /**
+   * Appends a batch as one row; returns its last sequence number (undefined
+   * for an empty batch). With `endsRun` (the write that records the run's
+   * output), the terminal event's output — the same output — is stored once,
+   * in the run row, and put back by {@link SqliteRunStore.events}.
+   */
+  private appendEvents(runId: string, batch: RecordedEvent[], endsRun: boolean): number | undefined {
     if (batch.length === 0) return undefined;
     const last = batch[batch.length - 1].seq;
-    this.statements.appendEvents.run(runId, batch[0].seq, last, JSON.stringify(batch.map((recorded) => recorded.event)));
+    const events = batch.map(({ event }) => (endsRun && TERMINAL.has(event.event) && 'output' in event ? { ...event, output: RUN_OUTPUT } : event));
+    this.statements.appendEvents.run(runId, batch[0].seq, last, JSON.stringify(events));
     return last;
   }
 
