@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { ExtractJwt, Strategy, StrategyOptionsWithoutRequest } from 'passport-jwt';
+import { ExtractJwt, SecretOrKeyProvider, Strategy, StrategyOptionsWithoutRequest } from 'passport-jwt';
 import { AuthContext, AuthProvider, AuthRefusal, AuthRefusalKind, AuthRequest, AuthVerdict, OpenApiSecurityScheme } from './auth-provider';
 
 /** A JWT signing algorithm `JwtAuth` can check (`none` is never accepted). */
@@ -23,7 +23,17 @@ export interface JwtAuthOptions {
   secret?: string;
   /** The PEM public key (RS*, ES*, PS* algorithms). */
   publicKey?: string;
-  /** Accepted algorithms. Default `['HS256']` with a secret, `['RS256']` with a public key. `none` is never accepted. */
+  /**
+   * An identity provider's JWKS URL (Auth0, Keycloak, Cognito, Entra ID,
+   * Clerk…), e.g. `https://example.eu.auth0.com/.well-known/jwks.json`: the
+   * key is the one whose `kid` the token names, fetched and cached by
+   * `jwks-rsa`; a `kid` not in the cache refetches the set (at most
+   * `jwksRequestsPerMinute` times a minute), so rotated keys are picked up.
+   */
+  jwksUri?: string;
+  /** Fetches of the JWKS a minute at most (unknown `kid`s). Default 10. */
+  jwksRequestsPerMinute?: number;
+  /** Accepted algorithms. Default `['HS256']` with a secret, `['RS256']` with a public key, `['RS256', 'ES256']` with a JWKS. `none` is never accepted. */
   algorithms?: JwtAlgorithm[];
   audience?: string | string[];
   issuer?: string | string[];
@@ -50,18 +60,23 @@ export class JwtAuth implements AuthProvider {
   private warnedAboutKey = false;
 
   constructor(options: JwtAuthOptions) {
-    const key = options?.secret ?? options?.publicKey;
-    if (!key) {
-      throw new TypeError('JwtAuth needs a secret (HS256) or a publicKey (RS256): new JwtAuth({ secret: process.env.JWT_SECRET }).');
+    const sources = [options?.secret, options?.publicKey, options?.jwksUri].filter(Boolean).length;
+    if (sources === 0) {
+      throw new TypeError(
+        "JwtAuth needs a secret (HS256), a publicKey (RS256) or your identity provider's jwksUri: new JwtAuth({ secret: process.env.JWT_SECRET }).",
+      );
     }
-    if (options.secret && options.publicKey) throw new TypeError('JwtAuth takes a secret or a publicKey, not both.');
-    const algorithms = options.algorithms ?? [options.secret ? 'HS256' : 'RS256'];
+    if (sources > 1) throw new TypeError('JwtAuth takes one of secret, publicKey or jwksUri.');
+    const algorithms = options.algorithms ?? (options.secret ? ['HS256'] : options.publicKey ? ['RS256'] : ['RS256', 'ES256']);
     if (algorithms.length === 0 || algorithms.some((alg) => String(alg).toLowerCase() === 'none')) {
       throw new TypeError('JwtAuth: algorithms must list real signing algorithms; "none" is never accepted.');
     }
+    if (options.jwksUri && algorithms.some((alg) => alg.startsWith('HS'))) {
+      throw new TypeError('JwtAuth: a JWKS holds public keys: list asymmetric algorithms (RS256, ES256...), never HS* (that would let a public key be used as a secret).');
+    }
     const strategyOptions: StrategyOptionsWithoutRequest = {
       jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
-      secretOrKey: key,
+      ...(options.jwksUri ? { secretOrKeyProvider: jwksKeyProvider(options.jwksUri, options.jwksRequestsPerMinute ?? 10) } : { secretOrKey: (options.secret ?? options.publicKey)! }),
       algorithms,
       ignoreExpiration: false,
       jsonWebTokenOptions: { clockTolerance: options.clockTolerance ?? 0 },
@@ -128,6 +143,17 @@ export class JwtAuth implements AuthProvider {
   }
 }
 
+/**
+ * The key of a token from a JWKS, by its `kid`, through `jwks-rsa` (cached;
+ * an unknown `kid` refetches, rate-limited). Loaded on first use.
+ */
+function jwksKeyProvider(jwksUri: string, requestsPerMinute: number): SecretOrKeyProvider {
+  if (!/^https?:\/\//.test(jwksUri)) throw new TypeError(`JwtAuth: jwksUri must be an http(s) URL, got "${jwksUri}".`);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { passportJwtSecret } = require('jwks-rsa') as typeof import('jwks-rsa');
+  return passportJwtSecret({ jwksUri, cache: true, rateLimit: true, jwksRequestsPerMinute: requestsPerMinute, handleSigningKeyError: (error, done) => done(error) });
+}
+
 /** A jsonwebtoken failure, what the client is told, and the fixed phrase logged (never the library's full message). */
 interface JwtReason {
   test(name: string, message: string): boolean;
@@ -185,6 +211,19 @@ const JWT_REASONS: JwtReason[] = [
     kind: 'unrecognized',
     message: 'The token is malformed: send a complete JWT (header.payload.signature) as Authorization: Bearer <JWT>.',
     phrase: 'malformed',
+  },
+  {
+    test: (name) => name === 'SigningKeyNotFoundError',
+    kind: 'rejected',
+    message: "The token's key (kid) is not among the identity provider's keys: get a new token from it.",
+    phrase: 'unknown kid',
+  },
+  {
+    test: (name) => name === 'JwksError' || name === 'JwksRateLimitError',
+    kind: 'rejected',
+    message: "The token could not be verified: this service could not read its identity provider's keys; its operators can see why in the server log.",
+    phrase: 'the JWKS could not be fetched',
+    serverSide: true,
   },
   {
     test: startsWith('secret or public key', 'secretOrPublicKey', 'error in secret or public key'),
