@@ -11,3 +11,10 @@ export function trimOldest(collection: { size: number; keys(): IterableIterator<
     collection.delete(key as never);
   }
 }
+
+/** An option that must be a whole number of at least 1 (`fallback` when absent); `owner` names the class in the error. */
+export function wholeAtLeastOne(owner: string, name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1) throw new RangeError(`${owner}: ${name} must be a whole number of at least 1, got ${value}.`);
+  return value;
+}

@@ -165,3 +165,11 @@ export type RunEvent<T = unknown> =
 
 /** The name of a run event. */
 export type RunEventName = RunEvent['event'];
+
+/** @internal The events that end a run (each carries its output): `RunCompleted`, `RunError`, `RunCancelled`. */
+const TERMINAL_EVENTS: ReadonlySet<string> = new Set(['RunCompleted', 'RunError', 'RunCancelled']);
+
+/** @internal Whether an event (by its name) ends its run. */
+export function isTerminalEvent(name: string | undefined): boolean {
+  return name !== undefined && TERMINAL_EVENTS.has(name);
+}

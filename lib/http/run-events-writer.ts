@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import type { RunErrorEvent, RunEvent } from '../agent';
+import { isTerminalEvent } from '../agent/run-events';
 import { DefinableHttpError, publicError } from '../module/http-errors';
 import type { RunRecorder } from '../module/runs/run-recorder';
 import { hasEnded } from '../module/runs/run-store';
@@ -103,7 +104,7 @@ export async function writeRunEvents(raw: ServerResponse, recorder: RunRecorder,
 }
 
 function isTerminal(event: RunEvent | undefined): boolean {
-  return event !== undefined && (event.event === 'RunCompleted' || event.event === 'RunError' || event.event === 'RunCancelled');
+  return isTerminalEvent(event?.event);
 }
 
 /** The `Last-Event-ID` a reconnecting client sends (0 without one); 400 for one that is not a sequence number. */

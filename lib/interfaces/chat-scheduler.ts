@@ -1,3 +1,4 @@
+import { wholeAtLeastOne } from '../agent/bounded';
 /** Limits of {@link ChatScheduler}'s queue. */
 export interface ChatSchedulerLimits {
   /** Jobs queued or running across chats; beyond it {@link ChatScheduler.enqueue} refuses. Default unbounded. */
@@ -31,8 +32,8 @@ export class ChatScheduler {
     if (!Number.isInteger(concurrency) || concurrency < 1) {
       throw new RangeError(`maxConcurrentRuns must be a whole number of at least 1, got ${concurrency}.`);
     }
-    this.maxQueued = limit(limits.maxQueued, 'maxQueued');
-    this.maxQueuedPerChat = limit(limits.maxQueuedPerChat, 'maxQueuedPerChat');
+    this.maxQueued = wholeAtLeastOne('ChatScheduler', 'maxQueued', limits.maxQueued, Infinity);
+    this.maxQueuedPerChat = wholeAtLeastOne('ChatScheduler', 'maxQueuedPerChat', limits.maxQueuedPerChat, Infinity);
   }
 
   /**
@@ -86,8 +87,3 @@ export class ChatScheduler {
   }
 }
 
-function limit(value: number | undefined, name: string): number {
-  if (value === undefined) return Infinity;
-  if (!Number.isInteger(value) || value < 1) throw new RangeError(`ChatScheduler: ${name} must be a whole number of at least 1, got ${value}.`);
-  return value;
-}

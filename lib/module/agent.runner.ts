@@ -4,6 +4,7 @@ import { Agent, AgentError, AgentRunError } from '../agent';
 import type { RunEvent, RunOptions, RunOutput } from '../agent';
 import { linkedController } from '../agent/abort';
 import { RUN_ONCE, settleRun } from '../agent/agent';
+import { isTerminalEvent } from '../agent/run-events';
 import { AgentRegistry } from './agent.registry';
 import { RunTracker } from './run.tracker';
 import { LiveRun, RunRecorder } from './runs/run-recorder';
@@ -96,7 +97,7 @@ export class AgentRunner {
     const { agent, options, live } = admitted;
     for await (const event of agent[RUN_ONCE](input, options)) {
       live.push(event);
-      if (isTerminal(event)) live.finish(event, this.endStatus(event, admitted.callerSignal));
+      if (isTerminalEvent(event.event)) live.finish(event, this.endStatus(event, admitted.callerSignal));
       const output = settleRun(event);
       if (output) return output;
     }
@@ -135,7 +136,7 @@ export class AgentRunner {
         return result;
       }
       live.push(result.value);
-      if (isTerminal(result.value)) live.finish(result.value, this.endStatus(result.value, admitted.callerSignal));
+      if (isTerminalEvent(result.value.event)) live.finish(result.value, this.endStatus(result.value, admitted.callerSignal));
       return result;
     };
     const failed = (error: unknown): never => {
@@ -215,8 +216,4 @@ export class AgentRunner {
     }
     return error;
   }
-}
-
-function isTerminal(event: RunEvent): boolean {
-  return event.event === 'RunCompleted' || event.event === 'RunError' || event.event === 'RunCancelled';
 }

@@ -1,3 +1,4 @@
+import { wholeAtLeastOne } from '../bounded';
 import { randomUUID } from 'node:crypto';
 import type BetterSqlite3 from 'better-sqlite3';
 import { openSqlite } from '../sessions/open-sqlite';
@@ -60,9 +61,9 @@ export class InMemoryMemoryStore implements MemoryStore {
   private bytes = 0;
 
   constructor(options: InMemoryMemoryStoreOptions = {}) {
-    this.maxUsers = wholeAtLeastOne(options.maxUsers, 10_000, 'maxUsers');
-    this.maxMemories = wholeAtLeastOne(options.maxMemoriesPerUser, 500, 'maxMemoriesPerUser');
-    this.maxBytes = wholeAtLeastOne(options.maxBytes, 16 * 1024 * 1024, 'maxBytes');
+    this.maxUsers = wholeAtLeastOne('InMemoryMemoryStore', 'maxUsers', options.maxUsers, 10_000);
+    this.maxMemories = wholeAtLeastOne('InMemoryMemoryStore', 'maxMemoriesPerUser', options.maxMemoriesPerUser, 500);
+    this.maxBytes = wholeAtLeastOne('InMemoryMemoryStore', 'maxBytes', options.maxBytes, 16 * 1024 * 1024);
   }
 
   /** What the stored memories weigh now, in bytes (as {@link InMemoryMemoryStoreOptions.maxBytes} counts them). */
@@ -222,8 +223,3 @@ export class SqliteMemoryStore implements MemoryStore {
   }
 }
 
-function wholeAtLeastOne(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1) throw new RangeError(`InMemoryMemoryStore: ${name} must be a whole number of at least 1, got ${value}.`);
-  return value;
-}

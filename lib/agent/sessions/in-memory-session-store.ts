@@ -1,3 +1,4 @@
+import { wholeAtLeastOne } from '../bounded';
 import type { Message } from '../messages';
 import type { SessionInfo, SessionScope, SessionStore } from './session-store';
 
@@ -50,9 +51,9 @@ export class InMemorySessionStore implements SessionStore {
   private bytes = 0;
 
   constructor(options: InMemorySessionStoreOptions = {}) {
-    this.maxSessions = positive(options.maxSessions, 10_000, 'maxSessions');
-    this.maxMessages = positive(options.maxMessagesPerSession, 1_000, 'maxMessagesPerSession');
-    this.maxBytes = positive(options.maxBytes, 64 * 1024 * 1024, 'maxBytes');
+    this.maxSessions = wholeAtLeastOne('InMemorySessionStore', 'maxSessions', options.maxSessions, 10_000);
+    this.maxMessages = wholeAtLeastOne('InMemorySessionStore', 'maxMessagesPerSession', options.maxMessagesPerSession, 1_000);
+    this.maxBytes = wholeAtLeastOne('InMemorySessionStore', 'maxBytes', options.maxBytes, 64 * 1024 * 1024);
   }
 
   /** What the stored messages weigh now, in bytes (as {@link InMemorySessionStoreOptions.maxBytes} counts them). */
@@ -163,13 +164,6 @@ function keyOf(userId: string | null, sessionId: string): string {
   return userId === null ? `-:${sessionId}` : `${userId.length}:${userId}:${sessionId}`;
 }
 
-function positive(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1) {
-    throw new RangeError(`InMemorySessionStore: ${name} must be a whole number of at least 1, got ${value}.`);
-  }
-  return value;
-}
 
 /** What a message weighs: its strings as UTF-16 (2 bytes a code unit) plus {@link MESSAGE_OVERHEAD}. */
 function messageBytes(message: Message): number {

@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type { RunErrorInfo, RunEvent, RunOutput } from '../../agent';
+import { isTerminalEvent } from '../../agent/run-events';
 import type { DefinableModuleOptions } from '../definable-module.options';
 import { DEFINABLE_OPTIONS } from '../definable.module-definition';
 import { InMemoryRunStore } from './in-memory-run-store';
@@ -8,8 +9,6 @@ import type { RecordedEvent, RecordedRunOutput, RecordedRunStatus, RunChange, Ru
 
 /** How often a live run's new events are written to the store (a stream's tokens go in batches). */
 const FLUSH_INTERVAL_MS = 200;
-/** The events that end a run. */
-const TERMINAL = new Set<RunEvent['event']>(['RunCompleted', 'RunError', 'RunCancelled']);
 /** How often ended runs past the retention are pruned. */
 const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
@@ -74,7 +73,7 @@ export class LiveRun {
       this.record.status = 'running';
     }
     // A terminal event is written by finish() at once: no timer for it (a JSON run's only event).
-    if (!this.timer && !TERMINAL.has(event.event)) this.timer = setTimeout(() => this.flush(), FLUSH_INTERVAL_MS).unref();
+    if (!this.timer && !isTerminalEvent(event.event)) this.timer = setTimeout(() => this.flush(), FLUSH_INTERVAL_MS).unref();
     return recorded.seq;
   }
 

@@ -1,10 +1,9 @@
 import type BetterSqlite3 from 'better-sqlite3';
+import { isTerminalEvent } from '../../agent/run-events';
 import { openSqlite } from '../../agent/sessions/open-sqlite';
 import { retentionOf } from './run-store';
 import type { IdempotencyRecord, RecordedEvent, RecordedRunStatus, RunChange, RunRecord, RunRetention, RunStore } from './run-store';
 
-/** The events that end a run (they carry its output). */
-const TERMINAL = new Set(['RunCompleted', 'RunError', 'RunCancelled']);
 /** Stands for the run row's output in a stored terminal event. */
 const RUN_OUTPUT = '$run.output';
 
@@ -310,7 +309,7 @@ export class SqliteRunStore implements RunStore {
   private appendEvents(runId: string, batch: RecordedEvent[], endsRun: boolean): number | undefined {
     if (batch.length === 0) return undefined;
     const last = batch[batch.length - 1].seq;
-    const events = batch.map(({ event }) => (endsRun && TERMINAL.has(event.event) && 'output' in event ? { ...event, output: RUN_OUTPUT } : event));
+    const events = batch.map(({ event }) => (endsRun && isTerminalEvent(event.event) && 'output' in event ? { ...event, output: RUN_OUTPUT } : event));
     this.statements.appendEvents.run(runId, batch[0].seq, last, JSON.stringify(events));
     return last;
   }
