@@ -22,6 +22,8 @@
  * - `session_store`: the session store failed.
  * - `cancelled`: the run's `signal` was aborted.
  * - `shutting_down`: the host (e.g. the Nest app) refused or cancelled the run because it is shutting down.
+ * - `quota_exceeded`: a quota or budget of the host (requests per window, tokens or cost per day) is used up; `QuotaExceededError` says which and when to retry.
+ * - `quota_unavailable`: the host could not read its quota store, and fails closed.
  * - `interrupted`: the process running the run stopped (a crash, or a deploy that could not wait) before the run ended; recorded by a run store.
  * - `internal`: a bug; please report it.
  */
@@ -44,5 +46,7 @@ export type AgentErrorCode =
   | 'session_store'
   | 'cancelled'
   | 'shutting_down'
+  | 'quota_exceeded'
+  | 'quota_unavailable'
   | 'interrupted'
   | 'internal';
