@@ -1,9 +1,9 @@
-import { DynamicModule, Module, Provider, Type } from '@nestjs/common';
+import { DynamicModule, Logger, Module, Provider, Type } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { Agent } from './agent';
 import { DEFINABLE_AUTH } from './auth/auth.constants';
 import { DefinableAuthGuard } from './auth/definable-auth.guard';
-import { createDefinableController } from './http/definable.controller';
+import { createDefinableController, createMetricsController } from './http/definable.controller';
 import { DefinableOpenApi } from './http/openapi';
 import { getInterfaceClientToken, INTERFACE_CLIENTS } from './interfaces/interface-client';
 import { createInterfaceRoutesController } from './interfaces/interface-routes';
@@ -16,7 +16,11 @@ import type { DefinableModuleExtras, DefinableModuleOptions } from './module/def
 import { AGENT_TOKEN_PREFIX, getAgentToken, requestedAgentNames } from './module/definable.constants';
 import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, DEFINABLE_OPTIONS, OPTIONS_TYPE } from './module/definable.module-definition';
 import { HealthRegistry } from './module/health.registry';
+import { RunQuotas } from './module/quotas/run-quotas';
 import { RunTracker } from './module/run.tracker';
+import { DefinableMetrics } from './module/telemetry/definable-metrics';
+import { metricsRoute } from './module/telemetry/run-metrics';
+import { RunTracing } from './module/telemetry/run-tracing';
 import { RunIdempotency } from './module/runs/run-idempotency';
 import { RunRecorder } from './module/runs/run-recorder';
 import { createDeclaredWebhooksController } from './triggers/declared-webhooks';
@@ -31,13 +35,20 @@ import { WebhookQueue } from './triggers/webhook-queue';
 /** DI token of the provider that checks how the module was imported. */
 const DEFINABLE_WIRING_CHECK = 'DefinableModule:wiring';
 
-const EXPORTED = [AgentRunner, HealthRegistry, InterfaceSupervisor, TriggerExecutor, TriggerRegistry, RunTracker, RunRecorder, RunIdempotency, WebhookQueue, DEFINABLE_AUTH, DefinableAuthGuard, WebhookInterceptor];
+const EXPORTED = [AgentRunner, RunTracing, DefinableMetrics, RunQuotas, HealthRegistry, InterfaceSupervisor, TriggerExecutor, TriggerRegistry, RunTracker, RunRecorder, RunIdempotency, WebhookQueue, DEFINABLE_AUTH, DefinableAuthGuard, WebhookInterceptor];
 
 /** The module's own providers (besides the agents and the registry, which depend on the options). */
 const PROVIDERS: Provider[] = [
   RunTracker,
   RunRecorder,
   RunIdempotency,
+  RunTracing,
+  DefinableMetrics,
+  {
+    provide: RunQuotas,
+    useFactory: (options: DefinableModuleOptions) => (options?.quotas ? new RunQuotas(options.quotas, new Logger('Definable:Quotas')) : null),
+    inject: [DEFINABLE_OPTIONS],
+  },
   AgentRunner,
   HealthRegistry,
   TriggerExecutor,
@@ -79,7 +90,9 @@ export class DefinableModule extends ConfigurableModuleClass {
     for (const [name, agent] of Object.entries(options.agents ?? {})) if (agent instanceof Agent) agents[name] = agent;
     const declared = createDeclaredWebhooksController(agents);
     const interfaceRoutes = createInterfaceRoutesController(options.interfaces ?? []);
-    const controllers = [declared, interfaceRoutes].filter((controller): controller is Type => controller !== undefined);
+    const metricsPath = metricsRoute(typeof options.metrics === 'object' ? options.metrics : undefined) ?? serverMetricsPath(options.server);
+    const metrics = metricsPath ? createMetricsController(metricsPath) : undefined;
+    const controllers = [declared, interfaceRoutes, metrics].filter((controller): controller is Type => controller !== undefined);
     const defaultName = options.agent instanceof Agent ? options.agent.name : options.agent?.name;
     const names = [...(defaultName ? [defaultName] : []), ...Object.keys(options.agents ?? {})];
     return DefinableModule.complete(super.forRoot(options), options, names, controllers, defaultName, options.interfaces ?? []);
@@ -87,7 +100,8 @@ export class DefinableModule extends ConfigurableModuleClass {
 
   /** Configures the module from a factory, a class or an existing provider (`useFactory` / `useClass` / `useExisting`). */
   static override forRootAsync(options: typeof ASYNC_OPTIONS_TYPE): DynamicModule {
-    return DefinableModule.complete(super.forRootAsync(options), options, [], [], undefined, []);
+    const metricsPath = serverMetricsPath(options.server);
+    return DefinableModule.complete(super.forRootAsync(options), options, [], metricsPath ? [createMetricsController(metricsPath)] : [], undefined, []);
   }
 
   /** Adds the built-in controller, the `agent.on()` webhooks, one provider per named agent and one per interface client. */
@@ -158,6 +172,11 @@ function interfaceClientProviders(interfaces: MessagingInterface[]): { providers
     inject: tokens,
   });
   return { providers, tokens };
+}
+
+/** The `GET /metrics` path from `server.metrics` (`true` → `/metrics`), or none. */
+function serverMetricsPath(server: DefinableModuleExtras['server']): string | null {
+  return metricsRoute({ route: server?.metrics });
 }
 
 /**

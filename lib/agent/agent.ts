@@ -17,6 +17,7 @@ import { EventSink } from './run/event-sink';
 import { IdleWatch } from './models/idle-watch';
 import { abandonRun, completeRun, failRun } from './run/finish';
 import { maxStepsExceeded, modelStep } from './run/model-step';
+import type { RunProbe } from './run/run-probe';
 import { RunState } from './run/run-state';
 import { toolRound } from './run/tool-round';
 import { InMemorySessionStore } from './sessions/in-memory-session-store';
@@ -24,8 +25,8 @@ import type { SessionStore } from './sessions/session-store';
 import type { Tool } from './tools/tool';
 import { AgentTrigger, AgentTriggerEntry, AgentTriggerHandler, validateTrigger } from './triggers';
 
-/** @internal The key of {@link Agent}'s run-mode loop (see `AgentRunner`). */
-export const RUN_ONCE = Symbol('definable.runOnce');
+/** @internal The key of {@link Agent}'s loop as a host drives it (see `AgentRunner`). */
+export const RUN_HOSTED = Symbol('definable.runHosted');
 
 /** Options of {@link Agent}. */
 export interface AgentOptions {
@@ -228,12 +229,13 @@ export class Agent {
   }
 
   /**
-   * @internal The run loop as `run()` drives it (the model answers at once,
-   * only the terminal event is yielded), for a host that records that event
-   * (`AgentRunner`); settle it with {@link settleRun}.
+   * @internal The run loop for a host (`AgentRunner`): as `stream()` drives
+   * it (`streaming`), or as `run()` does (the model answers at once, only the
+   * terminal event is yielded; settle it with {@link settleRun}) — watched by
+   * the host's `probe`, if any.
    */
-  [RUN_ONCE](input: string, options: RunOptions = {}): AsyncGenerator<RunEvent, void, undefined> {
-    return this.loop(input, options, false);
+  [RUN_HOSTED](input: string, options: RunOptions, streaming: boolean, probe: RunProbe | undefined): AsyncGenerator<RunEvent, void, undefined> {
+    return this.loop(input, options, streaming, probe);
   }
 
   /**
@@ -252,12 +254,12 @@ export class Agent {
    * yields every event and streams the model; otherwise (run()) the model
    * answers at once and only the terminal event is built and yielded.
    */
-  private async *loop(input: string, options: RunOptions, streaming: boolean): AsyncGenerator<RunEvent, void, undefined> {
+  private async *loop(input: string, options: RunOptions, streaming: boolean, probe?: RunProbe): AsyncGenerator<RunEvent, void, undefined> {
     const { setup } = this;
     // A deadline is a watch nothing touches: its signal, linked to the caller's, is the run's.
     const deadline = validTimeout(options.timeout) ? new IdleWatch(options.timeout, options.signal) : undefined;
     deadline?.start();
-    const run = new RunState(setup, input, deadline ? { ...options, signal: deadline.signal } : options);
+    const run = new RunState(setup, input, deadline ? { ...options, signal: deadline.signal } : options, probe);
     const sink = new EventSink(streaming, run.runId, run.sessionId, setup.id);
     try {
       if (options.timeout !== undefined && !deadline) {
@@ -265,7 +267,7 @@ export class Agent {
       }
       yield* prepareContext(setup, run, sink);
       for (let step = 1; ; step++) {
-        const calls = yield* modelStep(setup, run, sink);
+        const calls = yield* modelStep(setup, run, sink, step);
         if (calls.length === 0) break;
         if (step >= setup.maxSteps) throw maxStepsExceeded(setup.maxSteps);
         yield* toolRound(setup, run, sink, calls);

@@ -1,9 +1,12 @@
-import { Controller, Get, HttpCode, Inject, Post, Req, Res, Type, UseFilters, UseGuards } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Optional, Post, Req, Res, Type, UseFilters, UseGuards } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { ServerResponse } from 'node:http';
 import { AgentError, AgentRunError } from '../agent';
 import type { RunEvent } from '../agent';
-import { AUTH_CONTEXT_PROPERTY, AuthContext, DefinableAuthGuard, Public } from '../auth';
+import { AUTH_CONTEXT_PROPERTY, AuthContext, AuthProvider, DefinableAuthGuard, Public } from '../auth';
+import { AuthRefusal, verifyAuth } from '../auth/auth-provider';
+import { DEFINABLE_AUTH } from '../auth/auth.constants';
+import { RunQuotas } from '../module/quotas/run-quotas';
 import { AgentRegistry } from '../module/agent.registry';
 import type { DefinableModuleOptions } from '../module/definable-module.options';
 import { DEFINABLE_OPTIONS } from '../module/definable.module-definition';
@@ -13,6 +16,7 @@ import { DefinableExceptionFilter } from '../module/definable-exception.filter';
 import { DefinableHttpError } from '../module/http-errors';
 import { RunIdempotency } from '../module/runs/run-idempotency';
 import { RunRecorder } from '../module/runs/run-recorder';
+import { DefinableMetrics } from '../module/telemetry/definable-metrics';
 import { lastEventId, publicFrame, publicRun, SSE_HEADERS, writeRunEvents } from './run-events-writer';
 import { parseRunRequest } from './run-request';
 import { toWireOutput, WireRun } from './wire-format';
@@ -40,14 +44,21 @@ export class DefinableController {
     private readonly recorder: RunRecorder,
     private readonly idempotency: RunIdempotency,
     @Inject(DEFINABLE_OPTIONS) private readonly options: DefinableModuleOptions,
+    @Inject(DEFINABLE_AUTH) private readonly auth: AuthProvider | null,
+    @Optional() @Inject(RunQuotas) private readonly quotas?: RunQuotas | null,
   ) {
     this.bodyLimit = options?.bodyLimit ?? DEFAULT_BODY_LIMIT;
   }
 
-  /** `GET /health`: liveness and what is running. Public even when auth is on. */
+  /**
+   * `GET /health`: liveness and what is running. Public even when auth is on.
+   * A trusted caller (authenticated by the module's provider as trusted) also
+   * gets `quotas`: the global usage, each agent's, and with `?user_id=` that
+   * user's.
+   */
   @Get('health')
   @Public()
-  health(): Record<string, unknown> {
+  async health(@Req() request: any): Promise<Record<string, unknown>> {
     return {
       status: 'ok',
       agent: this.agents.defaultName,
@@ -56,7 +67,27 @@ export class DefinableController {
       uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
       ...this.healthFields.fields(),
       ...this.options?.health,
+      ...(this.quotas && (await this.trusted(request)) ? { quotas: await this.quotaUsage(this.quotas, request.query?.user_id) } : {}),
     };
+  }
+
+  /** Whether the request is from a principal the module's auth provider trusts (no provider: nobody is). */
+  private async trusted(request: any): Promise<boolean> {
+    if (!this.auth) return false;
+    const verdict = await verifyAuth(this.auth, { platform: 'http', headers: request.headers ?? {}, method: request.method, path: request.url });
+    return !AuthRefusal.is(verdict) && verdict.trusted === true;
+  }
+
+  private async quotaUsage(quotas: RunQuotas, userId: unknown): Promise<Record<string, unknown>> {
+    const agents: Record<string, unknown> = {};
+    let global: unknown;
+    for (const name of this.agents.names()) {
+      const usage = await quotas.usage({ agent: name });
+      agents[name] = usage.agent ?? null;
+      global ??= usage.global;
+    }
+    const user = typeof userId === 'string' && userId !== '' ? (await quotas.usage({ userId })).user ?? null : undefined;
+    return { global: global ?? null, agents, ...(user !== undefined ? { user } : {}) };
   }
 
   /**
@@ -116,6 +147,7 @@ export class DefinableController {
       sessionId: body.session_id,
       userId,
       metadata: { ...body.metadata, ...(principal ? { auth: principal.provider } : {}) },
+      traceCarrier: request.headers,
     };
     const key = this.idempotency.keyOf(request.headers);
     if (key) {
@@ -123,8 +155,15 @@ export class DefinableController {
       if (claim.replay) return this.replay(claim.runId, body.background ? 'background' : streaming ? 'stream' : 'json', request, reply);
       runOptions.runId = claim.runId;
     }
+    // A run refused before it began (quota, shutdown) gives its key back: the retry runs at once.
+    const refused = async (error: unknown) => {
+      if (key && runOptions.runId && error instanceof AgentError && !(error instanceof AgentRunError)) {
+        await this.idempotency.release(principal, key, runOptions.runId).catch(() => undefined);
+      }
+      return error;
+    };
     if (body.background) {
-      const started = this.runner.start(body.input, runOptions);
+      const started = await this.runner.start(body.input, runOptions).catch(async (error) => Promise.reject(await refused(error)));
       this.adapterHost.httpAdapter.reply(reply, { run_id: started.runId, session_id: started.sessionId, status: 'queued' }, 202);
       return;
     }
@@ -145,7 +184,7 @@ export class DefinableController {
       } catch (error) {
         // A client that went away gets no answer.
         if (error instanceof AgentRunError && error.code === 'cancelled' && raw.destroyed) return;
-        throw error;
+        throw await refused(error);
       } finally {
         raw.removeListener('close', onClose);
       }
@@ -154,7 +193,7 @@ export class DefinableController {
 
     if (key) {
       // Followed like a background run, so the client leaving does not end it.
-      const { runId } = this.runner.start(body.input, runOptions);
+      const { runId } = await this.runner.start(body.input, runOptions).catch(async (error) => Promise.reject(await refused(error)));
       this.openStream(reply, raw);
       await writeRunEvents(raw, this.recorder, runId, 0, 'POST /run (stream)');
       if (!raw.destroyed) raw.end();
@@ -162,7 +201,7 @@ export class DefinableController {
     }
     let events: AsyncGenerator<RunEvent, void, undefined>;
     try {
-      events = this.runner.stream(body.input, runOptions); // refused here (503) before any header is written
+      events = await this.runner.stream(body.input, runOptions); // refused here (503, 429) before any header is written
     } catch (error) {
       raw.removeListener('close', onClose);
       throw error;
@@ -271,4 +310,31 @@ export function createDefinableController(prefix: string): Type<DefinableControl
   @Controller(prefix)
   class DefinableRoutes extends DefinableController {}
   return DefinableRoutes;
+}
+
+/**
+ * `GET /metrics` at `path`: the Prometheus exposition of the registry the
+ * module's metrics live in (the app's default registry unless another was
+ * given), for an app that does not serve its own. Public, like `/health`.
+ */
+export function createMetricsController(path: string): Type<unknown> {
+  @Controller()
+  class DefinableMetricsRoute {
+    constructor(
+      private readonly metrics: DefinableMetrics,
+      private readonly adapterHost: HttpAdapterHost,
+    ) {}
+
+    @Get(path)
+    @Public()
+    async scrape(@Res() reply: any): Promise<void> {
+      const scraped = await this.metrics.scrape();
+      if (!scraped) throw new DefinableHttpError(404, 'not_found', 'Metrics are off: enable them with DefinableModule.forRoot({ metrics: true }).');
+      const adapter = this.adapterHost.httpAdapter;
+      adapter.setHeader(reply, 'content-type', scraped.contentType);
+      adapter.reply(reply, scraped.body, 200);
+    }
+  }
+  UseFilters(DefinableExceptionFilter)(DefinableMetricsRoute);
+  return DefinableMetricsRoute;
 }

@@ -3,6 +3,7 @@ import { ModuleRef } from '@nestjs/core';
 import { Agent } from '../agent';
 import { AgentRegistry } from '../module/agent.registry';
 import { AgentRunner } from '../module/agent.runner';
+import { DefinableMetrics } from '../module/telemetry/definable-metrics';
 import { HealthRegistry } from '../module/health.registry';
 import type { DefinableModuleOptions } from '../module/definable-module.options';
 import { DEFINABLE_OPTIONS } from '../module/definable.module-definition';
@@ -69,6 +70,7 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
     // Only for interfaces built by a forRootAsync factory (unknown when the providers are declared,
     // so they have no client token) and for custom interfaces that still implement attach().
     private readonly moduleRef: ModuleRef,
+    metrics: DefinableMetrics,
   ) {
     // Public /health shows states and restart counts, never raw errors (they can carry phone
     // numbers, internal URLs, tokens): those are in the log and in status().
@@ -85,8 +87,10 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
       names.add(platform.name);
       const chosen = platform.options.agent;
       const pipeline = new MessagePipeline(platform, chosen instanceof Agent ? agents.resolve(chosen) : agents.get(chosen), runner, options.identityResolver, this.sharedInbox);
+      metrics.addQueue(`chat:${platform.name}`, () => pipeline.pending);
       return { platform, pipeline, backoff: new Backoff(), state: 'stopped' as InterfaceState, restarts: 0, generation: 0 };
     });
+    metrics.watchInterfaces(() => this.entries.map(({ platform, state, restarts }) => ({ name: platform.name, state, restarts })));
   }
 
   /** Every interface's state, restart count and last error. */

@@ -125,7 +125,12 @@ export class MessagePipeline {
     return this.scheduler.drain();
   }
 
-  private async answer(received: InboundMessage): Promise<void> {
+  /** Answers one message inside its trace span (`<platform> message`), when tracing records. */
+  private answer(received: InboundMessage): Promise<void> {
+    return this.runner.tracing.inSpan(`${this.platform.name} message`, { 'definable.platform': received.platform, 'definable.chat.direct': received.direct }, () => this.respond(received));
+  }
+
+  private async respond(received: InboundMessage): Promise<void> {
     const { hooks } = this.platform.options;
     let message = received;
     try {
@@ -140,11 +145,20 @@ export class MessagePipeline {
         typing.stop();
       }
       if (hooks?.onAfterRespond) response = (await this.callHook('onAfterRespond', () => hooks.onAfterRespond!(message, response))) ?? response;
-      await this.reply(message, response);
+      const replying = message;
+      await this.runner.tracing.inSpan(`${this.platform.name} reply`, { 'definable.platform': message.platform }, () => this.reply(replying, response));
     } catch (error) {
       if (this.stoppedByShutdown(error)) {
         // The app is going away: the person gets no "something went wrong" from a server that is closing.
         this.logger.log(`${message.messageId} in ${message.chatId} was not answered: the app is shutting down`);
+        return;
+      }
+      const { quotaMessage } = this.runner;
+      if (error instanceof AgentError && error.code === 'quota_exceeded' && quotaMessage !== undefined) {
+        this.logger.warn(`${message.messageId} in ${message.chatId} was not answered, over quota: ${error.message}`);
+        await this.platform
+          .sendText({ chatId: message.chatId, replyTo: message.messageId }, quotaMessage)
+          .catch((sendError) => this.logger.error(`could not send the quota message to ${message.chatId}: ${String(sendError)}`));
         return;
       }
       const failure = error instanceof Error ? error : new Error(String(error));
@@ -184,7 +198,7 @@ export class MessagePipeline {
     let shown = '';
     let text = '';
     let lastEdit = 0;
-    for await (const event of this.runner.stream(message.text, options)) {
+    for await (const event of await this.runner.stream(message.text, options)) {
       if (event.event === 'RunContent') {
         text += event.content;
         const now = Date.now();

@@ -1,13 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { Agent, AgentError, AgentRunError } from '../agent';
 import type { RunEvent, RunOptions, RunOutput } from '../agent';
 import { linkedController } from '../agent/abort';
-import { RUN_ONCE, settleRun } from '../agent/agent';
+import { RUN_HOSTED, settleRun } from '../agent/agent';
 import { isTerminalEvent } from '../agent/run-events';
+import type { RunProbe } from '../agent/run/run-probe';
 import { AgentRegistry } from './agent.registry';
+import { RunQuotas } from './quotas/run-quotas';
+import type { QuotaSubject } from './quotas/run-quotas';
 import { RunTracker } from './run.tracker';
 import { LiveRun, RunRecorder } from './runs/run-recorder';
+import { DefinableMetrics } from './telemetry/definable-metrics';
+import { RunTrace, RunTracing } from './telemetry/run-tracing';
 
 /** Options of {@link AgentRunner.run} and {@link AgentRunner.stream}: the run's options plus where it came from. */
 export interface RunnerOptions extends RunOptions {
@@ -15,6 +20,12 @@ export interface RunnerOptions extends RunOptions {
   agent?: string | Agent;
   /** The entry point, recorded as `metadata.trigger`: `'POST /run'`, `'cron(0 9 * * *)'`, `'telegram(42)'`… */
   trigger: string;
+  /**
+   * The incoming request's headers, when the run answers one: a W3C
+   * `traceparent` there becomes the run span's parent when no span is
+   * current (an instrumented HTTP server already made one).
+   */
+  traceCarrier?: Record<string, unknown>;
 }
 
 /** What {@link AgentRunner.start} answers: the background run's id, to follow with `GET /runs/:id`. */
@@ -33,6 +44,12 @@ interface Admitted {
   release: () => void;
   /** Its record in the run store. */
   live: LiveRun;
+  /** Where it came from (metrics label). */
+  trigger: string;
+  /** Its trace, when an OpenTelemetry SDK records. */
+  trace?: RunTrace;
+  /** What the host watches in the loop (trace spans, budgets); none when neither is on. */
+  probe?: RunProbe;
 }
 
 /**
@@ -44,7 +61,10 @@ interface Admitted {
  * `shutdownTimeout`) and then cancels it. A run cancelled by shutdown rejects
  * with `AgentRunError('shutting_down')` rather than `cancelled`. Every run is
  * recorded in the module's run store (`RunRecorder`) with its events, and one
- * cut by shutdown is recorded `interrupted`.
+ * cut by shutdown is recorded `interrupted`. With quotas configured it admits
+ * a run only within them (`QuotaExceededError`, HTTP 429) and stops one
+ * before a model call once a budget is used up; it traces each run
+ * (OpenTelemetry) and counts it in the module's metrics when those are on.
  */
 @Injectable()
 export class AgentRunner {
@@ -52,16 +72,30 @@ export class AgentRunner {
     private readonly agents: AgentRegistry,
     private readonly tracker: RunTracker,
     private readonly recorder: RunRecorder,
+    /** The module's traces (the chat pipeline wraps each message and reply in a span). */
+    readonly tracing: RunTracing,
+    private readonly metrics: DefinableMetrics,
+    @Optional() @Inject(RunQuotas) private readonly quotas?: RunQuotas | null,
   ) {}
+
+  /** The reply a chat user gets when over quota; `undefined` without quotas. */
+  get quotaMessage(): string | undefined {
+    return this.quotas?.message;
+  }
 
   /** Whether shutdown has begun (new runs are refused). */
   get isClosing(): boolean {
     return this.tracker.isClosing;
   }
 
-  /** Runs an agent and resolves to its output; rejects like `Agent.run` (see the class notes for shutdown). */
+  /** Runs an agent and resolves to its output; rejects like `Agent.run` (see the class notes for shutdown and quotas). */
   run(input: string, options: RunnerOptions): Promise<RunOutput> {
-    const admitted = this.admit(options, false);
+    if (this.quotas) return this.withinQuota(options).then(() => this.runAdmitted(input, options));
+    return this.runAdmitted(input, options);
+  }
+
+  private runAdmitted(input: string, options: RunnerOptions): Promise<RunOutput> {
+    const admitted = this.admit(options, false, input);
     const done = this.settle(admitted, input).then(
       (output) => {
         admitted.release();
@@ -79,12 +113,13 @@ export class AgentRunner {
    * Starts a background run and returns at once: the run goes on whether or
    * not anyone follows it (`GET /runs/:id/events`), until it ends, is
    * cancelled (`POST /runs/:id/cancel`) or the app shuts down. The caller's
-   * `signal`, if any, is ignored.
+   * `signal`, if any, is ignored. Rejects when the run is refused (shutdown,
+   * quota).
    */
-  start(input: string, options: RunnerOptions): StartedRun {
+  async start(input: string, options: RunnerOptions): Promise<StartedRun> {
     const runId = options.runId ?? randomUUID();
     const sessionId = options.sessionId ?? randomUUID();
-    const events = this.stream(input, { ...options, runId, sessionId, signal: undefined }, true);
+    const events = await this.stream(input, { ...options, runId, sessionId, signal: undefined }, true);
     void (async () => {
       // The recorder keeps the events; nothing else here needs them.
       for await (const _event of events);
@@ -95,9 +130,9 @@ export class AgentRunner {
   /** The run-mode loop of the agent (only its terminal event), recorded, settled as `Agent.run` settles it. */
   private async settle(admitted: Admitted, input: string): Promise<RunOutput> {
     const { agent, options, live } = admitted;
-    for await (const event of agent[RUN_ONCE](input, options)) {
+    for await (const event of agent[RUN_HOSTED](input, options, false, admitted.probe)) {
       live.push(event);
-      if (isTerminalEvent(event.event)) live.finish(event, this.endStatus(event, admitted.callerSignal));
+      if (isTerminalEvent(event.event)) this.ended(admitted, event);
       const output = settleRun(event);
       if (output) return output;
     }
@@ -107,11 +142,17 @@ export class AgentRunner {
 
   /**
    * Runs an agent and yields its events, like `Agent.stream` (it ends with
-   * `RunCompleted`, `RunError` or `RunCancelled`). Admission happens at the
-   * call, so a refusal throws here, not at the first `next()`.
+   * `RunCompleted`, `RunError` or `RunCancelled`). Admission happens before
+   * the generator is handed over: a refusal (shutdown, quota) rejects the
+   * returned promise, before any event.
    */
-  stream(input: string, options: RunnerOptions, background = false): AsyncGenerator<RunEvent, void, undefined> {
-    const admitted = this.admit(options, background);
+  async stream(input: string, options: RunnerOptions, background = false): Promise<AsyncGenerator<RunEvent, void, undefined>> {
+    if (this.quotas) await this.withinQuota(options);
+    return this.streamAdmitted(input, options, background);
+  }
+
+  private streamAdmitted(input: string, options: RunnerOptions, background: boolean): AsyncGenerator<RunEvent, void, undefined> {
+    const admitted = this.admit(options, background, input);
     const { live } = admitted;
     let finish!: () => void;
     let started = false;
@@ -122,24 +163,27 @@ export class AgentRunner {
       () => {
         if (started) return;
         live.abandon(this.tracker.isClosing ? 'interrupted' : 'cancelled', { code: 'cancelled', message: 'The run was cancelled before it started.' });
+        this.abandoned(admitted, 'cancelled');
         finish();
       },
       { once: true },
     );
-    const events = admitted.agent.stream(input, admitted.options) as AsyncGenerator<RunEvent, void, undefined>;
+    const events = admitted.agent[RUN_HOSTED](input, admitted.options, true, admitted.probe);
     // Delegates to the agent's generator, recording and noting its end: a plain object, not a wrapping
     // async generator, so each event costs no extra generator step (streams relay hundreds of them).
     const ended = (result: IteratorResult<RunEvent, void>) => {
       if (result.done) {
+        if (!live.isOver) this.abandoned(admitted, 'cancelled');
         live.abandon('cancelled', { code: 'cancelled', message: 'The stream was left before the run ended.' });
         finish();
         return result;
       }
       live.push(result.value);
-      if (isTerminalEvent(result.value.event)) live.finish(result.value, this.endStatus(result.value, admitted.callerSignal));
+      if (isTerminalEvent(result.value.event)) this.ended(admitted, result.value);
       return result;
     };
     const failed = (error: unknown): never => {
+      if (!live.isOver) this.abandoned(admitted, 'error', error);
       live.abandon('error', { code: 'internal', message: 'The run failed without a result.' });
       finish();
       throw error;
@@ -163,7 +207,7 @@ export class AgentRunner {
     return this.recorder.get(runId);
   }
 
-  private admit(options: RunnerOptions, background: boolean): Admitted {
+  private admit(options: RunnerOptions, background: boolean, input?: string): Admitted {
     if (this.tracker.isClosing) {
       throw new AgentError('shutting_down', `The ${options.trigger} run was refused: the server is shutting down; retry against another instance.`);
     }
@@ -194,14 +238,53 @@ export class AgentRunner {
       // A run whose id the caller chose (an idempotency key's) can be asked for before it ends.
       background || rest.runId !== undefined,
     );
+    const { traceCarrier, ...runOptions } = rest;
+    const trace = this.tracing.begin({
+      agent: agent.name,
+      agentId: agent.id,
+      model: agent.model.id,
+      provider: agent.model.provider,
+      trigger,
+      runId,
+      sessionId,
+      input: typeof input === 'string' ? input : '',
+      carrier: traceCarrier,
+    });
+    const budget = this.quotas?.hasBudgets ? { quotas: this.quotas, subject: { agent: agent.name, userId: rest.userId ?? null, trigger } } : undefined;
     return {
       agent,
       controller,
       callerSignal,
       release,
       live,
-      options: { ...rest, runId, sessionId, signal: controller.signal, metadata: { ...rest.metadata, trigger } },
+      trigger,
+      trace,
+      probe: trace || budget ? hostProbe(trace, budget, this.tracker) : undefined,
+      options: { ...runOptions, runId, sessionId, signal: controller.signal, metadata: { ...rest.metadata, trigger } },
     };
+  }
+
+  /** Refuses a run over its quotas (`QuotaExceededError`) before anything of it is recorded. */
+  private withinQuota(options: RunnerOptions): Promise<void> {
+    if (this.tracker.isClosing) return Promise.resolve(); // admit() refuses it, as shutting down
+    const { agent: chosen } = options;
+    const agent = chosen instanceof Agent ? this.agents.resolve(chosen) : this.agents.get(chosen);
+    return this.quotas!.admit({ agent: agent.name, userId: options.userId ?? null, trigger: options.trigger });
+  }
+
+  /** A run's terminal event: recorded, its span ended, counted. */
+  private ended(admitted: Admitted, event: RunEvent): void {
+    admitted.live.finish(event, this.endStatus(event, admitted.callerSignal));
+    admitted.trace?.end(event);
+    if (this.metrics.enabled && (event.event === 'RunCompleted' || event.event === 'RunError' || event.event === 'RunCancelled')) {
+      this.metrics.runEnded(admitted.trigger, event.output);
+    }
+  }
+
+  /** A run that ended without a terminal event (its stream was left, or the loop threw). */
+  private abandoned(admitted: Admitted, status: 'cancelled' | 'error', error?: unknown): void {
+    admitted.trace?.abandon(status, error);
+    if (this.metrics.enabled) this.metrics.runAbandoned(admitted.agent, admitted.trigger, status);
   }
 
   /** A run cut by shutdown (not by its caller) is recorded `interrupted`. */
@@ -216,4 +299,32 @@ export class AgentRunner {
     }
     return error;
   }
+}
+
+/**
+ * What the runner watches inside a run: the trace's child spans, and the
+ * budgets — checked before each model call, charged after it (the next check
+ * waits for the charge, so a run cannot outrun its own spending).
+ */
+function hostProbe(trace: RunTrace | undefined, budget: { quotas: RunQuotas; subject: QuotaSubject } | undefined, tracker: RunTracker): RunProbe {
+  if (!budget) return { begin: (step) => trace!.begin(step) };
+  let charging: Promise<void> | undefined;
+  return {
+    async beforeModelCall() {
+      if (charging) await charging;
+      await budget.quotas.check(budget.subject);
+    },
+    begin(step) {
+      const scope = trace?.begin(step);
+      if (step.kind !== 'model') return scope;
+      return {
+        within: scope ? (fn) => scope.within(fn) : (fn) => fn(),
+        end(outcome) {
+          scope?.end(outcome);
+          const { usage } = outcome;
+          if (usage) charging = tracker.trackPending(budget.quotas.charge(budget.subject, { tokens: usage.inputTokens + usage.outputTokens, cost: usage.cost }));
+        },
+      };
+    },
+  };
 }

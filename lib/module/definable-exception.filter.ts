@@ -17,7 +17,7 @@ export class DefinableExceptionFilter implements ExceptionFilter {
   constructor(private readonly adapterHost: HttpAdapterHost) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const { status, body, unexpected, detail } = toErrorResponse(exception);
+    const { status, body, unexpected, detail, headers } = toErrorResponse(exception);
     const request = host.switchToHttp().getRequest();
     // The path without its query string, which may carry secrets.
     const where = `${request?.method} ${String(request?.originalUrl ?? request?.url ?? '').split('?')[0]}`;
@@ -34,6 +34,7 @@ export class DefinableExceptionFilter implements ExceptionFilter {
       raw.end?.();
       return;
     }
+    for (const [name, value] of Object.entries(headers ?? {})) this.adapterHost.httpAdapter.setHeader(response, name, value);
     this.adapterHost.httpAdapter.reply(response, body, status);
   }
 }

@@ -3,6 +3,9 @@ import type { AuthProvider } from '../auth';
 import type { IdentityResolver } from '../interfaces/identity/identity-resolver';
 import type { MessagingInterface } from '../interfaces/messaging-interface';
 import type { RunStore } from './runs/run-store';
+import type { QuotaOptions } from './quotas/run-quotas';
+import type { MetricsOptions } from './telemetry/run-metrics';
+import type { TracingOptions } from './telemetry/tracing-options';
 
 /** Options of `DefinableModule.forRoot()` (and the result of `forRootAsync`'s factory). */
 export interface DefinableModuleOptions {
@@ -37,6 +40,26 @@ export interface DefinableModuleOptions {
   runStore?: RunStore;
   /** Idempotency keys (`Idempotency-Key` on `/run` and webhooks): `ttl`, how long a key is kept, in ms. Default 24 hours. */
   idempotency?: { ttl?: number };
+  /**
+   * OpenTelemetry traces: on by default whenever the app registers an
+   * OpenTelemetry SDK (the module depends on `@opentelemetry/api` only);
+   * `recordContent` adds message contents to spans.
+   */
+  tracing?: TracingOptions;
+  /**
+   * Prometheus metrics on `prom-client` (install it): `true`, or options —
+   * registered in the app's default registry unless another is given;
+   * `route: true` also serves `GET /metrics`. Default off.
+   */
+  metrics?: boolean | MetricsOptions;
+  /**
+   * Quotas and budgets checked before each run and each model call: requests
+   * per window, tokens and cost per day — per user, per agent and global
+   * (`rate-limiter-flexible`, in memory, or on Redis with `redis`). Over a
+   * limit: HTTP 429 `quota_exceeded` with `Retry-After`, a polite chat reply,
+   * a run stopped before its next model call. Default none.
+   */
+  quotas?: QuotaOptions;
   /** Extra fields for `GET /health` (a version, a notice...). */
   health?: Record<string, unknown>;
 }
@@ -47,6 +70,12 @@ export interface DefinableServerOptions {
   enabled?: boolean;
   /** Path prefix of the built-in routes, e.g. `'agent'` for `/agent/run`. Default none. */
   prefix?: string;
+  /**
+   * Serve `GET /metrics` (`true`) or the metrics at another path, outside the
+   * prefix — the way to ask for it with `forRootAsync` (`forRoot` also reads
+   * `metrics.route`). Metrics must be on (`metrics` in the options). Default off.
+   */
+  metrics?: boolean | string;
 }
 
 /** Options given beside the module options to both `forRoot` and `forRootAsync`. */

@@ -1,12 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { HttpException, HttpStatus } from '@nestjs/common';
 import { AgentError, AgentErrorCode } from '../agent';
+import { QuotaExceededError } from './quotas/run-quotas';
 import { redactSecrets } from './redact';
 
 /** The JSON body of every error the module answers with. */
 export interface ErrorBody {
   /** `request_id`: on failures whose details stay in the server log (search it for the id). */
-  error: { code: string; message: string; request_id?: string };
+  error: {
+    code: string;
+    message: string;
+    request_id?: string;
+    /** On `quota_exceeded`: which limit refused and when it frees up. */
+    limit?: { scope: string; kind: string; limit: number; retry_after: number };
+  };
 }
 
 /**
@@ -73,6 +80,8 @@ const STATUS_BY_CODE: Partial<Record<AgentErrorCode, number>> = {
   cancelled: 499,
   shutting_down: HttpStatus.SERVICE_UNAVAILABLE,
   interrupted: HttpStatus.SERVICE_UNAVAILABLE,
+  quota_exceeded: HttpStatus.TOO_MANY_REQUESTS,
+  quota_unavailable: HttpStatus.SERVICE_UNAVAILABLE,
 };
 
 const CODE_BY_STATUS: Record<number, string> = {
@@ -122,7 +131,7 @@ function expressTooLarge(length: unknown, limit: unknown): string {
  * `detail` is what to log), Nest HTTP exceptions by their status, everything
  * else 500 with a generic message (never a stack trace).
  */
-export function toErrorResponse(error: unknown): { status: number; body: ErrorBody; unexpected: boolean; detail?: string } {
+export function toErrorResponse(error: unknown): { status: number; body: ErrorBody; unexpected: boolean; detail?: string; headers?: Record<string, string> } {
   if (error instanceof HttpException) {
     // Nest 12 wraps Express's body-parser errors in an HttpException: read them as Nest 11 hands them
     // over. (Fastify's own errors, wrapped on both lines, are read from the exception below.)
@@ -147,6 +156,15 @@ export function toErrorResponse(error: unknown): { status: number; body: ErrorBo
           ? ((response as { message: string[] }).message).join('; ')
           : String((response as { message?: unknown })?.message ?? error.message);
     return { status, body: { error: { code: CODE_BY_STATUS[status] ?? (status >= 500 ? 'internal' : 'error'), message } }, unexpected: status >= 500 };
+  }
+  if (error instanceof QuotaExceededError) {
+    const { scope, kind, limit } = error.limit;
+    return {
+      status: HttpStatus.TOO_MANY_REQUESTS,
+      body: { error: { code: error.code, message: error.message, limit: { scope, kind, limit, retry_after: error.retryAfter } } },
+      unexpected: false,
+      headers: { 'retry-after': String(error.retryAfter) },
+    };
   }
   if (error instanceof AgentError && error.code !== 'internal') {
     const { info, detail } = publicError(error.code, error.message);

@@ -24,3 +24,12 @@ export type {
   RunStore,
   SqliteRunStoreOptions,
 } from './runs';
+export { QuotaExceededError, RunQuotas } from './quotas';
+export type { QuotaCounter, QuotaKind, QuotaLimitInfo, QuotaLimits, QuotaOptions, QuotaScope, QuotaSubject, QuotaUsage } from './quotas';
+export { DefinableMetrics } from './telemetry/definable-metrics';
+export type { InterfaceGauge } from './telemetry/definable-metrics';
+export { RunMetrics, triggerKind } from './telemetry/run-metrics';
+export type { EndedRunFigures, MetricsOptions, MetricsSources } from './telemetry/run-metrics';
+export { RunTrace, RunTracing } from './telemetry/run-tracing';
+export type { TracedRun } from './telemetry/run-tracing';
+export type { TracingOptions } from './telemetry/tracing-options';

@@ -60,7 +60,7 @@ export class TriggerExecutor {
       runOptions.userId ??= principal.userId;
       runOptions.metadata = { ...runOptions.metadata, auth: principal.provider };
     }
-    return this.runner.run(input, { ...runOptions, ...(runId ? { runId } : {}), agent: chosen ?? agentName, trigger: event.source });
+    return this.runner.run(input, { ...runOptions, ...(runId ? { runId } : {}), agent: chosen ?? agentName, trigger: event.source, traceCarrier: event.headers });
   }
 
   /**
@@ -85,6 +85,10 @@ export class TriggerExecutor {
       if (error instanceof AgentError && error.code === 'shutting_down') {
         // An ordinary part of a graceful shutdown, not a failure.
         this.logger.log(`${label} (${event.source}) did not run: ${message}`);
+        return;
+      }
+      if (error instanceof AgentError && error.code === 'quota_exceeded') {
+        this.logger.warn(`${label} (${event.source}) did not run, over quota: ${message}`);
         return;
       }
       const code = error instanceof AgentError ? ` [${error.code}]` : '';

@@ -2,6 +2,7 @@ import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap }
 import { AgentError } from '../agent';
 import type { AuthContext } from '../auth';
 import { redactSecrets } from '../module/redact';
+import { DefinableMetrics } from '../module/telemetry/definable-metrics';
 import { RunTracker } from '../module/run.tracker';
 import { RunRecorder } from '../module/runs/run-recorder';
 import type { RunJob, RunRecord } from '../module/runs/run-store';
@@ -55,7 +56,11 @@ export class WebhookQueue implements OnApplicationBootstrap, BeforeApplicationSh
     private readonly recorder: RunRecorder,
     private readonly executor: TriggerExecutor,
     private readonly runs: RunTracker,
-  ) {}
+    metrics: DefinableMetrics,
+  ) {
+    // Waiting jobs: ready ones, and those waiting out a retry delay.
+    metrics.addQueue('webhooks', () => this.ready.length + this.timers.size);
+  }
 
   /** @internal Registers an async webhook's handler (by the explorer). */
   register(handler: string, call: (event: TriggerEvent) => unknown, agent?: string): void {

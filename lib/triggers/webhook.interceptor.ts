@@ -2,7 +2,7 @@ import { CallHandler, ExecutionContext, HttpException, Injectable, Logger, NestI
 import { Reflector } from '@nestjs/core';
 import { randomUUID } from 'node:crypto';
 import { catchError, from, mergeMap, Observable } from 'rxjs';
-import { AgentError } from '../agent';
+import { AgentError, AgentRunError } from '../agent';
 import { AgentRunner } from '../module/agent.runner';
 import { AUTH_CONTEXT_PROPERTY } from '../auth';
 import type { AuthContext } from '../auth';
@@ -69,12 +69,20 @@ export class WebhookInterceptor implements NestInterceptor {
     if (meta?.mode === 'async') return from(this.accept(context, meta, event, principal, key));
     if (!key) return this.handle(next, event, meta, label, principal);
     return from(this.idempotency.claim(principal, key, { route: event.source, body: event.body })).pipe(
-      mergeMap((claim) => (claim.replay ? from(this.replay(claim.runId)) : this.handle(next, event, meta, label, principal, claim.runId))),
+      mergeMap((claim) => (claim.replay ? from(this.replay(claim.runId)) : this.handle(next, event, meta, label, principal, claim.runId, key))),
     );
   }
 
   /** Calls the handler and runs the agent with what it returns (under `runId`, for an idempotency key). */
-  private handle(next: CallHandler, event: TriggerEvent, meta: WebhookMetadata | undefined, label: string, principal: AuthContext | undefined, runId?: string): Observable<unknown> {
+  private handle(
+    next: CallHandler,
+    event: TriggerEvent,
+    meta: WebhookMetadata | undefined,
+    label: string,
+    principal: AuthContext | undefined,
+    runId?: string,
+    key?: string,
+  ): Observable<unknown> {
     const executor = this.executor;
     return next.handle().pipe(
       catchError((error: unknown) => {
@@ -93,6 +101,10 @@ export class WebhookInterceptor implements NestInterceptor {
         } catch (error) {
           // The handler's result is the server's mistake, not the caller's.
           if (error instanceof TriggerResultError) throw new DefinableHttpError(500, 'handler_failed', error.message);
+          // A run refused before it began (quota, shutdown) gives its key back: the retry runs at once.
+          if (key && runId && error instanceof AgentError && !(error instanceof AgentRunError)) {
+            await this.idempotency.release(principal, key, runId).catch(() => undefined);
+          }
           throw error;
         }
       }),

@@ -25,8 +25,10 @@ const REQUIRED = [
   'zod',
   '@types/node',
   'undici-types',
+  '@opentelemetry/api',
+  'rate-limiter-flexible',
 ];
-const OPTIONAL = ['telegraf', 'discord.js', 'better-sqlite3', 'necord', 'nestjs-telegraf', 'ws', '@nestjs/swagger', '@nestjs/platform-fastify', 'jsonwebtoken', 'passport-jwt'];
+const OPTIONAL = ['prom-client', 'telegraf', 'discord.js', 'better-sqlite3', 'necord', 'nestjs-telegraf', 'ws', '@nestjs/swagger', '@nestjs/platform-fastify', 'jsonwebtoken', 'passport-jwt'];
 
 /** The folder of an installed package, as Node resolves it from `from` (exports maps allowed). */
 function packageDir(name: string, from = __dirname): string {

@@ -60,7 +60,7 @@ describe('AgentRunner: the one door into the run loop', () => {
     const closing = moduleRef.close();
     await begun;
     assert.throws(() => runner.run('late', { trigger: 'test(2)' }), (error: unknown) => error instanceof AgentError && error.code === 'shutting_down');
-    assert.throws(() => runner.stream('late', { trigger: 'test(3)' }), /refused: the server is shutting down/);
+    await assert.rejects(runner.stream('late', { trigger: 'test(3)' }), /refused: the server is shutting down/);
     await closing;
   });
 });

@@ -97,10 +97,18 @@ function responseFormat(setup: AgentSetup, schema: z.ZodType): ResponseFormat {
 /** Adds the user's memories to the context; a failing recall is logged and recalls nothing. */
 async function* recallMemories(setup: AgentSetup, run: RunState, sink: EventSink, memory: Memory, userId: string, context: string[]): Stage {
   if (sink.active) yield sink.event({ event: 'MemoryRecallStarted', userId });
-  const recalled = await memory.recall(userId, run.input).catch((error) => {
-    setup.logger.error(`Memory recall for run ${run.runId} failed: ${errorMessage(error)}`);
-    return [];
-  });
+  const scope = run.probe?.begin({ kind: 'memory.recall', userId });
+  const recalled = await (scope ? scope.within(() => memory.recall(userId, run.input)) : memory.recall(userId, run.input)).then(
+    (memories) => {
+      scope?.end({ count: memories.length });
+      return memories;
+    },
+    (error) => {
+      scope?.end({ error });
+      setup.logger.error(`Memory recall for run ${run.runId} failed: ${errorMessage(error)}`);
+      return [];
+    },
+  );
   if (recalled.length) context.push(Memory.context(recalled));
   if (sink.active) yield sink.event({ event: 'MemoryRecallCompleted', userId, memories: recalled.map(({ id, text }) => ({ id, text })) });
 }
@@ -109,10 +117,18 @@ async function* recallMemories(setup: AgentSetup, run: RunState, sink: EventSink
 async function* retrieveKnowledge(setup: AgentSetup, run: RunState, sink: EventSink, knowledge: Knowledge, context: string[]): Stage {
   const query = run.input;
   if (sink.active) yield sink.event({ event: 'KnowledgeRetrievalStarted', query });
-  const found = await knowledge.search(query).catch((error) => {
-    setup.logger.error(`Knowledge retrieval for run ${run.runId} failed: ${errorMessage(error)}`);
-    return [];
-  });
+  const scope = run.probe?.begin({ kind: 'knowledge', query });
+  const found = await (scope ? scope.within(() => knowledge.search(query)) : knowledge.search(query)).then(
+    (references) => {
+      scope?.end({ count: references.length });
+      return references;
+    },
+    (error) => {
+      scope?.end({ error });
+      setup.logger.error(`Knowledge retrieval for run ${run.runId} failed: ${errorMessage(error)}`);
+      return [];
+    },
+  );
   run.references.push(...found);
   if (found.length) context.push(Knowledge.context(found));
   if (sink.active) yield sink.event({ event: 'KnowledgeRetrievalCompleted', query, references: found });

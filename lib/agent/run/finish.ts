@@ -63,10 +63,19 @@ async function* updateMemory(
   userId: string,
   newTurn: Message[],
 ): Stage {
-  const update = memory.update(userId, newTurn, setup.model).catch((error) => {
-    setup.logger.error(`Memory update after run ${run.runId} failed: ${errorMessage(error)}`);
-    return errorMessage(error);
-  });
+  const scope = run.probe?.begin({ kind: 'memory.update', userId });
+  const updating = scope ? scope.within(() => memory.update(userId, newTurn, setup.model)) : memory.update(userId, newTurn, setup.model);
+  const update = updating.then(
+    (changes) => {
+      scope?.end({ count: changes.length });
+      return changes;
+    },
+    (error) => {
+      scope?.end({ error });
+      setup.logger.error(`Memory update after run ${run.runId} failed: ${errorMessage(error)}`);
+      return errorMessage(error);
+    },
+  );
   if (sink.active) {
     yield sink.event({ event: 'MemoryUpdateStarted', userId });
     const changes = await update;

@@ -7,6 +7,7 @@ import type { RunOptions } from '../run-options';
 import type { OutputAudio, RunOutput, RunStatus, ToolCallRecord } from '../run-output';
 import type { SessionStore } from '../sessions/session-store';
 import type { AgentSetup } from './agent-setup';
+import type { RunProbe } from './run-probe';
 
 /**
  * Everything one run knows, from its ids to what the model has produced so
@@ -53,6 +54,8 @@ export class RunState {
     /** The run's input, as the caller gave it (checked by the context stage). */
     readonly input: string,
     readonly options: RunOptions,
+    /** What the host watches of this run (traces, budgets); none outside a host. */
+    readonly probe?: RunProbe,
   ) {
     this.runId = options.runId ?? randomUUID();
     this.sessionId = options.sessionId ?? randomUUID();

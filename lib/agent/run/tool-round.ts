@@ -32,10 +32,14 @@ export async function* toolRound(setup: AgentSetup, run: RunState, sink: EventSi
       signal: controller.signal,
       metadata: run.metadata,
     };
+    const scope = run.probe?.begin({ kind: 'tool', name: call.name, callId: call.id, args: parsed[i] });
+    const tool = setup.tools.get(call.name);
+    const execution = scope ? scope.within(() => executeToolCall(tool, call, parsed[i], ctx)) : executeToolCall(tool, call, parsed[i], ctx);
     pending.set(
       i,
-      executeToolCall(setup.tools.get(call.name), call, parsed[i], ctx).then((outcome) => {
+      execution.then((outcome) => {
         outcomes[i] = outcome;
+        scope?.end(outcome.ok ? { output: outcome.result } : { error: outcome.error });
         return i;
       }),
     );

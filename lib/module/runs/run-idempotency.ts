@@ -60,7 +60,7 @@ export class RunIdempotency {
    * gives that run's id with `replay`; with another request, 409.
    */
   async claim(principal: AuthContext | undefined, key: string, request: unknown): Promise<IdempotencyClaim> {
-    const scope = principal ? `${principal.provider}:${principal.userId}` : 'anonymous';
+    const scope = scopeOf(principal);
     const requestHash = createHash('sha256').update(stableJson(request)).digest('base64url');
     for (;;) {
       const now = Date.now();
@@ -82,6 +82,15 @@ export class RunIdempotency {
     }
   }
 
+  /**
+   * Gives back a key whose run was refused before it began (over quota,
+   * shutting down): a retry under the key runs at once instead of waiting for
+   * a run that will never be recorded.
+   */
+  async release(principal: AuthContext | undefined, key: string, runId: string): Promise<void> {
+    await this.recorder.store.releaseIdempotencyKey(scopeOf(principal), key, runId);
+  }
+
   /** Waits for the run to end (live in this process, or in the store) and returns its record; `null` if it is gone. */
   async ended(runId: string): Promise<RunRecord | null> {
     for (;;) {
@@ -101,6 +110,11 @@ export class RunIdempotency {
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
   }
+}
+
+/** Whose keys these are: one namespace per authenticated principal. */
+function scopeOf(principal: AuthContext | undefined): string {
+  return principal ? `${principal.provider}:${principal.userId}` : 'anonymous';
 }
 
 /** JSON with object keys sorted, so two equal requests hash alike whatever their key order. */
