@@ -13,6 +13,11 @@
  *   module-sqlite   the same, recording every run and its event log in a SqliteRunStore (a file)
  *   module-express  a user's Express Nest app whose AppModule imports DefinableModule.forRoot({ agent })
  *   module-before   serve() from an earlier build of the library, when BENCH_BASELINE_LIB is set
+ *   module-untraced the module with tracing: { enabled: false } — the plain module the operations
+ *                   arms are measured against (no tracing code runs at all)
+ *   module-metrics  the module with Prometheus metrics on
+ *   module-quotas   the module with in-memory quotas (requests, tokens, cost; user, agent, global)
+ *   module-traced   the module with an OpenTelemetry SDK registered (in-memory exporter)
  *
  * JSON /run runs at 1 and 32 connections (all arms); SSE /run (`"stream": true`, a 200-chunk
  * answer) at 8 connections (floor, module, module-before). Each section warms every arm up, then
@@ -25,7 +30,9 @@
  *
  * Goals: module CPU/request within 1.05x of module-before's (no regression); module throughput
  * >= 0.85x floor's at 32 connections; module-sqlite CPU/request <= 1.15x module's (JSON) and
- * <= 1.2x per stream (the run store's cost).
+ * <= 1.2x per stream (the run store's cost). Operations, CPU/request against module-untraced (JSON):
+ * module (tracing on but no SDK registered) <= 1.01x, module-metrics <= 1.05x, module-quotas
+ * <= 1.05x, module-traced <= 1.25x.
  *
  * Env: BENCH_HTTP_REQUESTS (JSON requests per arm and round, default 2000), BENCH_HTTP_STREAMS
  * (streams per arm and round, default 300), BENCH_ROUNDS (default 2), BENCH_BASELINE_LIB (a
@@ -52,7 +59,18 @@ const SETTLE_MS = 50;
 const SERVER_CORE = '0';
 const LOAD_CORE = '1';
 
-type ArmName = 'floor' | 'nest-fastify' | 'nest-express' | 'module' | 'module-sqlite' | 'module-express' | 'module-before';
+type ArmName =
+  | 'floor'
+  | 'nest-fastify'
+  | 'nest-express'
+  | 'module'
+  | 'module-sqlite'
+  | 'module-express'
+  | 'module-before'
+  | 'module-untraced'
+  | 'module-metrics'
+  | 'module-quotas'
+  | 'module-traced';
 
 /** A running server under test. */
 interface Server {
@@ -88,6 +106,10 @@ async function startServer(name: ArmName, modelURL: string): Promise<Server> {
     'module-sqlite': ['module-sqlite', modelURL],
     'module-express': ['module-express', modelURL],
     'module-before': ['module-before', modelURL, BASELINE_LIB ?? ''],
+    'module-untraced': ['module-untraced', modelURL],
+    'module-metrics': ['module-metrics', modelURL],
+    'module-quotas': ['module-quotas', modelURL],
+    'module-traced': ['module-traced', modelURL],
   };
   const { child, line } = await startProcess(args[name], { cpus: SERVER_CORE });
   return { name, url: new URL('/run', line), child, pid: child.pid! };
@@ -149,6 +171,32 @@ function printRunStore(figures: Map<ArmName, Figures>, goal: number): void {
   console.log(`  SqliteRunStore CPU vs in-memory run store: ${ratio(value)} (goal <= ${goal}: ${value <= goal ? 'met' : 'NOT met'})`);
 }
 
+/** The operations' goals: CPU per request of each arm against the plain module (tracing off, no metrics, no quotas). */
+const OPERATIONS: [ArmName, string, number][] = [
+  ['module', 'tracing on, no SDK registered', 1.01],
+  ['module-metrics', 'metrics', 1.05],
+  ['module-quotas', 'quotas (in memory)', 1.05],
+  ['module-traced', 'tracing with an SDK', 1.25],
+];
+
+/** Prints each operations arm's CPU per request against module-untraced's. */
+function printOperations(figures: Map<ArmName, Figures>): void {
+  const plain = figures.get('module-untraced');
+  if (!plain) return;
+  for (const [name, what, goal] of OPERATIONS) {
+    const arm = figures.get(name);
+    if (!arm) continue;
+    const value = cpuMs(arm) / cpuMs(plain);
+    const perRound = arm.roundCpuMs.map((ms, i) => ms / plain.roundCpuMs[i]);
+    // The median of the rounds' ratios as well: one round disturbed by the machine moves the total, not the median.
+    const middle = [...perRound].sort((a, b) => a - b)[perRound.length >> 1];
+    console.log(
+      `  ${what} (${name}) CPU/request vs module-untraced: ${ratio(value)}, median of rounds ${ratio(middle)} ` +
+        `(goal <= ${goal}, on the median: ${middle <= goal ? 'met' : 'NOT met'}; per round: ${perRound.map(ratio).join(', ')})`,
+    );
+  }
+}
+
 function printJson(connections: number, figures: Map<ArmName, Figures>): void {
   const floor = figures.get('floor')!;
   console.log(`\nJSON /run, ${connections} connection${connections > 1 ? 's' : ''}`);
@@ -165,6 +213,7 @@ function printJson(connections: number, figures: Map<ArmName, Figures>): void {
   }
   printRunStore(figures, 1.15);
   printBefore(figures);
+  printOperations(figures);
 }
 
 function printStreams(figures: Map<ArmName, Figures>): void {
@@ -188,7 +237,19 @@ function printStreams(figures: Map<ArmName, Figures>): void {
 async function main(): Promise<void> {
   const pinned = pinSelf(LOAD_CORE);
   const fake = await startProcess(['fake'], { cpus: LOAD_CORE });
-  const all: ArmName[] = ['floor', 'nest-fastify', 'nest-express', 'module', 'module-sqlite', 'module-express', ...(BASELINE_LIB ? (['module-before'] as const) : [])];
+  const all: ArmName[] = [
+    'floor',
+    'nest-fastify',
+    'nest-express',
+    'module',
+    'module-sqlite',
+    'module-express',
+    ...(BASELINE_LIB ? (['module-before'] as const) : []),
+    'module-untraced',
+    'module-metrics',
+    'module-quotas',
+    'module-traced',
+  ];
   // BENCH_ARMS narrows the run to some arms (floor is always in: the ratios are against it).
   const only = process.env.BENCH_ARMS?.split(',').map((name) => name.trim());
   const names = only ? all.filter((name) => name === 'floor' || only.includes(name)) : all;

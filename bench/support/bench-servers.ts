@@ -12,6 +12,11 @@
  * - `module-express <baseURL>`: a user's Express Nest app whose AppModule imports
  *   DefinableModule.forRoot({ agent }).
  * - `module-before <baseURL> <libDir>`: serve() from an earlier build of the library.
+ * - `module-untraced`, `module-metrics`, `module-quotas`, `module-traced <baseURL>`: the `module` arm
+ *   with tracing turned off (`tracing: { enabled: false }`: the plain module the operations arms are
+ *   measured against); with Prometheus metrics on; with in-memory quotas (requests, tokens and cost
+ *   per user, agent and globally, never reached); with an OpenTelemetry SDK registered
+ *   (BasicTracerProvider, a SimpleSpanProcessor and an in-memory exporter, emptied every second).
  * - `tg-bare <baseURL> <apiRoot>`: a bare telegraf bot calling the openai client;
  *   `tg-module <baseURL> <apiRoot>`: the agent behind TelegramInterface in a Nest application
  *   context. Both print "ready" and answer an IPC "rss" message with their resident set size.
@@ -68,6 +73,19 @@ async function startBare(client: OpenAI): Promise<string> {
   return app.listen({ port: 0, host: '127.0.0.1' });
 }
 
+/** Registers an OpenTelemetry SDK as an app would: a provider exporting every span (to memory), the async-hooks context manager, W3C propagation. */
+function registerTracing(): void {
+  const { context, propagation, trace } = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
+  const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks') as typeof import('@opentelemetry/context-async-hooks');
+  const { W3CTraceContextPropagator } = require('@opentelemetry/core') as typeof import('@opentelemetry/core');
+  const sdk = require('@opentelemetry/sdk-trace-base') as typeof import('@opentelemetry/sdk-trace-base');
+  const exporter = new sdk.InMemorySpanExporter();
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  trace.setGlobalTracerProvider(new sdk.BasicTracerProvider({ spanProcessors: [new sdk.SimpleSpanProcessor(exporter)] }));
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  setInterval(() => exporter.reset(), 1000).unref();
+}
+
 async function main(): Promise<void> {
   const [kind, baseURL] = process.argv.slice(2);
   if (kind === 'fake') {
@@ -87,6 +105,19 @@ async function main(): Promise<void> {
   if (kind === 'module') {
     const agent = new Agent({ model: new OpenAIChat({ id: 'gpt-4o', client }) });
     const server = await serve(agent, { port: 0, host: '127.0.0.1', logger: false });
+    return void process.stdout.write(`${server.url}\n`);
+  }
+  if (kind === 'module-untraced' || kind === 'module-metrics' || kind === 'module-quotas' || kind === 'module-traced') {
+    if (kind === 'module-traced') registerTracing();
+    const far = { requests: { limit: 1e9, window: 60 }, tokensPerDay: 1e12, costPerDay: 1e9 };
+    const options = {
+      'module-untraced': { tracing: { enabled: false } },
+      'module-metrics': { metrics: true },
+      'module-quotas': { quotas: { user: far, agent: far, global: far } },
+      'module-traced': {},
+    }[kind];
+    const agent = new Agent({ model: new OpenAIChat({ id: 'gpt-4o', client }) });
+    const server = await serve(agent, { port: 0, host: '127.0.0.1', logger: false, module: options });
     return void process.stdout.write(`${server.url}\n`);
   }
   if (kind === 'module-sqlite') {

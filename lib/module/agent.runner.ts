@@ -303,14 +303,17 @@ export class AgentRunner {
 
 /**
  * What the runner watches inside a run: the trace's child spans, and the
- * budgets — checked before each model call, charged after it (the next check
- * waits for the charge, so a run cannot outrun its own spending).
+ * budgets — checked before each model call after the first (admission checked
+ * them for that one), charged after each (the next check waits for the
+ * charge, so a run cannot outrun its own spending).
  */
 function hostProbe(trace: RunTrace | undefined, budget: { quotas: RunQuotas; subject: QuotaSubject } | undefined, tracker: RunTracker): RunProbe {
   if (!budget) return { begin: (step) => trace!.begin(step) };
   let charging: Promise<void> | undefined;
   return {
-    async beforeModelCall() {
+    async beforeModelCall(step) {
+      // The first call's check is the admission's, a moment ago.
+      if (step === 1) return;
       if (charging) await charging;
       await budget.quotas.check(budget.subject);
     },

@@ -8,8 +8,8 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider, InMemorySpanExporter, ReadableSpan, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { z } from 'zod';
-import { Agent, Cron, defineTool, DefinableModule, TelegramInterface, TriggerEvent, Webhook } from '../../lib';
-import { startFakeTelegram, TestModel } from '../../lib/testing';
+import { Agent, Cron, defineTool, DefinableModule, Knowledge, Memory, TelegramInterface, TriggerEvent, Webhook } from '../../lib';
+import { fakeEmbedding, startFakeTelegram, TestModel } from '../../lib/testing';
 import { modelFor, useFakeOpenAI } from '../support/fixtures';
 import { PLATFORMS, post, startApp } from '../support/nest';
 
@@ -187,6 +187,35 @@ describe('OpenTelemetry traces: contents, errors, streams, webhooks, cron and ch
       controller.abort();
       const cut = await ended('invoke_agent streamer');
       assert.notEqual(cut.attributes['definable.status'], 'completed');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('traces memory recall, knowledge search and the memory update as children of the run', async () => {
+    const knowledge = new Knowledge({ embedder: { id: 'fake-embedder', embed: async (texts) => texts.map(fakeEmbedding) }, topK: 1 });
+    await knowledge.add({ text: 'Hotel nights are reimbursed up to 150 euros.', source: 'handbook' });
+    const memory = new Memory();
+    const model = new TestModel({
+      responses: (call) =>
+        call.responseFormat ? JSON.stringify({ operations: [{ op: 'add', id: '', text: 'Travels for work' }] }) : 'Up to 150 euros.',
+    });
+    const agent = new Agent({ name: 'helpdesk', model, memory, knowledge });
+    const app = await startApp('fastify', { imports: [DefinableModule.forRoot({ agent })] });
+    try {
+      const response = await post(`${app.url}/run`, { input: 'How much for a hotel night?', user_id: 'alice' });
+      assert.equal(response.status, 200);
+      const run = await ended('invoke_agent helpdesk');
+      const recall = one('definable.memory.recall');
+      const search = one('definable.knowledge.search');
+      assert.equal(parentOf(recall), run.spanContext().spanId);
+      assert.equal(parentOf(search), run.spanContext().spanId);
+      assert.equal(search.attributes['definable.count'], 1);
+      assert.equal(search.attributes['definable.knowledge.query'], undefined, 'no query text without recordContent');
+      // run() updates the memory after the answer: its span ends later, still under the run.
+      const update = await ended('definable.memory.update');
+      assert.equal(parentOf(update), run.spanContext().spanId);
+      assert.equal(update.attributes['definable.count'], 1);
     } finally {
       await app.close();
     }

@@ -183,36 +183,41 @@ export class RunQuotas {
    * Before a run is admitted: counts one request in each scope with a
    * `requests` limit, and checks no tokens/cost budget is already used up. A
    * refusal gives back the requests it counted (`reward`), then throws
-   * {@link QuotaExceededError} naming the limit (the first that refused, in
-   * the order user, agent, global; budgets are checked first, so a run refused
-   * for its budget counts no request). A store failure throws
+   * {@link QuotaExceededError} naming the limit (a used-up budget first, then
+   * the first request limit that refused, in the order user, agent, global);
+   * a refused run counts in no scope. A store failure throws
    * `AgentError('quota_unavailable')`, or lets the run through with a warning
    * when `failOpen`.
    */
   async admit(subject: QuotaSubject): Promise<void> {
     const keys = this.keys(subject);
-    await this.checkBudgets(subject, keys);
-    const counted: Counter[] = [];
-    for (const scope of SCOPES) {
-      const counter = this.counters[scope].requests;
-      if (!counter) continue;
-      try {
-        await counter.limiter.consume(keys[scope], 1);
-        counted.push(counter);
-      } catch (error) {
-        if (error instanceof RateLimiterRes) {
-          // The refused scope counted this run too: give it back so `used` stays the number of admitted runs.
-          await this.giveBack([...counted, counter], keys);
-          throw this.exceeded(counter, subject, keys, error.msBeforeNext);
-        }
-        if (this.failOpen) {
-          this.logger.warn(`${storeFailure(counter, 'counting', error)}; the run goes through because failOpen is true.`);
-          continue;
-        }
-        await this.giveBack(counted, keys);
-        throw unavailable(counter, 'counting', error);
+    // The budgets are read and the requests counted at once (one round trip to Redis, not four);
+    // whatever refuses, every request counted is given back, so a refused run counts nowhere.
+    const requests = SCOPES.map((scope) => this.counters[scope].requests).filter((counter): counter is Counter => counter !== undefined);
+    const [budgets, ...counts] = await Promise.all([
+      this.checkBudgets(subject, keys).then(() => undefined, (error: unknown) => error),
+      ...requests.map((counter) =>
+        counter.limiter.consume(keys[counter.scope], 1).then(
+          () => ({ counter, counted: true as const }),
+          (error: unknown) => ({ counter, counted: error instanceof RateLimiterRes, error }),
+        ),
+      ),
+    ]);
+    const refusal = budgets ?? counts.find((count) => 'error' in count && (count.error instanceof RateLimiterRes || !this.failOpen));
+    if (refusal === undefined) {
+      for (const count of counts) {
+        if ('error' in count) this.logger.warn(`${storeFailure(count.counter, 'counting', count.error)}; the run goes through because failOpen is true.`);
       }
+      return;
     }
+    await this.giveBack(
+      counts.filter((count) => count.counted).map((count) => count.counter),
+      keys,
+    );
+    if (refusal instanceof Error) throw refusal;
+    const { counter, error } = refusal as { counter: Counter; error: unknown };
+    if (error instanceof RateLimiterRes) throw this.exceeded(counter, subject, keys, error.msBeforeNext);
+    throw unavailable(counter, 'counting', error);
   }
 
   /** Before each model call: throws {@link QuotaExceededError} when a tokens or cost budget of any scope is used up. */

@@ -52,7 +52,10 @@ export class RunTracing {
     if (!this.enabled) return undefined;
     let parent = context.active();
     if (run.carrier && trace.getSpan(parent) === undefined) parent = propagation.extract(parent, run.carrier);
-    const attributes: Attributes = {
+    // Attributes only once the span records: without an SDK this is one no-op span and nothing else.
+    const span = this.tracer.startSpan(`invoke_agent ${run.agent}`, { kind: SpanKind.INTERNAL }, parent);
+    if (!span.isRecording()) return undefined;
+    span.setAttributes({
       'gen_ai.operation.name': 'invoke_agent',
       'gen_ai.agent.name': run.agent,
       'gen_ai.agent.id': run.agentId,
@@ -63,10 +66,8 @@ export class RunTracing {
       'definable.trigger': run.trigger,
       'definable.run_id': run.runId,
       'definable.session_id': run.sessionId,
-    };
-    if (this.recordContent) attributes['gen_ai.input.messages'] = JSON.stringify([{ role: 'user', parts: [{ type: 'text', content: run.input }] }]);
-    const span = this.tracer.startSpan(`invoke_agent ${run.agent}`, { kind: SpanKind.INTERNAL, attributes }, parent);
-    if (!span.isRecording()) return undefined;
+    });
+    if (this.recordContent) span.setAttribute('gen_ai.input.messages', JSON.stringify([{ role: 'user', parts: [{ type: 'text', content: run.input }] }]));
     return new RunTrace(this.tracer, span, trace.setSpan(parent, span), this.recordContent);
   }
 
