@@ -94,7 +94,7 @@ interface Figures {
 const JSON_BODY = JSON.stringify({ input: JSON_INPUT });
 const STREAM_BODY = JSON.stringify({ input: STREAM_INPUT, stream: true });
 const FLOOR_FRAMES: StreamMarkers = { content: 'data: {"content":', end: 'data: [DONE]\n\n' };
-const MODULE_FRAMES: StreamMarkers = { content: 'event: RunContent\n', end: 'event: RunCompleted\n' };
+const MODULE_FRAMES: StreamMarkers = { content: 'event:RunContent\n', end: 'event:RunCompleted\n' };
 
 /** Starts an arm's server pinned to the server core; bench-servers' kind and arguments per arm. */
 async function startServer(name: ArmName, modelURL: string): Promise<Server> {

@@ -142,9 +142,10 @@ export const HEALTH_SCHEMA: Schema = {
 const SSE_SCHEMA: Schema = {
   type: 'string',
   description:
-    'One Server-Sent Event per run event: `event: <name>` (RunStarted, RunContent, ToolCallStarted, …) and `data: <JSON, snake_case>`, ' +
-    'ending with RunCompleted (its `output` is the JSON answer), RunError or RunCancelled.',
-  example: 'event: RunContent\ndata: {"event":"RunContent","content":"Paris.","run_id":"…"}\n\n',
+    'One Server-Sent Event per run event: `id:<n>`, `event:<name>` (RunStarted, RunContent, ToolCallStarted, …) and `data:<JSON, snake_case>`, ' +
+    'ending with RunCompleted (its `output` is the JSON answer, without a text `content`, which the RunContent deltas carried), RunError or RunCancelled. ' +
+    'The run ids come in RunStarted and the terminal event only.',
+  example: 'id:2\nevent:RunContent\ndata:{"content":"Paris."}\n\n',
 };
 
 /** A response entry as `@ApiResponse` stores it (without its status). */

@@ -56,23 +56,65 @@ export function toWireOutput(output: Omit<RunOutput, 'messages'>): WireRunOutput
 
 const snake = (key: string) => key.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 
-/** A run event as the SSE stream sends it: snake_case fields, the output in wire form. */
+/** Fields every event has; on the wire only `RunStarted` and the terminal events carry them. */
+const ID_FIELDS = new Set(['event', 'runId', 'sessionId', 'agentId', 'createdAt']);
+/** Wire names of event fields, worked out once per field name. */
+const WIRE_KEYS = new Map<string, string>();
+const wireKey = (key: string) => {
+  let wire = WIRE_KEYS.get(key);
+  if (wire === undefined) WIRE_KEYS.set(key, (wire = snake(key)));
+  return wire;
+};
+
+/**
+ * A run event as the SSE stream sends it (the lean wire): `RunStarted` and
+ * the terminal events (`RunCompleted`, `RunError`, `RunCancelled`) carry the
+ * run's ids (`run_id`, `session_id`, `agent_id`, `created_at`); every other
+ * event carries only its own fields, in snake_case — the frame's `event:`
+ * line names it and its `id:` orders it. Text streamed as `RunContent` is
+ * not sent again: `RunContentCompleted` has no `content`, and the terminal
+ * event's `output` none when it is text. Outputs are otherwise in wire form.
+ */
 export function toWireEvent(event: RunEvent): Record<string, unknown> {
-  const wire: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(event)) {
-    wire[snake(key)] = key === 'output' ? toWireOutput(value as RunOutput) : value;
+  const full = event.event === 'RunStarted' || event.event === 'RunCompleted' || event.event === 'RunError' || event.event === 'RunCancelled';
+  const wire: Record<string, unknown> = full
+    ? { run_id: event.runId, session_id: event.sessionId, agent_id: event.agentId, created_at: event.createdAt }
+    : {};
+  for (const key in event) {
+    if (ID_FIELDS.has(key)) continue;
+    const value = (event as unknown as Record<string, unknown>)[key];
+    if (key === 'output') wire.output = streamedOutput(value as RunOutput);
+    // The text was streamed delta by delta: the end of the content does not send it again.
+    else if (key !== 'content' || event.event !== 'RunContentCompleted') wire[wireKey(key)] = value;
   }
+  return wire;
+}
+
+/**
+ * A run's output at the end of its stream: as `/run` answers it, except a
+ * text reply's `content`, which the stream's `RunContent` deltas already
+ * carried (their concatenation; `GET /runs/:id` has it whole). Structured
+ * (`json`) content is kept: it is the parsed object, not the streamed text.
+ */
+function streamedOutput(output: RunOutput): Partial<WireRunOutput> {
+  const wire: Partial<WireRunOutput> = toWireOutput(output);
+  if (wire.content_type === 'text') delete wire.content;
   return wire;
 }
 
 /** One Server-Sent Event frame; `seq` (the event's number in its run) becomes its `id:`, for `Last-Event-ID`. */
 export function sseFrame(event: RunEvent, seq?: number): string {
+  // Content deltas are most of a stream's frames: written straight, with no object in between.
+  if (event.event === 'RunContent' || event.event === 'ReasoningStep') {
+    return `${seq === undefined ? '' : `id:${seq}\n`}event:${event.event}\ndata:{"content":${JSON.stringify(event.content)}}\n\n`;
+  }
   return sseData(event.event, toWireEvent(event), seq);
 }
 
 /** One Server-Sent Event frame of already wire-shaped data. */
 export function sseData(name: string, data: unknown, seq?: number): string {
-  return `${seq === undefined ? '' : `id: ${seq}\n`}event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+  // No space after the colons (the SSE format allows one, requires none): 3 bytes of every frame.
+  return `${seq === undefined ? '' : `id:${seq}\n`}event:${name}\ndata:${JSON.stringify(data)}\n\n`;
 }
 
 /** `GET /runs/:id`'s answer: a recorded run in snake_case, with its output once it ended. */

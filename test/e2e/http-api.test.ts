@@ -82,16 +82,52 @@ for (const platform of PLATFORMS) {
         assert.equal(response.status, 200);
         assert.match(response.headers.get('content-type') ?? '', /^text\/event-stream/);
         const seen: string[] = [];
+        let text = '';
         for await (const frame of readSse(response)) {
           seen.push(frame.event);
+          if (frame.event === 'RunContent') text += frame.data.content;
           // The run cannot finish before this: proves the first events were flushed while it was running.
           if (frame.event === 'RunContent' && frame.data.content === 'first ') gated.gate.resolve();
           if (frame.event === 'RunCompleted') {
-            assert.equal(frame.data.output.content, 'first second');
+            assert.equal(frame.data.output.status, 'completed');
             assert.equal(typeof frame.data.run_id, 'string');
           }
         }
+        assert.equal(text, 'first second');
         assert.deepEqual(seen, ['RunStarted', 'RunContent', 'RunContent', 'RunContentCompleted', 'RunCompleted']);
+      });
+
+      it('speaks the lean SSE wire: ids once in RunStarted and the terminal event, content frames carry only the delta, every frame numbered', async () => {
+        const response = await fetch(`${server.url}/run`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ input: 'hi', stream: true, session_id: 'lean-1' }),
+        });
+        const text = await response.text();
+        const frames = text.split('\n\n').filter(Boolean);
+        frames.forEach((frame, index) => assert.match(frame, new RegExp(`^id:${index + 1}\nevent:\\w+\ndata:`), `frame ${index + 1} is numbered and named`));
+        const parsed = frames.map((frame) => ({ event: /event:(\w+)/.exec(frame)![1], data: JSON.parse(frame.slice(frame.indexOf('data:') + 5)) }));
+        const started = parsed[0];
+        assert.equal(started.event, 'RunStarted');
+        assert.deepEqual(Object.keys(started.data).sort(), ['agent_id', 'agent_name', 'created_at', 'model', 'run_id', 'session_id', 'user_id']);
+        assert.equal(started.data.session_id, 'lean-1');
+        for (const content of parsed.filter((frame) => frame.event === 'RunContent')) assert.deepEqual(Object.keys(content.data), ['content']);
+        assert.ok(frames.some((frame) => /^id:\d+\nevent:RunContent\ndata:\{"content":"[^"]*"\}$/.test(frame)), 'a content frame is exactly its delta');
+        // The streamed text is not sent again at its end; GET /runs/:id has it whole.
+        const ended = parsed.find((frame) => frame.event === 'RunContentCompleted')!;
+        assert.deepEqual(ended.data, {});
+        const completed = parsed.at(-1)!;
+        assert.equal(completed.event, 'RunCompleted');
+        assert.equal(completed.data.run_id, started.data.run_id);
+        assert.equal(completed.data.session_id, 'lean-1');
+        assert.equal(completed.data.output.run_id, started.data.run_id);
+        assert.equal('content' in completed.data.output, false);
+        assert.equal(completed.data.output.content_type, 'text');
+        const streamed = parsed.filter((frame) => frame.event === 'RunContent').map((frame) => frame.data.content).join('');
+        const recorded: any = await (await fetch(`${server.url}/runs/${started.data.run_id}`)).json();
+        assert.equal(recorded.output.content, streamed);
+        const middle = parsed.slice(1, -1);
+        assert.ok(middle.every((frame) => !('run_id' in frame.data) && !('session_id' in frame.data) && !('created_at' in frame.data) && !('event' in frame.data)));
       });
 
       it('streams when the client accepts text/event-stream', async () => {

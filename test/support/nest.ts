@@ -80,9 +80,10 @@ export async function* readSse(response: Response): AsyncGenerator<SseEvent> {
     while ((end = buffer.indexOf('\n\n')) >= 0) {
       const frame = buffer.slice(0, end);
       buffer = buffer.slice(end + 2);
-      const event = /^event: (.*)$/m.exec(frame)?.[1] ?? 'message';
-      const data = /^data: (.*)$/m.exec(frame)?.[1];
-      const id = /^id: (.*)$/m.exec(frame)?.[1];
+      // A field's colon may be followed by one space, or none (the /run wire sends none).
+      const event = /^event: ?(.*)$/m.exec(frame)?.[1] ?? 'message';
+      const data = /^data: ?(.*)$/m.exec(frame)?.[1];
+      const id = /^id: ?(.*)$/m.exec(frame)?.[1];
       yield { event, data: data === undefined ? undefined : JSON.parse(data), ...(id === undefined ? {} : { id: Number(id) }) };
     }
   }

@@ -31,9 +31,9 @@ function sseEvents(body: string): WireEvent[] {
     .split('\n\n')
     .filter((frame) => frame.trim() !== '')
     .map((frame) => ({
-      event: /^event: (.*)$/m.exec(frame)?.[1] ?? '',
+      event: /^event: ?(.*)$/m.exec(frame)?.[1] ?? '',
       data: JSON.parse(
-        /^data: (.*)$/m.exec(frame)?.[1] ?? '{}',
+        /^data: ?(.*)$/m.exec(frame)?.[1] ?? '{}',
       ) as WireEvent['data'],
     }));
 }
