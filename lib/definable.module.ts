@@ -5,6 +5,8 @@ import { DEFINABLE_AUTH } from './auth/auth.constants';
 import { DefinableAuthGuard } from './auth/definable-auth.guard';
 import { createDefinableController, createMetricsController } from './http/definable.controller';
 import { DefinableOpenApi } from './http/openapi';
+import { createPlaygroundController, DEFAULT_PLAYGROUND_PATH } from './http/playground/playground.controller';
+import type { PlaygroundOptions } from './http/playground/playground.controller';
 import { getInterfaceClientToken, INTERFACE_CLIENTS } from './interfaces/interface-client';
 import { createInterfaceRoutesController } from './interfaces/interface-routes';
 import { InterfaceSupervisor } from './interfaces/interface.supervisor';
@@ -92,7 +94,9 @@ export class DefinableModule extends ConfigurableModuleClass {
     const interfaceRoutes = createInterfaceRoutesController(options.interfaces ?? []);
     const metricsPath = metricsRoute(typeof options.metrics === 'object' ? options.metrics : undefined) ?? serverMetricsPath(options.server);
     const metrics = metricsPath ? createMetricsController(metricsPath) : undefined;
-    const controllers = [declared, interfaceRoutes, metrics].filter((controller): controller is Type => controller !== undefined);
+    // The playground is on in dev mode, and off otherwise unless asked for.
+    const playground = playgroundController(options.playground ?? options.server?.playground ?? (options.dev === true || undefined), options.server);
+    const controllers = [declared, interfaceRoutes, metrics, playground].filter((controller): controller is Type => controller !== undefined);
     const defaultName = options.agent instanceof Agent ? options.agent.name : options.agent?.name;
     const names = [...(defaultName ? [defaultName] : []), ...Object.keys(options.agents ?? {})];
     return DefinableModule.complete(super.forRoot(options), options, names, controllers, defaultName, options.interfaces ?? []);
@@ -101,7 +105,9 @@ export class DefinableModule extends ConfigurableModuleClass {
   /** Configures the module from a factory, a class or an existing provider (`useFactory` / `useClass` / `useExisting`). */
   static override forRootAsync(options: typeof ASYNC_OPTIONS_TYPE): DynamicModule {
     const metricsPath = serverMetricsPath(options.server);
-    return DefinableModule.complete(super.forRootAsync(options), options, [], metricsPath ? [createMetricsController(metricsPath)] : [], undefined, []);
+    const playground = playgroundController(options.server?.playground, options.server);
+    const controllers = [metricsPath ? createMetricsController(metricsPath) : undefined, playground].filter((controller): controller is Type => controller !== undefined);
+    return DefinableModule.complete(super.forRootAsync(options), options, [], controllers, undefined, []);
   }
 
   /** Adds the built-in controller, the `agent.on()` webhooks, one provider per named agent and one per interface client. */
@@ -172,6 +178,12 @@ function interfaceClientProviders(interfaces: MessagingInterface[]): { providers
     inject: tokens,
   });
   return { providers, tokens };
+}
+
+/** The playground page's controller when it is asked for (and the built-in routes it calls are mounted). */
+function playgroundController(setting: boolean | PlaygroundOptions | undefined, server: DefinableModuleExtras['server']): Type | undefined {
+  if (!setting || server?.enabled === false) return undefined;
+  return createPlaygroundController((typeof setting === 'object' && setting.path) || DEFAULT_PLAYGROUND_PATH, server?.prefix ?? '');
 }
 
 /** The `GET /metrics` path from `server.metrics` (`true` → `/metrics`), or none. */

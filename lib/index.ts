@@ -90,8 +90,8 @@ export type {
   SqliteRunStoreOptions,
   StartedRun,
 } from './module';
-export { addDefinableSecurity, DefinableExceptionFilter, DefinableHttpError, DefinableOpenApi } from './http';
-export type { ErrorBody, RunRequestBody, SecuritySchemeTarget, WireRun, WireRunOutput } from './http';
+export { addDefinableSecurity, createPlaygroundController, DefinableExceptionFilter, DefinableHttpError, DefinableOpenApi } from './http';
+export type { ErrorBody, PlaygroundOptions, RunRequestBody, SecuritySchemeTarget, WireRun, WireRunOutput } from './http';
 export {
   AfterResponse,
   AgentCron,

@@ -13,6 +13,8 @@ cd "$(dirname "$0")/.."
 STEPS="${TEST_STEPS:-nest11 nest12 examples}"
 export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
 
+# The browser tests drive the system Chromium (Debian's package; never a downloaded browser).
+bash scripts/setup-chromium.sh || exit 1
 npm run build:all || exit 1
 suite() { node --test --test-reporter=spec --test-concurrency=2 $(find "$1" -name '*.test.js' | sort); }
 failed=()

@@ -9,3 +9,5 @@ export type { RunRequestBody } from './run-request';
 export { sseFrame, toWireEvent, toWireOutput } from './wire-format';
 export type { WireRun } from './wire-format';
 export type { WireRunOutput } from './wire-format';
+export { createPlaygroundController } from './playground/playground.controller';
+export type { PlaygroundOptions } from './playground/playground.controller';

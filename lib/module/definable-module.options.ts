@@ -1,6 +1,7 @@
 import type { Agent, AgentOptions } from '../agent';
 import type { AuthProvider } from '../auth';
 import type { IdentityResolver } from '../interfaces/identity/identity-resolver';
+import type { PlaygroundOptions } from '../http/playground/playground.controller';
 import type { MessagingInterface } from '../interfaces/messaging-interface';
 import type { RunStore } from './runs/run-store';
 import type { QuotaOptions } from './quotas/run-quotas';
@@ -60,6 +61,12 @@ export interface DefinableModuleOptions {
    * a run stopped before its next model call. Default none.
    */
   quotas?: QuotaOptions;
+  /**
+   * The browser playground at `GET /playground` (or `path`): chat with an
+   * agent, see its run events. On in dev mode (`dev: true`), off otherwise
+   * unless set; never needed in production.
+   */
+  playground?: boolean | PlaygroundOptions;
   /** Extra fields for `GET /health` (a version, a notice...). */
   health?: Record<string, unknown>;
 }
@@ -76,6 +83,8 @@ export interface DefinableServerOptions {
    * `metrics.route`). Metrics must be on (`metrics` in the options). Default off.
    */
   metrics?: boolean | string;
+  /** Serve the playground page (`true`, or `{ path }`) — the way to ask for it with `forRootAsync` (`forRoot` also reads `playground`). */
+  playground?: boolean | PlaygroundOptions;
 }
 
 /** Options given beside the module options to both `forRoot` and `forRootAsync`. */
