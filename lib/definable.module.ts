@@ -5,6 +5,7 @@ import { DEFINABLE_AUTH } from './auth/auth.constants';
 import { DefinableAuthGuard } from './auth/definable-auth.guard';
 import { createDefinableController, createMetricsController } from './http/definable.controller';
 import { DefinableOpenApi } from './http/openapi';
+import { createUiChatController } from './http/ui-chat.controller';
 import { createPlaygroundController, DEFAULT_PLAYGROUND_PATH } from './http/playground/playground.controller';
 import type { PlaygroundOptions } from './http/playground/playground.controller';
 import { getInterfaceClientToken, INTERFACE_CLIENTS } from './interfaces/interface-client';
@@ -96,7 +97,7 @@ export class DefinableModule extends ConfigurableModuleClass {
     const metrics = metricsPath ? createMetricsController(metricsPath) : undefined;
     // The playground is on in dev mode, and off otherwise unless asked for.
     const playground = playgroundController(options.playground ?? options.server?.playground ?? (options.dev === true || undefined), options.server);
-    const controllers = [declared, interfaceRoutes, metrics, playground].filter((controller): controller is Type => controller !== undefined);
+    const controllers = [declared, interfaceRoutes, metrics, playground, ...protocolControllers(options.server)].filter((controller): controller is Type => controller !== undefined);
     const defaultName = options.agent instanceof Agent ? options.agent.name : options.agent?.name;
     const names = [...(defaultName ? [defaultName] : []), ...Object.keys(options.agents ?? {})];
     return DefinableModule.complete(super.forRoot(options), options, names, controllers, defaultName, options.interfaces ?? []);
@@ -106,7 +107,9 @@ export class DefinableModule extends ConfigurableModuleClass {
   static override forRootAsync(options: typeof ASYNC_OPTIONS_TYPE): DynamicModule {
     const metricsPath = serverMetricsPath(options.server);
     const playground = playgroundController(options.server?.playground, options.server);
-    const controllers = [metricsPath ? createMetricsController(metricsPath) : undefined, playground].filter((controller): controller is Type => controller !== undefined);
+    const controllers = [metricsPath ? createMetricsController(metricsPath) : undefined, playground, ...protocolControllers(options.server)].filter(
+      (controller): controller is Type => controller !== undefined,
+    );
     return DefinableModule.complete(super.forRootAsync(options), options, [], controllers, undefined, []);
   }
 
@@ -178,6 +181,14 @@ function interfaceClientProviders(interfaces: MessagingInterface[]): { providers
     inject: tokens,
   });
   return { providers, tokens };
+}
+
+/** The protocol surfaces asked for in `server` (the AI SDK UI stream…), each at its own path. */
+function protocolControllers(server: DefinableModuleExtras['server']): Type[] {
+  const controllers: Type[] = [];
+  const path = <T extends { path?: string }>(setting: boolean | T | undefined, fallback: string) => (typeof setting === 'object' && setting.path) || fallback;
+  if (server?.uiChat) controllers.push(createUiChatController(path(server.uiChat, '/chat')) as Type);
+  return controllers;
 }
 
 /** The playground page's controller when it is asked for (and the built-in routes it calls are mounted). */

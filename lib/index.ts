@@ -90,8 +90,19 @@ export type {
   SqliteRunStoreOptions,
   StartedRun,
 } from './module';
-export { addDefinableSecurity, createPlaygroundController, DefinableExceptionFilter, DefinableHttpError, DefinableOpenApi } from './http';
-export type { ErrorBody, PlaygroundOptions, RunRequestBody, SecuritySchemeTarget, WireRun, WireRunOutput } from './http';
+export { addDefinableSecurity, createPlaygroundController, createUiChatController, DefinableExceptionFilter, DefinableHttpError, DefinableOpenApi } from './http';
+export type {
+  ErrorBody,
+  PlaygroundOptions,
+  RunRequestBody,
+  SecuritySchemeTarget,
+  UiChatMessage,
+  UiChatMessageMetadata,
+  UiChatOptions,
+  UiChatRequestBody,
+  WireRun,
+  WireRunOutput,
+} from './http';
 export {
   AfterResponse,
   AgentCron,

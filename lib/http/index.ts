@@ -11,3 +11,6 @@ export type { WireRun } from './wire-format';
 export type { WireRunOutput } from './wire-format';
 export { createPlaygroundController } from './playground/playground.controller';
 export type { PlaygroundOptions } from './playground/playground.controller';
+export { createUiChatController } from './ui-chat.controller';
+export type { UiChatMessage, UiChatOptions, UiChatRequestBody } from './ui-chat.controller';
+export type { UiChatMessageMetadata } from './ui-message-stream';

@@ -2,6 +2,7 @@ import type { Agent, AgentOptions } from '../agent';
 import type { AuthProvider } from '../auth';
 import type { IdentityResolver } from '../interfaces/identity/identity-resolver';
 import type { PlaygroundOptions } from '../http/playground/playground.controller';
+import type { UiChatOptions } from '../http/surface-options';
 import type { MessagingInterface } from '../interfaces/messaging-interface';
 import type { RunStore } from './runs/run-store';
 import type { QuotaOptions } from './quotas/run-quotas';
@@ -85,6 +86,11 @@ export interface DefinableServerOptions {
   metrics?: boolean | string;
   /** Serve the playground page (`true`, or `{ path }`) — the way to ask for it with `forRootAsync` (`forRoot` also reads `playground`). */
   playground?: boolean | PlaygroundOptions;
+  /**
+   * The AI SDK UI message stream route `POST /chat` (or `{ path }`), which
+   * `useChat` with `DefaultChatTransport` talks to. Default off.
+   */
+  uiChat?: boolean | UiChatOptions;
 }
 
 /** Options given beside the module options to both `forRoot` and `forRootAsync`. */
