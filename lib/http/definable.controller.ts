@@ -18,7 +18,7 @@ import { RunIdempotency } from '../module/runs/run-idempotency';
 import { RunRecorder } from '../module/runs/run-recorder';
 import { DefinableMetrics } from '../module/telemetry/definable-metrics';
 import { lastEventId, publicFrame, publicRun, SSE_HEADERS, writeRunEvents } from './run-events-writer';
-import { parseRunRequest } from './run-request';
+import { callerUserId, parseRunRequest, requestedAgent } from './run-request';
 import { toWireOutput, WireRun } from './wire-format';
 import type { RunRecord } from '../module/runs/run-store';
 
@@ -124,17 +124,8 @@ export class DefinableController {
     if (this.runner.isClosing) throw new DefinableHttpError(503, 'shutting_down', 'The server is shutting down; retry against another instance.');
     const body = parseRunRequest(request.body, request.headers?.['content-type']);
     const principal: AuthContext | undefined = request[AUTH_CONTEXT_PROPERTY];
-    let userId = body.user_id;
-    if (principal) {
-      if (body.user_id !== undefined && body.user_id !== principal.userId && !principal.trusted) {
-        throw new DefinableHttpError(403, 'forbidden', `"user_id" must be your own (${principal.userId}) or left out; only trusted services may act for other users.`);
-      }
-      userId = body.user_id ?? principal.userId;
-    }
-    const agent = this.agents.find(body.agent);
-    if (!agent) {
-      throw new DefinableHttpError(400, 'unknown_agent', `No agent named "${body.agent}"; use one of: ${this.agents.names().join(', ')}.`);
-    }
+    const userId = callerUserId(principal, body.user_id);
+    const agent = requestedAgent(this.agents, body.agent);
     const accept = String(request.headers?.accept ?? '');
     const streaming = body.stream ?? accept.includes('text/event-stream');
     if (body.background && body.stream) {

@@ -1,4 +1,28 @@
+import type { Agent } from '../agent';
+import type { AuthContext } from '../auth';
+import type { AgentRegistry } from '../module/agent.registry';
 import { assertContentType, DefinableHttpError, JSON_CONTENT_TYPE_HINT } from '../module/http-errors';
+
+/**
+ * The user a run from an HTTP caller is for — the rule of every route that
+ * runs an agent: an authenticated caller's runs are its own (`requested`, when
+ * given, must be its id) unless it is trusted, which may name any user;
+ * without auth, the requested user. `field` names the request field in the 403.
+ */
+export function callerUserId(principal: AuthContext | undefined, requested: string | undefined, field = '"user_id"'): string | undefined {
+  if (!principal) return requested;
+  if (requested !== undefined && requested !== principal.userId && !principal.trusted) {
+    throw new DefinableHttpError(403, 'forbidden', `${field} must be your own (${principal.userId}) or left out; only trusted services may act for other users.`);
+  }
+  return requested ?? principal.userId;
+}
+
+/** The agent a request names (the default one when it names none); 400 `unknown_agent`, listing the agents, otherwise. */
+export function requestedAgent(agents: AgentRegistry, name: string | undefined): Agent {
+  const agent = agents.find(name);
+  if (!agent) throw new DefinableHttpError(400, 'unknown_agent', `No agent named "${name}"; use one of: ${agents.names().join(', ')}.`);
+  return agent;
+}
 
 /** The body of `POST /run`. */
 export interface RunRequestBody {

@@ -16,6 +16,7 @@ import type { DefinableModuleOptions } from '../module/definable-module.options'
 import { DEFINABLE_OPTIONS } from '../module/definable.module-definition';
 import { assertContentType, DefinableHttpError } from '../module/http-errors';
 import { redactSecrets } from '../module/redact';
+import { callerUserId, requestedAgent } from './run-request';
 import { UI_MESSAGE_STREAM_HEADERS, UI_STREAM_DONE, UiMessageStreamEncoder } from './ui-message-stream';
 
 export type { UiChatOptions } from './surface-options';
@@ -123,17 +124,8 @@ export class UiChatController {
     if (this.runner.isClosing) throw new DefinableHttpError(503, 'shutting_down', 'The server is shutting down; retry against another instance.');
     const body = parseUiChatRequest(request.body, request.headers?.['content-type'], this.route);
     const principal: AuthContext | undefined = request[AUTH_CONTEXT_PROPERTY];
-    let userId = body.user_id;
-    if (principal) {
-      if (body.user_id !== undefined && body.user_id !== principal.userId && !principal.trusted) {
-        throw new DefinableHttpError(403, 'forbidden', `"user_id" must be your own (${principal.userId}) or left out; only trusted services may act for other users.`);
-      }
-      userId = body.user_id ?? principal.userId;
-    }
-    const agent = this.agents.find(body.agent);
-    if (!agent) {
-      throw new DefinableHttpError(400, 'unknown_agent', `No agent named "${body.agent}"; use one of: ${this.agents.names().join(', ')}.`);
-    }
+    const userId = callerUserId(principal, body.user_id);
+    const agent = requestedAgent(this.agents, body.agent);
     const last = body.messages.length - 1;
     const turn = userTurn(body.messages[last], last);
     await this.syncSession(agent, body, userId ?? null);
