@@ -90,9 +90,25 @@ export type {
   SqliteRunStoreOptions,
   StartedRun,
 } from './module';
-export { addDefinableSecurity, createPlaygroundController, createUiChatController, DefinableExceptionFilter, DefinableHttpError, DefinableOpenApi } from './http';
+export {
+  addDefinableSecurity,
+  createOpenAICompatController,
+  createPlaygroundController,
+  createUiChatController,
+  DefinableExceptionFilter,
+  DefinableHttpError,
+  DefinableOpenApi,
+} from './http';
 export type {
+  ChatCompletionMessage,
+  ChatCompletionRequestBody,
+  ChatCompletionResponse,
+  ChatCompletionUsage,
   ErrorBody,
+  OpenAICompatOptions,
+  OpenAIErrorBody,
+  OpenAIModel,
+  OpenAIModelList,
   PlaygroundOptions,
   RunRequestBody,
   SecuritySchemeTarget,

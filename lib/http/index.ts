@@ -14,3 +14,6 @@ export type { PlaygroundOptions } from './playground/playground.controller';
 export { createUiChatController } from './ui-chat.controller';
 export type { UiChatMessage, UiChatOptions, UiChatRequestBody } from './ui-chat.controller';
 export type { UiChatMessageMetadata } from './ui-message-stream';
+export { createOpenAICompatController } from './openai-compat.controller';
+export type { OpenAICompatOptions, OpenAIModel, OpenAIModelList } from './openai-compat.controller';
+export type { ChatCompletionMessage, ChatCompletionRequestBody, ChatCompletionResponse, ChatCompletionUsage, OpenAIErrorBody } from './chat-completions';

@@ -1,4 +1,6 @@
 import type { Agent } from '../agent';
+import { SessionOwnershipError } from '../agent/errors';
+import type { Message } from '../agent/messages';
 import type { AuthContext } from '../auth';
 import type { AgentRegistry } from '../module/agent.registry';
 import { assertContentType, DefinableHttpError, JSON_CONTENT_TYPE_HINT } from '../module/http-errors';
@@ -22,6 +24,27 @@ export function requestedAgent(agents: AgentRegistry, name: string | undefined):
   const agent = agents.find(name);
   if (!agent) throw new DefinableHttpError(400, 'unknown_agent', `No agent named "${name}"; use one of: ${agents.names().join(', ')}.`);
   return agent;
+}
+
+/**
+ * Makes the stored session match a client that keeps the conversation itself
+ * (the AI SDK's `useChat`, OpenAI clients) where the client's copy must win:
+ * seeds a session the server does not have (or has empty) with the client's
+ * earlier messages, and replaces it when the client rewrote the chat
+ * (`rewritten`). A session the server has stays the history otherwise: it
+ * holds the exact tool calls and results the client may not have kept.
+ * Another user's session is never touched ({@link SessionOwnershipError}).
+ */
+export async function syncClientHistory(agent: Agent, sessionId: string, userId: string | null, history: () => Message[], rewritten: boolean): Promise<void> {
+  const store = agent.sessionStore;
+  const scope = { userId };
+  const session = await store.getSession(sessionId, scope);
+  // A store from before user-scoped sessions may answer with another user's session: never touch it.
+  if (session && session.userId !== userId) throw new SessionOwnershipError(sessionId);
+  if (session && session.messageCount > 0 && !rewritten) return;
+  const messages = history();
+  if (session) await store.deleteSession(sessionId, scope);
+  if (messages.length) await store.append(sessionId, userId, messages);
 }
 
 /** The body of `POST /run`. */

@@ -6,3 +6,9 @@ export interface UiChatOptions {
   /** Where the route is mounted. Default `'/chat'`. */
   path?: string;
 }
+
+/** Options of the OpenAI-compatible routes (`server: { openai: true | OpenAICompatOptions }`). */
+export interface OpenAICompatOptions {
+  /** The base path the routes are mounted under: `{path}/chat/completions`, `{path}/models`. Default `'/v1'`. */
+  path?: string;
+}

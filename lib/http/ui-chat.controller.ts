@@ -1,7 +1,5 @@
 import { Controller, HttpCode, Inject, Logger, Optional, Post, Req, Res, Type, UseFilters, UseGuards } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
-import type { Agent } from '../agent/agent';
-import { SessionOwnershipError } from '../agent/errors';
 import type { ImageInput } from '../agent/media';
 import type { ContentPart, Message, ToolCallRequest } from '../agent/messages';
 import type { FileInput } from '../agent/readers/file-reader';
@@ -16,7 +14,7 @@ import type { DefinableModuleOptions } from '../module/definable-module.options'
 import { DEFINABLE_OPTIONS } from '../module/definable.module-definition';
 import { assertContentType, DefinableHttpError } from '../module/http-errors';
 import { redactSecrets } from '../module/redact';
-import { callerUserId, requestedAgent } from './run-request';
+import { callerUserId, requestedAgent, syncClientHistory } from './run-request';
 import { UI_MESSAGE_STREAM_HEADERS, UI_STREAM_DONE, UiMessageStreamEncoder } from './ui-message-stream';
 
 export type { UiChatOptions } from './surface-options';
@@ -128,7 +126,8 @@ export class UiChatController {
     const agent = requestedAgent(this.agents, body.agent);
     const last = body.messages.length - 1;
     const turn = userTurn(body.messages[last], last);
-    await this.syncSession(agent, body, userId ?? null);
+    const rewritten = body.trigger === 'regenerate-message' || body.messageId !== undefined;
+    await syncClientHistory(agent, body.id, userId ?? null, () => toHistory(body.messages.slice(0, -1)), rewritten);
 
     const raw: ServerResponse = reply.raw ?? reply;
     const controller = new AbortController();
@@ -172,24 +171,6 @@ export class UiChatController {
       raw.removeListener('close', onClose);
       if (!raw.destroyed) raw.end(UI_STREAM_DONE);
     }
-  }
-
-  /**
-   * Makes the stored session match the chat where the client's copy must
-   * win: seeds a session the server does not have from the earlier
-   * messages, and replaces it when the client rewrote the chat.
-   */
-  private async syncSession(agent: Agent, body: ParsedUiChatRequest, userId: string | null): Promise<void> {
-    const store = agent.sessionStore;
-    const scope = { userId };
-    const rewritten = body.trigger === 'regenerate-message' || body.messageId !== undefined;
-    const session = await store.getSession(body.id, scope);
-    // A store from before user-scoped sessions may answer with another user's session: never touch it.
-    if (session && session.userId !== userId) throw new SessionOwnershipError(body.id);
-    if (session && session.messageCount > 0 && !rewritten) return;
-    const history = toHistory(body.messages.slice(0, -1));
-    if (session) await store.deleteSession(body.id, scope);
-    if (history.length) await store.append(body.id, userId, history);
   }
 }
 

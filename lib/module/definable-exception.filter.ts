@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { toErrorResponse } from './http-errors';
+import type { ErrorBody } from './http-errors';
 import { redactSecrets } from './redact';
 
 /**
@@ -35,6 +36,11 @@ export class DefinableExceptionFilter implements ExceptionFilter {
       return;
     }
     for (const [name, value] of Object.entries(headers ?? {})) this.adapterHost.httpAdapter.setHeader(response, name, value);
-    this.adapterHost.httpAdapter.reply(response, body, status);
+    this.adapterHost.httpAdapter.reply(response, this.shape(status, body), status);
+  }
+
+  /** The body sent for an error: the module's `{ error: { code, message } }`; a protocol's filter answers in its own shape. */
+  protected shape(_status: number, body: ErrorBody): unknown {
+    return body;
   }
 }

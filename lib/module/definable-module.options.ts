@@ -2,7 +2,7 @@ import type { Agent, AgentOptions } from '../agent';
 import type { AuthProvider } from '../auth';
 import type { IdentityResolver } from '../interfaces/identity/identity-resolver';
 import type { PlaygroundOptions } from '../http/playground/playground.controller';
-import type { UiChatOptions } from '../http/surface-options';
+import type { OpenAICompatOptions, UiChatOptions } from '../http/surface-options';
 import type { MessagingInterface } from '../interfaces/messaging-interface';
 import type { RunStore } from './runs/run-store';
 import type { QuotaOptions } from './quotas/run-quotas';
@@ -91,6 +91,12 @@ export interface DefinableServerOptions {
    * `useChat` with `DefaultChatTransport` talks to. Default off.
    */
   uiChat?: boolean | UiChatOptions;
+  /**
+   * The OpenAI-compatible routes `POST /v1/chat/completions` and
+   * `GET /v1/models` (or under `{ path }`), which every OpenAI client talks
+   * to; `model` names the agent. Default off.
+   */
+  openai?: boolean | OpenAICompatOptions;
 }
 
 /** Options given beside the module options to both `forRoot` and `forRootAsync`. */
