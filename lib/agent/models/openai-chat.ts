@@ -1,3 +1,4 @@
+import { createParser } from 'eventsource-parser';
 import OpenAI from 'openai';
 import type {
   ChatCompletionContentPart,
@@ -86,12 +87,12 @@ export class OpenAIChat implements Model {
     const watch = new IdleWatch(this.options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT, request.signal);
     try {
       if (request.stream) {
-        const stream = await client.chat.completions.create(
-          { ...params, stream: true, stream_options: { include_usage: true } } as ChatCompletionCreateParamsStreaming,
-          { signal: watch.signal },
-        );
+        // The raw response: its events are read (and folded) a network read at a time, under the idle watch.
+        const response = await client.chat.completions
+          .create({ ...params, stream: true, stream_options: { include_usage: true } } as ChatCompletionCreateParamsStreaming, { signal: watch.signal })
+          .asResponse();
         watch.start();
-        yield* this.readStream(stream, watch, request.signal);
+        yield* this.readStream(response, watch, request.signal);
       } else {
         // The raw response, so the body is read under the idle watch (the SDK's timeout ends at the headers).
         const response = await client.chat.completions
@@ -142,48 +143,90 @@ export class OpenAIChat implements Model {
     }
   }
 
-  private async *readStream(
-    stream: AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>,
-    watch: IdleWatch,
-    signal: AbortSignal | undefined,
-  ): AsyncIterable<ModelChunk> {
+  /**
+   * Reads a streamed answer from the raw response, a network read at a time:
+   * the Server-Sent Events of a read are parsed in one synchronous pass
+   * (`eventsource-parser`), then its chunks are yielded one by one. The SDK's
+   * own stream reader puts three async iterators between the socket and each
+   * chunk; a relay of hundreds of chunks feels every one of them. Its rules
+   * are kept: a `data` with an `error` (or an `error` event) is the
+   * provider's `APIError`, `[DONE]` ends the answer.
+   */
+  private async *readStream(response: Response, watch: IdleWatch, signal: AbortSignal | undefined): AsyncIterable<ModelChunk> {
     const calls = new Map<number, { id: string; name: string; arguments: string }>();
     let finish: string | null = null;
     let chunks = 0;
     let choices = 0;
-    try {
-      for await (const chunk of stream) {
-        watch.touch();
-        chunks++;
-        if (chunk.usage) yield { type: 'usage', usage: usageOf(chunk.usage) };
-        // The usage chunk of `include_usage` has `choices: []`.
-        const choice = chunk.choices?.[0];
-        if (!choice) continue;
-        choices++;
-        const delta = choice.delta ?? {};
-        const reasoning = reasoningOf(delta);
-        if (reasoning) yield { type: 'reasoning', delta: reasoning };
-        if (typeof delta.content === 'string' && delta.content !== '') yield { type: 'content', delta: delta.content };
-        for (const part of delta.tool_calls ?? []) {
-          const call = calls.get(part.index) ?? { id: '', name: '', arguments: '' };
-          if (part.id) call.id = part.id;
-          if (part.function?.name) call.name += part.function.name;
-          if (part.function?.arguments) call.arguments += part.function.arguments;
-          calls.set(part.index, call);
+    let done = false;
+    let failure: unknown;
+    const parsed: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
+    const parser = createParser({
+      onEvent: (event) => {
+        if (done || failure) return;
+        if (event.data.startsWith('[DONE]')) {
+          done = true;
+          return;
         }
-        if (choice.finish_reason) finish = choice.finish_reason;
+        let data: any;
+        try {
+          data = JSON.parse(event.data);
+        } catch (error) {
+          failure = new ModelError('model_bad_response', `The model ${this.id} streamed a chunk that is not JSON: ${errorText(error)}`, { cause: error });
+          return;
+        }
+        if (event.event === 'error' || data?.error) {
+          failure = new OpenAI.APIError(undefined, data?.error ?? data, data?.message ?? undefined, response.headers);
+          return;
+        }
+        parsed.push(data);
+      },
+    });
+    const reader = response.body?.getReader();
+    const decoder = new TextDecoder();
+    let finished = false;
+    try {
+      // Read to the body's end, as the SDK's reader does (events after [DONE] are ignored): the connection is then reused.
+      while (reader) {
+        const read = await reader.read();
+        if (read.done) break;
+        watch.touch();
+        parser.feed(decoder.decode(read.value, { stream: true }));
+        // The read's chunks, one by one, then its failure (a provider's error event follows what it streamed before it).
+        for (const chunk of parsed) {
+          chunks++;
+          if (chunk.usage) yield { type: 'usage', usage: usageOf(chunk.usage) };
+          // The usage chunk of `include_usage` has `choices: []`.
+          const choice = chunk.choices?.[0];
+          if (!choice) continue;
+          choices++;
+          const delta = choice.delta ?? {};
+          const reasoning = reasoningOf(delta);
+          if (reasoning) yield { type: 'reasoning', delta: reasoning };
+          if (typeof delta.content === 'string' && delta.content !== '') yield { type: 'content', delta: delta.content };
+          for (const part of delta.tool_calls ?? []) {
+            const call = calls.get(part.index) ?? { id: '', name: '', arguments: '' };
+            if (part.id) call.id = part.id;
+            if (part.function?.name) call.name += part.function.name;
+            if (part.function?.arguments) call.arguments += part.function.arguments;
+            calls.set(part.index, call);
+          }
+          if (choice.finish_reason) finish = choice.finish_reason;
+        }
+        parsed.length = 0;
+        if (failure) throw failure;
       }
+      finished = true;
     } catch (error) {
-      if (watch.signal.aborted || error instanceof OpenAI.APIError && !(error instanceof OpenAI.APIConnectionError)) throw error;
-      if (error instanceof SyntaxError) {
-        throw new ModelError('model_bad_response', `The model ${this.id} streamed a chunk that is not JSON: ${error.message}`, { cause: error });
-      }
+      if (watch.signal.aborted || error instanceof ModelError || (error instanceof OpenAI.APIError && !(error instanceof OpenAI.APIConnectionError))) throw error;
       if (chunks > 0) {
         throw new ModelError('model_stream_interrupted', `The model ${this.id}'s stream broke off after ${chunks} chunks: ${errorText(error)}`, { cause: error });
       }
       throw error;
+    } finally {
+      // Left early (the run ended or was cancelled): close the upstream request.
+      if (reader && !finished) void reader.cancel().catch(() => undefined);
     }
-    // Aborting the request ends the SDK's iterator quietly: report nothing half-done.
+    // Aborting the request ends the answer: report nothing half-done.
     if (watch.signal.aborted) {
       if (watch.expired) throw watch.signal.reason;
       return;
