@@ -7,6 +7,7 @@ import { createDefinableController, createMetricsController } from './http/defin
 import { DefinableOpenApi } from './http/openapi';
 import { createOpenAICompatController } from './http/openai-compat.controller';
 import { createUiChatController } from './http/ui-chat.controller';
+import { createMcpController } from './http/mcp.controller';
 import { createPlaygroundController, DEFAULT_PLAYGROUND_PATH } from './http/playground/playground.controller';
 import type { PlaygroundOptions } from './http/playground/playground.controller';
 import { getInterfaceClientToken, INTERFACE_CLIENTS } from './interfaces/interface-client';
@@ -184,12 +185,13 @@ function interfaceClientProviders(interfaces: MessagingInterface[]): { providers
   return { providers, tokens };
 }
 
-/** The protocol surfaces asked for in `server` (the AI SDK UI stream, the OpenAI-compatible API…), each at its own path. */
+/** The protocol surfaces asked for in `server` (the AI SDK UI stream, the OpenAI-compatible API, MCP…), each at its own path. */
 function protocolControllers(server: DefinableModuleExtras['server']): Type[] {
   const controllers: Type[] = [];
   const path = <T extends { path?: string }>(setting: boolean | T | undefined, fallback: string) => (typeof setting === 'object' && setting.path) || fallback;
   if (server?.uiChat) controllers.push(createUiChatController(path(server.uiChat, '/chat')) as Type);
   if (server?.openai) controllers.push(createOpenAICompatController(path(server.openai, '/v1')) as Type);
+  if (server?.mcp) controllers.push(createMcpController(path(server.mcp, '/mcp'), typeof server.mcp === 'object' ? server.mcp : {}) as Type);
   return controllers;
 }
 

@@ -93,6 +93,7 @@ export type {
 export {
   addDefinableSecurity,
   createOpenAICompatController,
+  createMcpController,
   createPlaygroundController,
   createUiChatController,
   DefinableExceptionFilter,
@@ -109,6 +110,9 @@ export type {
   OpenAIErrorBody,
   OpenAIModel,
   OpenAIModelList,
+  McpAgentToolArguments,
+  McpAgentToolOptions,
+  McpServerOptions,
   PlaygroundOptions,
   RunRequestBody,
   SecuritySchemeTarget,

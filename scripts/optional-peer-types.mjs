@@ -5,8 +5,9 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const OPTIONAL = ['telegraf', 'discord.js', 'ws', 'necord', 'nestjs-telegraf', 'better-sqlite3', 'prom-client'];
-const IMPORT = new RegExp(`^import .* from '(${OPTIONAL.map((name) => name.replace('.', '\\.')).join('|')})';$`);
+const OPTIONAL = ['telegraf', 'discord.js', 'ws', 'necord', 'nestjs-telegraf', 'better-sqlite3', 'prom-client', '@modelcontextprotocol/sdk'];
+// A package's subpaths too (`@modelcontextprotocol/sdk/client/index.js`).
+const IMPORT = new RegExp(`^import .* from '(${OPTIONAL.map((name) => name.replace('.', '\\.')).join('|')})(/[^']*)?';$`);
 const MARK = '// @ts-ignore -- optional peer dependency: its types apply where it is installed';
 
 function walk(folder) {

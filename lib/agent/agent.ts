@@ -22,7 +22,8 @@ import { RunState } from './run/run-state';
 import { toolRound } from './run/tool-round';
 import { InMemorySessionStore } from './sessions/in-memory-session-store';
 import type { SessionStore } from './sessions/session-store';
-import type { Tool } from './tools/tool';
+import { Tool, toolDefinitions } from './tools/tool';
+import { isToolset, Toolset } from './tools/toolset';
 import { AgentTrigger, AgentTriggerEntry, AgentTriggerHandler, validateTrigger } from './triggers';
 
 /** @internal The key of {@link Agent}'s loop as a host drives it (see `AgentRunner`). */
@@ -38,8 +39,12 @@ export interface AgentOptions {
   model: Model;
   /** The system message of every run. */
   instructions?: string;
-  /** Tools the model may call (see `defineTool`). Names must be unique. */
-  tools?: Tool[];
+  /**
+   * Tools the model may call (see `defineTool`), and toolsets whose tools are
+   * known at run time (`mcpTools(...)`: a remote MCP server's tools), asked
+   * for their tools at the start of each run. Names must be unique across all.
+   */
+  tools?: (Tool | Toolset)[];
   /** Where conversation history lives. Default: a bounded {@link InMemorySessionStore}. */
   sessionStore?: SessionStore;
   /** Stored messages sent with each run (tool calls are never split from their results). Default 50; 0 sends none. */
@@ -110,7 +115,12 @@ export class Agent {
       throw new TypeError(`Agent option knowledgeMode must be 'always' or 'tool', got "${String(options.knowledgeMode)}".`);
     }
     const toolReferences = new Map<string, KnowledgeReference[]>();
-    const declared = [...(options.tools ?? [])];
+    const declared: Tool[] = [];
+    const toolsets: Toolset[] = [];
+    for (const entry of options.tools ?? []) {
+      if (isToolset(entry)) toolsets.push(entry);
+      else declared.push(entry);
+    }
     if (options.knowledge && knowledgeMode === 'tool') declared.push(searchKnowledgeTool(options.knowledge, toolReferences));
     const tools = uniqueTools(this.name, declared);
     this.setup = {
@@ -119,7 +129,8 @@ export class Agent {
       model: this.model,
       instructions: options.instructions,
       tools,
-      toolDefinitions: [...tools.values()].map((tool) => ({ name: tool.name, description: tool.description, parameters: tool.jsonSchema })),
+      toolDefinitions: toolDefinitions(tools.values()),
+      toolsets,
       sessionStore: this.sessionStore,
       historyLimit,
       maxSteps,
@@ -182,6 +193,18 @@ export class Agent {
     if (!logger || typeof logger.error !== 'function') throw new TypeError('useLogger() needs a logger with log, warn and error methods.');
     this.setup.logger = logger;
     this.defaultLogger = false;
+  }
+
+  /**
+   * Closes the agent's toolsets (an `mcpTools` client's connection or child
+   * process). `DefinableModule` does it when the app shuts down. The agent
+   * can still run afterwards: a toolset opens again when a run needs it.
+   */
+  async close(): Promise<void> {
+    const results = await Promise.allSettled(this.setup.toolsets.map((toolset) => toolset.close()));
+    results.forEach((result, index) => {
+      if (result.status === 'rejected') this.setup.logger.error(`Closing toolset ${this.setup.toolsets[index].name} failed: ${String(result.reason)}`);
+    });
   }
 
   /** Resolves when the memory updates that `run()` left running in the background are done. */
@@ -320,7 +343,9 @@ function uniqueTools(agentName: string, declared: Tool[]): Map<string, Tool> {
   const tools = new Map<string, Tool>();
   for (const tool of declared) {
     if (!tool || typeof tool.execute !== 'function' || !tool.jsonSchema) {
-      throw new TypeError(`Agent "${agentName}": every tool must be created with defineTool({ name, description, parameters, execute }).`);
+      throw new TypeError(
+        `Agent "${agentName}": every tool must be created with defineTool({ name, description, parameters, execute }), or be a toolset such as mcpTools({ url }).`,
+      );
     }
     if (tools.has(tool.name)) {
       throw new TypeError(`Agent "${agentName}" has two tools named "${tool.name}"; tool names must be unique.`);

@@ -15,6 +15,7 @@
  * - `model_bad_response`: the provider's answer could not be understood (e.g. malformed tool-call JSON).
  * - `max_steps_exceeded`: the model kept calling tools past `maxSteps`.
  * - `output_validation`: the reply did not match `outputSchema`.
+ * - `tools_unavailable`: a toolset (e.g. an MCP server of `mcpTools`) could not give its tools, or two tools share a name.
  * - `unsupported_media`: an input (image, audio, video) the model cannot take.
  * - `file_read`: a file could not be read (unknown type, too large, corrupt).
  * - `invalid_input`: the run's input or options are malformed.
@@ -39,6 +40,7 @@ export type AgentErrorCode =
   | 'model_bad_response'
   | 'max_steps_exceeded'
   | 'output_validation'
+  | 'tools_unavailable'
   | 'unsupported_media'
   | 'file_read'
   | 'invalid_input'

@@ -72,4 +72,7 @@ export { SqliteSessionStore } from './sessions/sqlite-session-store';
 export type { SqliteSessionStoreOptions } from './sessions/sqlite-session-store';
 export { defineTool } from './tools/tool';
 export type { Tool, ToolConfig, ToolContext } from './tools/tool';
+export type { Toolset } from './tools/toolset';
+export { mcpTools } from './tools/mcp-tools';
+export type { McpHttpToolsOptions, McpStdioToolsOptions, McpToolsCommonOptions, McpToolsOptions } from './tools/mcp-tools';
 export type { AgentTrigger, AgentTriggerEntry, AgentTriggerHandler, TriggerEvent } from './triggers';

@@ -17,3 +17,5 @@ export type { UiChatMessageMetadata } from './ui-message-stream';
 export { createOpenAICompatController } from './openai-compat.controller';
 export type { OpenAICompatOptions, OpenAIModel, OpenAIModelList } from './openai-compat.controller';
 export type { ChatCompletionMessage, ChatCompletionRequestBody, ChatCompletionResponse, ChatCompletionUsage, OpenAIErrorBody } from './chat-completions';
+export { createMcpController } from './mcp.controller';
+export type { McpAgentToolArguments, McpAgentToolOptions, McpServerOptions } from './mcp.controller';

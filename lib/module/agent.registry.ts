@@ -72,6 +72,9 @@ export class AgentRegistry implements OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     // Background memory updates finish before the stores close.
     await Promise.all(this.all().map((agent) => agent.idle()));
+    // Toolsets (MCP clients, their child processes) close with the app, overridden agents' too.
+    const agents = new Set([...this.all(), ...this.configured.entries().map(([, agent]) => agent)]);
+    await Promise.all([...agents].map((agent) => (typeof agent.close === 'function' ? agent.close() : undefined)));
     await this.configured.close();
   }
 }

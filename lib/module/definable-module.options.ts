@@ -2,7 +2,7 @@ import type { Agent, AgentOptions } from '../agent';
 import type { AuthProvider } from '../auth';
 import type { IdentityResolver } from '../interfaces/identity/identity-resolver';
 import type { PlaygroundOptions } from '../http/playground/playground.controller';
-import type { OpenAICompatOptions, UiChatOptions } from '../http/surface-options';
+import type { McpServerOptions, OpenAICompatOptions, UiChatOptions } from '../http/surface-options';
 import type { MessagingInterface } from '../interfaces/messaging-interface';
 import type { RunStore } from './runs/run-store';
 import type { QuotaOptions } from './quotas/run-quotas';
@@ -97,6 +97,12 @@ export interface DefinableServerOptions {
    * to; `model` names the agent. Default off.
    */
   openai?: boolean | OpenAICompatOptions;
+  /**
+   * The agents as MCP tools over Streamable HTTP at `POST /mcp` (or `{ path }`),
+   * under the module's auth; `agents` gives a tool's description or an
+   * `outputSchema` (structured content). Default off.
+   */
+  mcp?: boolean | McpServerOptions;
 }
 
 /** Options given beside the module options to both `forRoot` and `forRootAsync`. */

@@ -72,6 +72,7 @@ const STATUS_BY_CODE: Partial<Record<AgentErrorCode, number>> = {
   model_stream_interrupted: HttpStatus.BAD_GATEWAY,
   max_steps_exceeded: HttpStatus.BAD_GATEWAY,
   output_validation: HttpStatus.BAD_GATEWAY,
+  tools_unavailable: HttpStatus.BAD_GATEWAY,
   unsupported_media: HttpStatus.BAD_REQUEST,
   file_read: HttpStatus.BAD_REQUEST,
   invalid_input: HttpStatus.BAD_REQUEST,

@@ -7,6 +7,7 @@ import type { ReadersOptions } from '../readers/file-reader';
 import type { AfterResponseHook, BeforeRequestHook } from '../run-options';
 import type { SessionStore } from '../sessions/session-store';
 import type { Tool } from '../tools/tool';
+import type { Toolset } from '../tools/toolset';
 
 /**
  * What the run stages read from their agent: its settings, checked once by
@@ -20,6 +21,8 @@ export interface AgentSetup {
   readonly instructions?: string;
   readonly tools: ReadonlyMap<string, Tool>;
   readonly toolDefinitions: ToolDefinition[];
+  /** Toolsets asked for their tools at the start of each run; empty for an agent with static tools only. */
+  readonly toolsets: readonly Toolset[];
   readonly sessionStore: SessionStore;
   readonly historyLimit: number;
   readonly maxSteps: number;

@@ -14,10 +14,11 @@ import type { AgentSetup } from './agent-setup';
 import type { EventSink, Stage } from './event-sink';
 import { runHooks } from './hooks';
 import type { RunState } from './run-state';
+import { resolveTools } from './resolve-tools';
 
 /**
  * Everything before the first model call: checks the input, announces the
- * run, runs the `beforeRequest` hooks, reads the files, loads the history,
+ * run, runs the `beforeRequest` hooks, gets the toolsets' tools, reads the files, loads the history,
  * recalls the user's memories and searches the knowledge. Leaves the
  * messages, the system message and the response format on `run`.
  */
@@ -39,6 +40,7 @@ export async function* prepareContext(setup: AgentSetup, run: RunState, sink: Ev
     };
     await runHooks(setup, 'beforeRequest', setup.beforeHooks, runContext);
   }
+  if (setup.toolsets.length) await resolveTools(setup, run);
   const fileBlocks = options.files?.length ? yield* readFiles(setup, sink, options.files) : [];
   const userMessage = buildUserMessage(input, fileBlocks, options, setup.model.capabilities, setup.model.id);
   const history = await loadHistory(run, options.messages, options.historyLimit ?? setup.historyLimit);

@@ -21,7 +21,7 @@ export async function* modelStep(setup: AgentSetup, run: RunState, sink: EventSi
   const calls: ToolCallRequest[] = [];
   const request: ModelRequest = {
     messages: run.system.length ? [...run.system, ...run.messages] : run.messages,
-    tools: setup.toolDefinitions,
+    tools: run.toolDefinitions,
     responseFormat: run.responseFormat,
     // The model streams when events are wanted; run() takes its answer at once.
     stream: sink.active,

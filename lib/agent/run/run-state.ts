@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { AgentError } from '../errors';
 import type { KnowledgeReference } from '../knowledge/knowledge';
 import type { Message } from '../messages';
-import type { ModelUsage, ResponseFormat } from '../models/model';
+import type { ModelUsage, ResponseFormat, ToolDefinition } from '../models/model';
 import type { RunOptions } from '../run-options';
 import type { OutputAudio, RunOutput, RunStatus, ToolCallRecord } from '../run-output';
 import type { SessionStore } from '../sessions/session-store';
+import type { Tool } from '../tools/tool';
 import type { AgentSetup } from './agent-setup';
 import type { RunProbe } from './run-probe';
 
@@ -28,6 +29,10 @@ export class RunState {
   /** Where the run's history is read and its new turn stored. */
   readonly store: SessionStore;
 
+  /** The run's tools: the agent's own, plus its toolsets' as they stood when the run began. */
+  tools: ReadonlyMap<string, Tool>;
+  /** What the model is told of {@link RunState.tools}. */
+  toolDefinitions: ToolDefinition[];
   /** The history sent to the model and the new turn (no system message). */
   messages: Message[] = [];
   /** Where the new turn starts in {@link RunState.messages}. */
@@ -63,6 +68,8 @@ export class RunState {
     this.metadata = options.metadata ?? {};
     this.signal = options.signal;
     this.store = options.sessionStore ?? setup.sessionStore;
+    this.tools = setup.tools;
+    this.toolDefinitions = setup.toolDefinitions;
   }
 
   /** The run's output as it stands, with `value` as its content. */

@@ -33,7 +33,7 @@ export async function* toolRound(setup: AgentSetup, run: RunState, sink: EventSi
       metadata: run.metadata,
     };
     const scope = run.probe?.begin({ kind: 'tool', name: call.name, callId: call.id, args: parsed[i] });
-    const tool = setup.tools.get(call.name);
+    const tool = run.tools.get(call.name);
     const execution = scope ? scope.within(() => executeToolCall(tool, call, parsed[i], ctx)) : executeToolCall(tool, call, parsed[i], ctx);
     pending.set(
       i,

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { isObjectSchema, JsonSchema, zodToJsonSchema } from '../json-schema';
+import type { ToolDefinition } from '../models/model';
 
 /** What a tool's `execute` receives besides its arguments. */
 export interface ToolContext {
@@ -81,4 +82,9 @@ export function defineTool<S extends z.ZodType>(config: ToolConfig<S>): Tool<S> 
     jsonSchema,
     execute: config.execute,
   });
+}
+
+/** What the model is told of each tool: its name, description and JSON Schema. */
+export function toolDefinitions(tools: Iterable<Tool>): ToolDefinition[] {
+  return [...tools].map((tool) => ({ name: tool.name, description: tool.description, parameters: tool.jsonSchema }));
 }
