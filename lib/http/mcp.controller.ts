@@ -4,7 +4,8 @@ import { Controller, Delete, Get, Logger, Post, Req, Res, Type, UseFilters, UseG
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { CallToolResult, Tool as McpToolInfo } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
-import { AgentError, errorMessage } from '../agent/errors';
+import { AgentError } from '../agent/errors';
+import { requireMcpSdk } from '../agent/tools/mcp-sdk';
 import { isObjectSchema, JsonSchema, zodToJsonSchema } from '../agent/json-schema';
 import type { AuthContext } from '../auth/auth-provider';
 import { AUTH_CONTEXT_PROPERTY } from '../auth/auth.constants';
@@ -34,14 +35,9 @@ interface AgentTool {
   outputSchema?: z.ZodType;
 }
 
-/** What the route uses of the SDK, loaded on first use. */
-interface McpServerSdk {
-  Server: typeof import('@modelcontextprotocol/sdk/server/index.js').Server;
-  StreamableHTTPServerTransport: typeof import('@modelcontextprotocol/sdk/server/streamableHttp.js').StreamableHTTPServerTransport;
-  McpError: typeof import('@modelcontextprotocol/sdk/types.js').McpError;
-  ListToolsRequestSchema: typeof import('@modelcontextprotocol/sdk/types.js').ListToolsRequestSchema;
-  CallToolRequestSchema: typeof import('@modelcontextprotocol/sdk/types.js').CallToolRequestSchema;
-}
+type ServerModule = typeof import('@modelcontextprotocol/sdk/server/index.js');
+type HttpModule = typeof import('@modelcontextprotocol/sdk/server/streamableHttp.js');
+type TypesModule = typeof import('@modelcontextprotocol/sdk/types.js');
 
 const INPUT_SCHEMA = {
   type: 'object',
@@ -59,27 +55,6 @@ const INPUT_SCHEMA = {
 const METHOD_NOT_ALLOWED = JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: this MCP server is stateless; send JSON-RPC requests with POST.' }, id: null });
 const TRIGGER = 'MCP tools/call';
 
-/** Loads the optional `@modelcontextprotocol/sdk` peer dependency, or says how to install it. */
-function loadMcpServerSdk(): McpServerSdk {
-  try {
-    // Loaded lazily: @modelcontextprotocol/sdk is an optional peer dependency.
-    /* eslint-disable @typescript-eslint/no-require-imports */
-    const server = require('@modelcontextprotocol/sdk/server/index.js');
-    const http = require('@modelcontextprotocol/sdk/server/streamableHttp.js');
-    const types = require('@modelcontextprotocol/sdk/types.js');
-    /* eslint-enable @typescript-eslint/no-require-imports */
-    return {
-      Server: server.Server,
-      StreamableHTTPServerTransport: http.StreamableHTTPServerTransport,
-      McpError: types.McpError,
-      ListToolsRequestSchema: types.ListToolsRequestSchema,
-      CallToolRequestSchema: types.CallToolRequestSchema,
-    };
-  } catch (error) {
-    throw new Error(`server.mcp (the MCP endpoint) needs the "@modelcontextprotocol/sdk" package: run \`npm install @modelcontextprotocol/sdk\`. (${errorMessage(error)})`);
-  }
-}
-
 /**
  * The module's agents as MCP tools over Streamable HTTP (stateless: a new MCP
  * server and transport for each `POST`; `GET` and `DELETE` answer 405). One
@@ -94,7 +69,7 @@ function loadMcpServerSdk(): McpServerSdk {
 @UseFilters(DefinableExceptionFilter)
 export class McpController {
   private readonly logger = new Logger('Definable:MCP');
-  private readonly sdk: McpServerSdk;
+  private readonly sdk: Pick<ServerModule, 'Server'> & Pick<HttpModule, 'StreamableHTTPServerTransport'> & TypesModule;
   private readonly tools: AgentTool[];
   private readonly byName: Map<string, AgentTool>;
 
@@ -103,7 +78,12 @@ export class McpController {
     private readonly runner: AgentRunner,
     private readonly options: McpServerOptions,
   ) {
-    this.sdk = loadMcpServerSdk();
+    const user = 'server.mcp (the MCP endpoint)';
+    this.sdk = {
+      ...requireMcpSdk<TypesModule>(user, 'types.js'),
+      Server: requireMcpSdk<ServerModule>(user, 'server/index.js').Server,
+      StreamableHTTPServerTransport: requireMcpSdk<HttpModule>(user, 'server/streamableHttp.js').StreamableHTTPServerTransport,
+    };
     this.tools = agentTools(agents, options);
     this.byName = new Map(this.tools.map((tool) => [tool.info.name, tool]));
   }

@@ -272,28 +272,51 @@ describe('mcpTools over Streamable HTTP, against an SDK server', () => {
 });
 
 describe('mcpTools over stdio', () => {
-  it('runs a tool of a child-process server, and leaves no process behind after close()', async () => {
-    const model = new TestModel({
+  const serverScript = join(__dirname, '../support/mcp-stdio-server.js');
+  /** Calls `whoami` once, then answers with its result. */
+  const whoamiModel = (name: string) =>
+    new TestModel({
       responses: (call) => {
         const result = lastToolResult(call);
-        return result === undefined ? { toolCalls: [{ name: 'local_whoami', args: { greeting: 'hello' } }] } : `tool said: ${result}`;
+        return result === undefined ? { toolCalls: [{ name, args: { greeting: 'hello' } }] } : `tool said: ${result}`;
       },
     });
-    const agent = new Agent({
-      model,
-      tools: [mcpTools({ command: process.execPath, args: [join(__dirname, '../support/mcp-stdio-server.js')], prefix: 'local_', logger: quiet })],
+  const pidOf = (content: unknown) => {
+    const match = /^tool said: hello from pid (\d+)$/.exec(String(content));
+    assert.ok(match, String(content));
+    return Number(match[1]);
+  };
+  const gone = (pid: number) => assert.throws(() => process.kill(pid, 0), (error: NodeJS.ErrnoException) => error.code === 'ESRCH');
+
+  it('is closed with the Nest app: a run through POST /run uses it, and app.close() stops the child process', async () => {
+    const server = await startApp('fastify', {
+      imports: [DefinableModule.forRoot({ agent: { model: whoamiModel('whoami'), tools: [mcpTools({ command: process.execPath, args: [serverScript], logger: quiet })] } })],
     });
     let pid: number;
     try {
-      const output = await agent.run('who are you?');
-      const match = /^tool said: hello from pid (\d+)$/.exec(String(output.content));
-      assert.ok(match, String(output.content));
-      pid = Number(match[1]);
+      const response = await fetch(`${server.url}/run`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input: 'who?' }) });
+      assert.equal(response.status, 200);
+      pid = pidOf(((await response.json()) as { content: string }).content);
+      assert.doesNotThrow(() => process.kill(pid, 0));
+    } finally {
+      await server.close();
+    }
+    gone(pid);
+  });
+
+  it('runs a tool of a child-process server, and leaves no process behind after agent.close()', async () => {
+    const agent = new Agent({
+      model: whoamiModel('local_whoami'),
+      tools: [mcpTools({ command: process.execPath, args: [serverScript], prefix: 'local_', logger: quiet })],
+    });
+    let pid: number;
+    try {
+      pid = pidOf((await agent.run('who are you?')).content);
       assert.notEqual(pid, process.pid);
       assert.doesNotThrow(() => process.kill(pid, 0), 'the server runs while the agent is open');
     } finally {
       await agent.close();
     }
-    assert.throws(() => process.kill(pid, 0), (error: NodeJS.ErrnoException) => error.code === 'ESRCH');
+    gone(pid);
   });
 });

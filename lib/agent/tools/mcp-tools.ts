@@ -5,6 +5,7 @@ import type { CallToolResult, Tool as McpToolInfo } from '@modelcontextprotocol/
 import { errorMessage } from '../errors';
 import type { JsonSchema } from '../json-schema';
 import { AgentLogger, StderrLogger } from '../logger';
+import { requireMcpSdk } from './mcp-sdk';
 import type { Tool, ToolContext } from './tool';
 import type { Toolset } from './toolset';
 
@@ -56,41 +57,32 @@ const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 const FIRST_RETRY_MS = 500;
 const MAX_RETRY_MS = 30_000;
 
+type ClientModule = typeof import('@modelcontextprotocol/sdk/client/index.js');
+type HttpModule = typeof import('@modelcontextprotocol/sdk/client/streamableHttp.js');
+type StdioModule = typeof import('@modelcontextprotocol/sdk/client/stdio.js');
+type TypesModule = typeof import('@modelcontextprotocol/sdk/types.js');
+type AjvModule = typeof import('@modelcontextprotocol/sdk/validation/ajv-provider.js');
+
 /** What this file uses of the SDK, loaded on first use. */
 interface McpSdk {
-  Client: typeof import('@modelcontextprotocol/sdk/client/index.js').Client;
-  StreamableHTTPClientTransport: typeof import('@modelcontextprotocol/sdk/client/streamableHttp.js').StreamableHTTPClientTransport;
-  StreamableHTTPError: typeof import('@modelcontextprotocol/sdk/client/streamableHttp.js').StreamableHTTPError;
-  McpError: typeof import('@modelcontextprotocol/sdk/types.js').McpError;
-  ToolListChangedNotificationSchema: typeof import('@modelcontextprotocol/sdk/types.js').ToolListChangedNotificationSchema;
-  AjvJsonSchemaValidator: typeof import('@modelcontextprotocol/sdk/validation/ajv-provider.js').AjvJsonSchemaValidator;
+  Client: ClientModule['Client'];
+  StreamableHTTPClientTransport: HttpModule['StreamableHTTPClientTransport'];
+  StreamableHTTPError: HttpModule['StreamableHTTPError'];
+  McpError: TypesModule['McpError'];
+  ToolListChangedNotificationSchema: TypesModule['ToolListChangedNotificationSchema'];
+  AjvJsonSchemaValidator: AjvModule['AjvJsonSchemaValidator'];
 }
 
 let sdk: McpSdk | undefined;
 
-/** Loads the optional `@modelcontextprotocol/sdk` peer dependency, or says how to install it. */
 function loadMcpSdk(user: string): McpSdk {
   if (sdk) return sdk;
-  try {
-    // Loaded lazily: @modelcontextprotocol/sdk is an optional peer dependency.
-    /* eslint-disable @typescript-eslint/no-require-imports */
-    const client = require('@modelcontextprotocol/sdk/client/index.js');
-    const http = require('@modelcontextprotocol/sdk/client/streamableHttp.js');
-    const types = require('@modelcontextprotocol/sdk/types.js');
-    const ajv = require('@modelcontextprotocol/sdk/validation/ajv-provider.js');
-    /* eslint-enable @typescript-eslint/no-require-imports */
-    sdk = {
-      Client: client.Client,
-      StreamableHTTPClientTransport: http.StreamableHTTPClientTransport,
-      StreamableHTTPError: http.StreamableHTTPError,
-      McpError: types.McpError,
-      ToolListChangedNotificationSchema: types.ToolListChangedNotificationSchema,
-      AjvJsonSchemaValidator: ajv.AjvJsonSchemaValidator,
-    };
-    return sdk;
-  } catch (error) {
-    throw new Error(`${user} needs the "@modelcontextprotocol/sdk" package: run \`npm install @modelcontextprotocol/sdk\`. (${errorMessage(error)})`);
-  }
+  const { Client } = requireMcpSdk<ClientModule>(user, 'client/index.js');
+  const { StreamableHTTPClientTransport, StreamableHTTPError } = requireMcpSdk<HttpModule>(user, 'client/streamableHttp.js');
+  const { McpError, ToolListChangedNotificationSchema } = requireMcpSdk<TypesModule>(user, 'types.js');
+  const { AjvJsonSchemaValidator } = requireMcpSdk<AjvModule>(user, 'validation/ajv-provider.js');
+  sdk = { Client, StreamableHTTPClientTransport, StreamableHTTPError, McpError, ToolListChangedNotificationSchema, AjvJsonSchemaValidator };
+  return sdk;
 }
 
 /**
@@ -257,8 +249,7 @@ class McpToolset implements Toolset {
       return new StreamableHTTPClientTransport(new URL(String(this.options.url)), { requestInit: { headers: this.options.headers } });
     }
     const stdio = this.options as McpStdioToolsOptions;
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { StdioClientTransport } = require('@modelcontextprotocol/sdk/client/stdio.js') as typeof import('@modelcontextprotocol/sdk/client/stdio.js');
+    const { StdioClientTransport } = requireMcpSdk<StdioModule>('mcpTools()', 'client/stdio.js');
     return new StdioClientTransport({ command: stdio.command, args: stdio.args, env: stdio.env, cwd: stdio.cwd, stderr: 'inherit' });
   }
 
