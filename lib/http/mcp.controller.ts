@@ -15,6 +15,7 @@ import { AgentRunner, RunnerOptions } from '../module/agent.runner';
 import { DefinableExceptionFilter } from '../module/definable-exception.filter';
 import { newRequestId, publicError } from '../module/http-errors';
 import { redactSecrets } from '../module/redact';
+import { clientGone } from './run-events-writer';
 import { callerUserId } from './run-request';
 import type { McpServerOptions } from './surface-options';
 
@@ -74,7 +75,7 @@ export class McpController {
   private readonly byName: Map<string, AgentTool>;
 
   constructor(
-    private readonly agents: AgentRegistry,
+    agents: AgentRegistry,
     private readonly runner: AgentRunner,
     private readonly options: McpServerOptions,
   ) {
@@ -93,11 +94,7 @@ export class McpController {
     const raw: ServerResponse = rawResponse(reply);
     const incoming: IncomingMessage = request.raw ?? request;
     // Aborted when the client goes away before its answer.
-    const gone = new AbortController();
-    const onClose = () => {
-      if (!raw.writableEnded) gone.abort('The MCP client disconnected.');
-    };
-    raw.once('close', onClose);
+    const gone = clientGone(raw);
     const server = this.server(request, gone.signal);
     const transport = new this.sdk.StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     try {
@@ -110,7 +107,7 @@ export class McpController {
         raw.end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32603, message: 'Internal error; the server log has the details.' }, id: null }));
       }
     } finally {
-      raw.removeListener('close', onClose);
+      gone.release();
       await server.close().catch(() => undefined);
     }
   }

@@ -1,9 +1,8 @@
-import { Catch, Controller, Get, HttpCode, Inject, Logger, Optional, Post, Req, Res, Type, UseFilters, UseGuards } from '@nestjs/common';
+import { Catch, Controller, Get, HttpCode, Inject, Optional, Post, Req, Res, Type, UseFilters, UseGuards } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { AgentRunError } from '../agent/errors';
-import type { RunEvent } from '../agent/run-events';
 import type { SessionStore } from '../agent/sessions/session-store';
 import type { AuthContext } from '../auth/auth-provider';
 import { AUTH_CONTEXT_PROPERTY } from '../auth/auth.constants';
@@ -15,7 +14,6 @@ import type { DefinableModuleOptions } from '../module/definable-module.options'
 import { DEFINABLE_OPTIONS } from '../module/definable.module-definition';
 import { DefinableHttpError } from '../module/http-errors';
 import type { ErrorBody } from '../module/http-errors';
-import { redactSecrets } from '../module/redact';
 import {
   CHAT_COMPLETION_DONE,
   CHAT_COMPLETION_STREAM_HEADERS,
@@ -27,6 +25,7 @@ import {
   toOpenAIError,
 } from './chat-completions';
 import type { ChatCompletionResponse } from './chat-completions';
+import { clientGone, relayRunFrames } from './run-events-writer';
 import { callerUserId, syncClientHistory } from './run-request';
 
 export type { OpenAICompatOptions } from './surface-options';
@@ -97,7 +96,6 @@ const CLIENT_HELD_HISTORY: SessionStore = {
  */
 @UseFilters(OpenAICompatExceptionFilter)
 export class OpenAICompatController {
-  private readonly logger = new Logger('Definable:HTTP');
   private readonly bodyLimit: number;
   private readonly created = Math.floor(Date.now() / 1000);
   /** The chat route as recorded in `metadata.trigger` and logs. */
@@ -147,18 +145,14 @@ export class OpenAICompatController {
     if (sessionId) await syncClientHistory(agent, sessionId, userId ?? null, earlier, false);
 
     const raw: ServerResponse = reply.raw ?? reply;
-    const controller = new AbortController();
-    const onClose = () => {
-      if (!raw.writableEnded) controller.abort('The client disconnected.');
-    };
-    raw.once('close', onClose);
+    const gone = clientGone(raw);
     const runId = randomUUID();
     const runOptions: RunnerOptions = {
       agent,
       trigger: this.route,
       runId,
       userId,
-      signal: controller.signal,
+      signal: gone.signal,
       metadata: { ...body.metadata, ...(principal ? { auth: principal.provider } : {}) },
       traceCarrier: request.headers,
       ...(sessionId ? { sessionId } : { messages: earlier(), sessionStore: CLIENT_HELD_HISTORY }),
@@ -167,46 +161,27 @@ export class OpenAICompatController {
     };
     const headers: Record<string, string> = { [RUN_ID_HEADER]: runId, ...(sessionId ? { [SESSION_ID_HEADER]: sessionId } : {}) };
 
-    if (!body.stream) {
-      try {
-        const output = await this.runner.run(turn.input, runOptions);
-        const completion: ChatCompletionResponse = toChatCompletion(output, agent.name);
+    try {
+      if (!body.stream) {
+        const completion: ChatCompletionResponse = toChatCompletion(await this.runner.run(turn.input, runOptions), agent.name);
         for (const [name, value] of Object.entries(headers)) this.adapterHost.httpAdapter.setHeader(reply, name, value);
         this.adapterHost.httpAdapter.reply(reply, completion, 200);
-      } catch (error) {
-        // A client that went away gets no answer.
-        if (error instanceof AgentRunError && error.code === 'cancelled' && raw.destroyed) return;
-        throw error;
-      } finally {
-        raw.removeListener('close', onClose);
+        return;
       }
-      return;
-    }
-
-    let events: AsyncGenerator<RunEvent, void, undefined>;
-    try {
-      events = await this.runner.stream(turn.input, runOptions); // refused here (503, 429) before any header is written
+      const events = await this.runner.stream(turn.input, runOptions); // refused here (503, 429) before any header is written
+      const encoder = new ChatCompletionChunkEncoder(agent.name, body.stream_options?.include_usage === true, this.route);
+      await relayRunFrames(reply, raw, events, {
+        headers: { ...CHAT_COMPLETION_STREAM_HEADERS, ...headers },
+        encoder,
+        route: this.route,
+        last: () => (encoder.completed ? CHAT_COMPLETION_DONE : undefined),
+      });
     } catch (error) {
-      raw.removeListener('close', onClose);
+      // A client that went away gets no answer.
+      if (error instanceof AgentRunError && error.code === 'cancelled' && raw.destroyed) return;
       throw error;
-    }
-    if (typeof reply.hijack === 'function') reply.hijack();
-    raw.writeHead(200, { ...CHAT_COMPLETION_STREAM_HEADERS, ...headers });
-    raw.flushHeaders();
-    const encoder = new ChatCompletionChunkEncoder(agent.name, body.stream_options?.include_usage === true, this.route);
-    try {
-      for await (const event of events) {
-        if (raw.destroyed) break;
-        const frames = encoder.encode(event);
-        if (frames) raw.write(frames);
-      }
-      if (!raw.destroyed && !encoder.completed) raw.write(encoder.fail('The run ended without a result.'));
-    } catch (error) {
-      this.logger.error(`${this.route} stream failed: ${redactSecrets(error instanceof Error ? (error.stack ?? error.message) : String(error))}`);
-      if (!raw.destroyed) raw.write(encoder.fail('Internal error; the server log has the details.'));
     } finally {
-      raw.removeListener('close', onClose);
-      if (!raw.destroyed) raw.end(encoder.completed ? CHAT_COMPLETION_DONE : undefined);
+      gone.release();
     }
   }
 

@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http';
 import type { RunErrorEvent, RunEvent } from '../agent';
 import { isTerminalEvent } from '../agent/run-events';
 import { DefinableHttpError, publicError } from '../module/http-errors';
+import { redactSecrets } from '../module/redact';
 import type { RunRecorder } from '../module/runs/run-recorder';
 import { hasEnded } from '../module/runs/run-store';
 import type { RunRecord } from '../module/runs/run-store';
@@ -116,4 +117,58 @@ export function lastEventId(headers: Record<string, unknown> | undefined): numbe
     throw new DefinableHttpError(400, 'invalid_request', 'Last-Event-ID must be the id of an event of this run (a whole number), as the stream sent it.');
   }
   return Number(value);
+}
+
+/** @internal A protocol's encoding of run events as stream frames (the AI SDK's UI stream, Chat Completions chunks). */
+export interface FrameEncoder {
+  /** The frames of one event ('' for an event the protocol has no part for). */
+  encode(event: RunEvent): string;
+  /** The frames that end a stream whose run broke off without a terminal event ('' once the run ended). */
+  fail(message: string): string;
+}
+
+/**
+ * @internal A signal aborted when the client goes away before the response
+ * ended (a run answering it is cancelled); `release` stops watching.
+ */
+export function clientGone(raw: ServerResponse): { signal: AbortSignal; release: () => void } {
+  const controller = new AbortController();
+  const onClose = () => {
+    if (!raw.writableEnded) controller.abort('The client disconnected.');
+  };
+  raw.once('close', onClose);
+  return { signal: controller.signal, release: () => raw.removeListener('close', onClose) };
+}
+
+/**
+ * @internal Answers with a run's events in a protocol's frames: takes the
+ * response over (`headers`, status 200), writes each event's frames until the
+ * run ends or the client leaves, closes a run that broke off with the
+ * encoder's failure frames (logging why), and ends the response with `last()`.
+ */
+export async function relayRunFrames(
+  reply: any,
+  raw: ServerResponse,
+  events: AsyncIterable<RunEvent>,
+  stream: { headers: Record<string, string>; encoder: FrameEncoder; route: string; last: () => string | undefined },
+): Promise<void> {
+  const { encoder, route } = stream;
+  if (typeof reply.hijack === 'function') reply.hijack();
+  raw.writeHead(200, stream.headers);
+  raw.flushHeaders();
+  const write = (frames: string) => {
+    if (frames && !raw.destroyed) raw.write(frames);
+  };
+  try {
+    for await (const event of events) {
+      if (raw.destroyed) break;
+      write(encoder.encode(event));
+    }
+    write(encoder.fail('The run ended without a result.'));
+  } catch (error) {
+    logger.error(`${route} stream failed: ${redactSecrets(error instanceof Error ? (error.stack ?? error.message) : String(error))}`);
+    write(encoder.fail('Internal error; the server log has the details.'));
+  } finally {
+    if (!raw.destroyed) raw.end(stream.last());
+  }
 }

@@ -1,9 +1,8 @@
-import { Controller, HttpCode, Inject, Logger, Optional, Post, Req, Res, Type, UseFilters, UseGuards } from '@nestjs/common';
+import { Controller, HttpCode, Inject, Optional, Post, Req, Res, Type, UseFilters, UseGuards } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import type { ImageInput } from '../agent/media';
 import type { ContentPart, Message, ToolCallRequest } from '../agent/messages';
 import type { FileInput } from '../agent/readers/file-reader';
-import type { RunEvent } from '../agent/run-events';
 import type { AuthContext } from '../auth/auth-provider';
 import { AUTH_CONTEXT_PROPERTY } from '../auth/auth.constants';
 import { DefinableAuthGuard } from '../auth/definable-auth.guard';
@@ -13,7 +12,7 @@ import { DefinableExceptionFilter } from '../module/definable-exception.filter';
 import type { DefinableModuleOptions } from '../module/definable-module.options';
 import { DEFINABLE_OPTIONS } from '../module/definable.module-definition';
 import { assertContentType, DefinableHttpError } from '../module/http-errors';
-import { redactSecrets } from '../module/redact';
+import { clientGone, relayRunFrames } from './run-events-writer';
 import { callerUserId, requestedAgent, syncClientHistory } from './run-request';
 import { UI_MESSAGE_STREAM_HEADERS, UI_STREAM_DONE, UiMessageStreamEncoder } from './ui-message-stream';
 
@@ -95,7 +94,6 @@ const MISNAMED: Record<string, string> = {
  */
 @UseFilters(DefinableExceptionFilter)
 export class UiChatController {
-  private readonly logger = new Logger('Definable:HTTP');
   private readonly bodyLimit: number;
   /** The route as recorded in `metadata.trigger` and logs. */
   protected readonly route: string = 'POST /chat';
@@ -130,46 +128,24 @@ export class UiChatController {
     await syncClientHistory(agent, body.id, userId ?? null, () => toHistory(body.messages.slice(0, -1)), rewritten);
 
     const raw: ServerResponse = reply.raw ?? reply;
-    const controller = new AbortController();
-    const onClose = () => {
-      if (!raw.writableEnded) controller.abort('The client disconnected.');
-    };
-    raw.once('close', onClose);
+    const gone = clientGone(raw);
     const runOptions: RunnerOptions = {
       agent,
       trigger: this.route,
       sessionId: body.id,
       userId,
-      signal: controller.signal,
+      signal: gone.signal,
       metadata: { ...body.metadata, ...(principal ? { auth: principal.provider } : {}) },
       traceCarrier: request.headers,
       ...(turn.images.length ? { images: turn.images } : {}),
       ...(turn.files.length ? { files: turn.files } : {}),
     };
-    let events: AsyncGenerator<RunEvent, void, undefined>;
     try {
-      events = await this.runner.stream(turn.input, runOptions); // refused here (503, 429) before any header is written
-    } catch (error) {
-      raw.removeListener('close', onClose);
-      throw error;
-    }
-    if (typeof reply.hijack === 'function') reply.hijack();
-    raw.writeHead(200, UI_MESSAGE_STREAM_HEADERS);
-    raw.flushHeaders();
-    const encoder = new UiMessageStreamEncoder(this.route);
-    try {
-      for await (const event of events) {
-        if (raw.destroyed) break;
-        const frames = encoder.encode(event);
-        if (frames) raw.write(frames);
-      }
-      if (!raw.destroyed) raw.write(encoder.fail('The run ended without a result.'));
-    } catch (error) {
-      this.logger.error(`${this.route} stream failed: ${redactSecrets(error instanceof Error ? (error.stack ?? error.message) : String(error))}`);
-      if (!raw.destroyed) raw.write(encoder.fail('Internal error; the server log has the details.'));
+      const events = await this.runner.stream(turn.input, runOptions); // refused here (503, 429) before any header is written
+      const encoder = new UiMessageStreamEncoder(this.route);
+      await relayRunFrames(reply, raw, events, { headers: UI_MESSAGE_STREAM_HEADERS, encoder, route: this.route, last: () => UI_STREAM_DONE });
     } finally {
-      raw.removeListener('close', onClose);
-      if (!raw.destroyed) raw.end(UI_STREAM_DONE);
+      gone.release();
     }
   }
 }
