@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { z } from 'zod';
-import { Agent, AgentLogger, AgentRunError, ApiKeyAuth, DefinableModule, Message, messageText, ModelError, mcpTools } from '../../lib';
+import { Agent, AgentLogger, AgentRunError, ApiKeyAuth, DefinableModule, defineTool, Message, messageText, ModelError, mcpTools } from '../../lib';
 import { TestModel, TestModelCall, TestResponse } from '../../lib/testing';
 import { deferred } from '../support/fixtures';
 import { startMcpToolServer, McpToolServer } from '../support/mcp-tool-server';
@@ -267,6 +267,22 @@ describe('mcpTools over Streamable HTTP, against an SDK server', () => {
       await assert.rejects(clash.run('hi'), (error: AgentRunError) => error.code === 'tools_unavailable' && /two tools named "add".*second.*prefix/.test(error.message));
     } finally {
       await clash.close();
+    }
+  });
+
+  it("refuses a remote tool named like one of the agent's own, and takes it under a prefix", async () => {
+    const add = defineTool({ name: 'add', description: 'Local addition', parameters: z.object({ a: z.number(), b: z.number() }), execute: ({ a, b }) => a + b });
+    const clash = new Agent({ model: new TestModel({ responses: ['unused'] }), tools: [add, mcpTools({ url: tools.url, logger: quiet })] });
+    const prefixedModel = new TestModel({ responses: ['fine'] });
+    const prefixed = new Agent({ model: prefixedModel, tools: [add, mcpTools({ url: tools.url, logger: quiet, prefix: 'remote_' })] });
+    try {
+      await assert.rejects(clash.run('hi'), (error: AgentRunError) => error.code === 'tools_unavailable' && /two tools named "add" \(in the agent's own tools/.test(error.message));
+      assert.equal((await prefixed.run('hi')).content, 'fine');
+      const names = prefixedModel.calls[0].tools.map((tool) => tool.name);
+      assert.ok(names.includes('add') && names.includes('remote_add'), names.join(', '));
+    } finally {
+      await clash.close();
+      await prefixed.close();
     }
   });
 });
