@@ -14,12 +14,15 @@ import type { RunOutput } from './run-output';
 import type { AgentSetup } from './run/agent-setup';
 import { prepareContext } from './run/context';
 import { EventSink } from './run/event-sink';
+import { ApprovalDecision, ApprovalError, ApprovalRecord, ApprovalStore, InMemoryApprovalStore, PausedRun } from './approvals/approval-store';
 import { IdleWatch } from './models/idle-watch';
-import { abandonRun, completeRun, failRun } from './run/finish';
+import { abandonRun, completeRun, failRun, pauseRun } from './run/finish';
 import { maxStepsExceeded, modelStep } from './run/model-step';
 import type { RunProbe } from './run/run-probe';
 import { RunState } from './run/run-state';
-import { toolRound } from './run/tool-round';
+import { finishRound, toolRound } from './run/tool-round';
+import { resolveTools } from './run/resolve-tools';
+import type { Stage } from './run/event-sink';
 import { InMemorySessionStore } from './sessions/in-memory-session-store';
 import type { SessionStore } from './sessions/session-store';
 import { Tool, toolDefinitions } from './tools/tool';
@@ -28,6 +31,28 @@ import { AgentTrigger, AgentTriggerEntry, AgentTriggerHandler, validateTrigger }
 
 /** @internal The key of {@link Agent}'s loop as a host drives it (see `AgentRunner`). */
 export const RUN_HOSTED = Symbol('definable.runHosted');
+/** @internal The key of {@link Agent}'s continuation of a paused run as a host drives it (see `AgentRunner`). */
+export const RESUME_HOSTED = Symbol('definable.resumeHosted');
+
+const DEFAULT_APPROVAL_TTL = 24 * 60 * 60 * 1000;
+
+/** Options of {@link Agent}'s approvals: where paused runs wait, and for how long. */
+export interface AgentApprovalOptions {
+  /** Where runs paused for approval wait. Default: an {@link InMemoryApprovalStore} (`DefinableModule` uses its SQLite run store's file when it has one). */
+  store?: ApprovalStore;
+  /** Milliseconds an approval waits for a decision; after it the call is rejected as `expired`. Default 24 hours. */
+  ttl?: number;
+}
+
+/** What {@link Agent.resume} and {@link Agent.resumeStream} take: what a paused run cannot keep. */
+export type ResumeOptions<S extends z.ZodType = z.ZodType> = Pick<RunOptions<S>, 'signal' | 'timeout' | 'outputSchema'>;
+
+/** What {@link Agent.decide} answers: the approval as recorded, and whether the run can now go on. */
+export interface DecideResult {
+  approval: ApprovalRecord;
+  /** Every approval of the run's paused round is decided: `resume()` goes on with it. */
+  ready: boolean;
+}
 
 /** Options of {@link Agent}. */
 export interface AgentOptions {
@@ -61,6 +86,8 @@ export interface AgentOptions {
   knowledgeMode?: 'always' | 'tool';
   /** How `files` are read into the prompt: `true` (the default: every built-in reader), `false` (files refused), or readers and limits. */
   readers?: boolean | ReadersOptions;
+  /** Where runs paused for tool approvals wait, and how long a decision may take (see `defineTool`'s `approval`). */
+  approvals?: AgentApprovalOptions;
 }
 
 /** Receives what {@link Agent.emit} emits. */
@@ -94,6 +121,7 @@ export class Agent {
   /** What the run stages read: settings, logger, hooks, shared run state. */
   private readonly setup: AgentSetup;
   private defaultLogger: boolean;
+  private defaultApprovals: boolean;
   private readonly emitters = new Set<AgentEmitter>();
   private readonly declaredTriggers: AgentTriggerEntry[] = [];
 
@@ -108,6 +136,7 @@ export class Agent {
     const historyLimit = wholeNumber(options.historyLimit, DEFAULT_HISTORY_LIMIT, 0, 'historyLimit');
     const maxSteps = wholeNumber(options.maxSteps, DEFAULT_MAX_STEPS, 1, 'maxSteps');
     this.defaultLogger = !options.logger;
+    this.defaultApprovals = !options.approvals?.store;
     this.memory = options.memory;
     this.knowledge = options.knowledge;
     const knowledgeMode = options.knowledgeMode ?? 'always';
@@ -134,6 +163,8 @@ export class Agent {
       sessionStore: this.sessionStore,
       historyLimit,
       maxSteps,
+      approvals: options.approvals?.store ?? new InMemoryApprovalStore(),
+      approvalTtl: positiveNumber(options.approvals?.ttl, DEFAULT_APPROVAL_TTL, 'approvals.ttl'),
       readers: readerSettings(options.readers ?? true),
       memory: this.memory,
       knowledge: this.knowledge,
@@ -193,6 +224,87 @@ export class Agent {
     if (!logger || typeof logger.error !== 'function') throw new TypeError('useLogger() needs a logger with log, warn and error methods.');
     this.setup.logger = logger;
     this.defaultLogger = false;
+  }
+
+  /** Where the agent's runs paused for approval wait. */
+  get approvalStore(): ApprovalStore {
+    return this.setup.approvals;
+  }
+
+  /** Whether the agent keeps paused runs in its default in-memory store (no `approvals.store` was given). */
+  get usesDefaultApprovalStore(): boolean {
+    return this.defaultApprovals;
+  }
+
+  /** Replaces the agent's approval store (`DefinableModule` gives agents without one its SQLite run store's file). */
+  useApprovalStore(store: ApprovalStore): void {
+    if (!store || typeof store.decide !== 'function') throw new TypeError('useApprovalStore() needs an ApprovalStore.');
+    this.setup.approvals = store;
+    this.defaultApprovals = false;
+  }
+
+  /**
+   * Decides one approval of a paused run: `approve: true` lets the call run
+   * when the run goes on, `false` sends the model "The user rejected this
+   * call: <reason>". Single-use: a second decision throws
+   * {@link ApprovalError} `approval_decided` (so does one past its expiry,
+   * which was rejected as `expired`). Checking who may decide is the
+   * caller's part (`DefinableModule` does it). Resolves with the approval and
+   * whether every approval of the run is decided (then call {@link Agent.resume}).
+   *
+   * @example
+   * const { ready } = await agent.decide(runId, approvalId, { approve: true, decidedBy: 'alice' });
+   * if (ready) await agent.resume(runId);
+   */
+  async decide(runId: string, approvalId: string, decision: ApprovalDecision): Promise<DecideResult> {
+    if (!decision || typeof decision.approve !== 'boolean') throw new TypeError('decide() needs { approve: true | false, decidedBy }.');
+    if (typeof decision.decidedBy !== 'string' || decision.decidedBy === '') throw new TypeError('decide() needs decidedBy: who decides.');
+    const approval = await this.setup.approvals.decide(runId, approvalId, decision, Date.now());
+    const paused = await this.setup.approvals.getPaused(runId);
+    return { approval, ready: paused !== null && paused.status === 'paused' && paused.approvals.every((entry) => entry.status !== 'pending') };
+  }
+
+  /**
+   * Goes on with a paused run whose approvals are all decided (expired ones
+   * count, as rejected), and resolves like {@link Agent.run} — with the
+   * output of its end, or `status: 'paused'` again if it pauses anew. Of
+   * several callers (processes sharing a store) exactly one goes on; the
+   * others get {@link ApprovalError} `approval_pending`.
+   */
+  async resume(runId: string, options: ResumeOptions = {}): Promise<RunOutput> {
+    const paused = await this.claimPaused(runId);
+    for await (const event of this.continueLoop(paused, options, false)) {
+      const output = settleRun(event);
+      if (output) return output;
+    }
+    /* istanbul ignore next -- the loop always ends with a terminal event */
+    throw new AgentError('internal', 'The run ended without a result.');
+  }
+
+  /** {@link Agent.resume}, yielding the continuation's events: `RunContinued`, the approved calls' results, then the run as usual. */
+  async *resumeStream(runId: string, options: ResumeOptions = {}): AsyncGenerator<RunEvent, void, undefined> {
+    yield* this.continueLoop(await this.claimPaused(runId), options, true);
+  }
+
+  /**
+   * @internal A host's continuation of a paused run: claims it (see
+   * {@link Agent.resume}) and returns its loop, driven as {@link RUN_HOSTED}'s.
+   */
+  async [RESUME_HOSTED](runId: string, options: ResumeOptions, streaming: boolean, probe: RunProbe | undefined): Promise<AsyncGenerator<RunEvent, void, undefined>> {
+    return this.continueLoop(await this.claimPaused(runId), options, streaming, probe);
+  }
+
+  /** Takes a paused run whose approvals are all decided, for this caller alone. */
+  private async claimPaused(runId: string): Promise<PausedRun> {
+    const store = this.setup.approvals;
+    await store.expire(Date.now());
+    const paused = await store.claim(runId);
+    if (paused) return paused;
+    const current = await store.getPaused(runId);
+    if (!current) throw new ApprovalError('approval_not_found', `No paused run "${runId.slice(0, 80)}": it went on already, or never paused.`);
+    if (current.status === 'continuing') throw new ApprovalError('approval_pending', `Run "${runId.slice(0, 80)}" is going on already (another caller resumed it).`);
+    const waiting = current.approvals.filter((approval) => approval.status === 'pending').map((approval) => approval.approvalId);
+    throw new ApprovalError('approval_pending', `Run "${runId.slice(0, 80)}" still waits for approval ${waiting.join(', ')}: decide it first.`);
   }
 
   /**
@@ -277,41 +389,94 @@ export class Agent {
    * yields every event and streams the model; otherwise (run()) the model
    * answers at once and only the terminal event is built and yielded.
    */
-  private async *loop(input: string, options: RunOptions, streaming: boolean, probe?: RunProbe): AsyncGenerator<RunEvent, void, undefined> {
+  private loop(input: string, options: RunOptions, streaming: boolean, probe?: RunProbe): AsyncGenerator<RunEvent, void, undefined> {
+    const { setup } = this;
+    return this.conduct(options, streaming, (runOptions) => new RunState(setup, input, runOptions, probe), async function* (run, sink, steps) {
+      yield* prepareContext(setup, run, sink);
+      yield* steps(1);
+    });
+  }
+
+  /** A paused run's continuation: the decided round finished, then the run's steps as usual. */
+  private continueLoop(paused: PausedRun, options: ResumeOptions, streaming: boolean, probe?: RunProbe): AsyncGenerator<RunEvent, void, undefined> {
+    const { setup } = this;
+    return this.conduct(
+      options,
+      streaming,
+      (runOptions) => RunState.resume(setup, paused, runOptions, probe),
+      async function* (run, sink, steps) {
+        if (setup.toolsets.length) await resolveTools(setup, run);
+        if (sink.active) yield sink.event({ event: 'RunContinued', decisions: paused.approvals });
+        yield* finishRound(run, sink, paused.state.round, paused.approvals);
+        yield* steps(paused.state.steps + 1);
+      },
+      // The paused run is forgotten once it went on (a new pause replaced it under the same id).
+      (event) => (event?.event === 'RunPaused' ? undefined : setup.approvals.remove(paused.runId)),
+    );
+  }
+
+  /**
+   * Conducts a run: its deadline, its state and sink, the stages `body`
+   * yields (with `steps(n)`, the model steps and tool rounds from step `n`
+   * to the reply or a pause), the end of a run that threw, and the clean-up.
+   */
+  private async *conduct(
+    options: RunOptions,
+    streaming: boolean,
+    state: (options: RunOptions) => RunState,
+    body: (run: RunState, sink: EventSink, steps: (first: number) => Stage) => Stage,
+    after?: (last: RunEvent | undefined) => Promise<void> | undefined,
+  ): AsyncGenerator<RunEvent, void, undefined> {
     const { setup } = this;
     // A deadline is a watch nothing touches: its signal, linked to the caller's, is the run's.
     const deadline = validTimeout(options.timeout) ? new IdleWatch(options.timeout, options.signal) : undefined;
     deadline?.start();
-    const run = new RunState(setup, input, deadline ? { ...options, signal: deadline.signal } : options, probe);
+    const run = state(deadline ? { ...options, signal: deadline.signal } : options);
     const sink = new EventSink(streaming, run.runId, run.sessionId, setup.id);
+    let last: RunEvent | undefined;
+    const steps = (first: number) => this.steps(run, sink, first);
     try {
       if (options.timeout !== undefined && !deadline) {
         throw new AgentError('invalid_input', `timeout must be a positive number of milliseconds, got ${String(options.timeout)}.`);
       }
-      yield* prepareContext(setup, run, sink);
-      for (let step = 1; ; step++) {
-        const calls = yield* modelStep(setup, run, sink, step);
-        if (calls.length === 0) break;
-        if (step >= setup.maxSteps) throw maxStepsExceeded(setup.maxSteps);
-        yield* toolRound(setup, run, sink, calls);
+      for await (const event of body(run, sink, steps)) {
+        last = event;
+        yield event;
       }
-      yield* completeRun(setup, run, sink);
     } catch (thrown) {
       const timedOut = deadline?.expired === true;
       const error = timedOut ? new AgentError('model_timeout', `The run took longer than its timeout of ${options.timeout} ms.`) : thrown;
-      yield await failRun(setup, run, sink, error, timedOut);
+      last = await failRun(setup, run, sink, error, timedOut);
+      yield last;
     } finally {
       deadline?.stop();
       await abandonRun(setup, run);
       setup.toolReferences.delete(run.runId);
+      await after?.(last)?.catch((error: unknown) => setup.logger.error(`The approval store failed to forget run ${run.runId}: ${String(error)}`));
     }
+  }
+
+  /** The model steps and tool rounds from step `first`, to the completed reply — or a pause for approvals. */
+  private async *steps(run: RunState, sink: EventSink, first: number): Stage {
+    const { setup } = this;
+    for (let step = first; ; step++) {
+      const calls = yield* modelStep(setup, run, sink, step);
+      if (calls.length === 0) break;
+      if (step >= setup.maxSteps) throw maxStepsExceeded(setup.maxSteps);
+      const paused = yield* toolRound(setup, run, sink, calls);
+      if (paused) {
+        yield await pauseRun(setup, run, sink, paused, step);
+        return;
+      }
+    }
+    yield* completeRun(setup, run, sink);
   }
 }
 
 /**
  * @internal What `run()` makes of a terminal event: the output of
- * `RunCompleted`, an {@link AgentRunError} thrown for `RunError` and
- * `RunCancelled`; `undefined` for any other event.
+ * `RunCompleted` and `RunPaused` (status `paused`), an {@link AgentRunError}
+ * thrown for `RunError` and `RunCancelled`; `undefined` for any other event.
  */
 export function settleRun(event: RunEvent): RunOutput | undefined {
   switch (event.event) {
@@ -321,6 +486,8 @@ export function settleRun(event: RunEvent): RunOutput | undefined {
       throw new AgentRunError(event.error.code, event.error.message, event.output);
     case 'RunCancelled':
       throw new AgentRunError('cancelled', event.reason, event.output);
+    case 'RunPaused':
+      return event.output;
     default:
       return undefined;
   }
@@ -368,6 +535,14 @@ function wholeNumber(value: number | undefined, fallback: number, min: number, n
   if (value === undefined) return fallback;
   if (!Number.isInteger(value) || value < min) {
     throw new RangeError(`Agent option ${name} must be a whole number of at least ${min}, got ${value}.`);
+  }
+  return value;
+}
+
+function positiveNumber(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new RangeError(`Agent option ${name} must be a positive number of milliseconds, got ${String(value)}.`);
   }
   return value;
 }

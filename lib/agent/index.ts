@@ -1,5 +1,8 @@
 export { Agent } from './agent';
-export type { AgentEmitter, AgentOptions } from './agent';
+export type { AgentApprovalOptions, AgentEmitter, AgentOptions, DecideResult, ResumeOptions } from './agent';
+export { ApprovalError, InMemoryApprovalStore } from './approvals/approval-store';
+export type { ApprovalFilter, ApprovalStore, PausedRun, PausedRunState } from './approvals/approval-store';
+export type { ApprovalDecision, ApprovalRecord, ApprovalStatus } from './approvals/approval';
 export type { AfterResponseHook, BeforeRequestHook, RunContext, RunOptions } from './run-options';
 export { AgentError, AgentRunError, ModelError, SessionOwnershipError } from './errors';
 export type { AgentErrorCode } from './error-codes';
@@ -44,6 +47,9 @@ export type {
   ReasoningStepEvent,
   RunCancelledEvent,
   RunCompletedEvent,
+  RunContinuedEvent,
+  RunPausedEvent,
+  ToolApprovalRequestedEvent,
   RunContentCompletedEvent,
   RunContentEvent,
   RunErrorEvent,
@@ -70,6 +76,8 @@ export { windowHistory } from './sessions/session-store';
 export type { SessionInfo, SessionScope, SessionStore } from './sessions/session-store';
 export { SqliteSessionStore } from './sessions/sqlite-session-store';
 export type { SqliteSessionStoreOptions } from './sessions/sqlite-session-store';
+export { SqliteApprovalStore } from './approvals/sqlite-approval-store';
+export type { SqliteApprovalStoreOptions } from './approvals/sqlite-approval-store';
 export { defineTool } from './tools/tool';
 export type { Tool, ToolConfig, ToolContext } from './tools/tool';
 export type { Toolset } from './tools/toolset';

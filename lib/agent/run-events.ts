@@ -1,3 +1,4 @@
+import type { ApprovalRecord } from './approvals/approval';
 import type { RunErrorInfo, RunOutput } from './run-output';
 
 /** Fields every run event carries. */
@@ -82,6 +83,38 @@ export interface RunCancelledEvent extends RunEventBase {
   output: RunOutput;
 }
 
+/**
+ * A tool call needs a person's approval before it runs (its tool has
+ * `approval`): the run pauses after this round. Decide it with
+ * `agent.decide(runId, approvalId, …)` (or `POST /runs/:id/approvals/:approvalId`).
+ */
+export interface ToolApprovalRequestedEvent extends RunEventBase {
+  event: 'ToolApprovalRequested';
+  approvalId: string;
+  toolName: string;
+  toolCallId: string;
+  args: unknown;
+  /** Milliseconds since the epoch; undecided by then, the call is rejected as `expired`. */
+  expiresAt: number;
+}
+
+/**
+ * The run paused for approvals; this is the last event of its stream until
+ * the decisions are taken. `output` has `status: 'paused'` and the
+ * `pendingApprovals`.
+ */
+export interface RunPausedEvent extends RunEventBase {
+  event: 'RunPaused';
+  pendingApprovals: ApprovalRecord[];
+  output: RunOutput;
+}
+
+/** A paused run goes on, its approvals decided (`decisions`): the first event of its continuation. */
+export interface RunContinuedEvent extends RunEventBase {
+  event: 'RunContinued';
+  decisions: ApprovalRecord[];
+}
+
 /** A file of the run is being read. */
 export interface FileReadStartedEvent extends RunEventBase {
   event: 'FileReadStarted';
@@ -140,8 +173,8 @@ export interface KnowledgeRetrievalCompletedEvent extends RunEventBase {
 
 /**
  * Everything `agent.stream()` yields: a discriminated union on `event`.
- * A stream always ends with exactly one of `RunCompleted`, `RunError` or
- * `RunCancelled`. `T` is the type of `RunCompleted`'s `output.content`.
+ * A stream always ends with exactly one of `RunCompleted`, `RunError`,
+ * `RunCancelled` or (a tool call waiting for approval) `RunPaused`. `T` is the type of `RunCompleted`'s `output.content`.
  */
 export type RunEvent<T = unknown> =
   | RunStartedEvent
@@ -154,6 +187,9 @@ export type RunEvent<T = unknown> =
   | RunCompletedEvent<T>
   | RunErrorEvent
   | RunCancelledEvent
+  | ToolApprovalRequestedEvent
+  | RunPausedEvent
+  | RunContinuedEvent
   | FileReadStartedEvent
   | FileReadCompletedEvent
   | MemoryRecallStartedEvent
@@ -166,8 +202,11 @@ export type RunEvent<T = unknown> =
 /** The name of a run event. */
 export type RunEventName = RunEvent['event'];
 
-/** @internal The events that end a run (each carries its output): `RunCompleted`, `RunError`, `RunCancelled`. */
-const TERMINAL_EVENTS: ReadonlySet<string> = new Set(['RunCompleted', 'RunError', 'RunCancelled']);
+/**
+ * @internal The events that end a run's stream (each carries its output): `RunCompleted`, `RunError`,
+ * `RunCancelled`, and `RunPaused` (the run goes on in a continuation once its approvals are decided).
+ */
+const TERMINAL_EVENTS: ReadonlySet<string> = new Set(['RunCompleted', 'RunError', 'RunCancelled', 'RunPaused']);
 
 /** @internal Whether an event (by its name) ends its run. */
 export function isTerminalEvent(name: string | undefined): boolean {

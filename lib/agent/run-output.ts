@@ -1,3 +1,4 @@
+import type { ApprovalRecord } from './approvals/approval';
 import type { AgentErrorCode } from './error-codes';
 import type { Message } from './messages';
 
@@ -50,7 +51,7 @@ export interface OutputAudio {
 }
 
 /** How a run ended. */
-export type RunStatus = 'completed' | 'error' | 'cancelled';
+export type RunStatus = 'completed' | 'error' | 'cancelled' | 'paused';
 
 /** The error a run ended with. */
 export interface RunErrorInfo {
@@ -88,6 +89,8 @@ export interface RunOutput<T = unknown> {
   audio: OutputAudio[];
   /** Set when `status` is `'error'` or `'cancelled'`. */
   error?: RunErrorInfo;
+  /** Set when `status` is `'paused'`: the tool calls waiting for a person's decision. */
+  pendingApprovals?: ApprovalRecord[];
   /** The `metadata` passed to the run. */
   metadata: Record<string, unknown>;
 }

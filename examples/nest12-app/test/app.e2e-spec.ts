@@ -141,7 +141,15 @@ describe('AppModule (e2e)', () => {
       );
       const deltas = events.filter((e) => e.event === 'RunContent');
       expect(deltas.map((e) => e.data.content).join('')).toBe('Hello there.');
-      expect(events.at(-1)!.data.output?.content).toBe('Hello there.');
+      // The lean wire sends streamed text once: the terminal output names the run, GET /runs/:id has the text.
+      const output = events.at(-1)!.data.output!;
+      expect(output.content_type).toBe('text');
+      expect(output.content).toBeUndefined();
+      const run = await request(app.getHttpServer())
+        .get(`/runs/${output.run_id}`)
+        .set('X-API-Key', API_KEY)
+        .expect(200);
+      expect(run.body.output.content).toBe('Hello there.');
       expect(fakeOpenAI.requests).toHaveLength(0);
     });
 

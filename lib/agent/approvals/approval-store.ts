@@ -1,40 +1,8 @@
 import type { Message } from '../messages';
+import type { ApprovalDecision, ApprovalRecord, ApprovalStatus } from './approval';
 import type { ToolCallRecord } from '../run-output';
 
-/** Where an approval stands. `expired`: nobody decided within its time; the call was rejected for it. */
-export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'expired';
-
-/** One tool call waiting for (or past) a person's decision. */
-export interface ApprovalRecord {
-  /** A short unguessable id (also what chat replies quote). */
-  approvalId: string;
-  runId: string;
-  agentName: string;
-  sessionId: string;
-  /** The run's user: by default the one who may decide. */
-  userId: string | null;
-  toolName: string;
-  toolCallId: string;
-  /** The validated arguments the model called the tool with. */
-  args: unknown;
-  status: ApprovalStatus;
-  /** Milliseconds since the epoch. */
-  requestedAt: number;
-  expiresAt: number;
-  decidedAt?: number;
-  /** Who decided (a user id, `system` for an expiry). */
-  decidedBy?: string;
-  /** The reason given with a rejection (or `expired`). */
-  reason?: string;
-}
-
-/** A decision on one approval, as {@link ApprovalStore.decide} records it. */
-export interface ApprovalDecision {
-  approve: boolean;
-  reason?: string;
-  /** Who decides: recorded with the decision. */
-  decidedBy: string;
-}
+export type { ApprovalDecision, ApprovalRecord, ApprovalStatus } from './approval';
 
 /**
  * @internal What a paused run needs to go on, as JSON: the conversation so
@@ -61,7 +29,7 @@ export interface PausedRunState {
    * The paused round's calls in the model's order: those that ran (with the
    * result the model gets) and those waiting for a decision.
    */
-  round: { id: string; name: string; args: unknown; approvalId?: string; result?: string; error?: string }[];
+  round: { id: string; name: string; args: unknown; approvalId?: string; expiresAt?: number; result?: string; error?: string }[];
 }
 
 /** A run paused for approvals, as the store keeps it. */
@@ -91,15 +59,17 @@ export interface ApprovalFilter {
 
 /**
  * Thrown by approval decisions that cannot be taken: `approval_not_found`
- * (no such approval on that run, or not one the caller may see),
- * `approval_decided` (decided already: decisions are single-use),
- * `approval_forbidden` (the caller may not decide it).
+ * (no such approval on that run, or not one the caller may see; no paused
+ * run), `approval_decided` (decided already: decisions are single-use),
+ * `approval_forbidden` (the caller may not decide it), `approval_pending`
+ * (the run cannot go on yet: a decision is missing, or another process is
+ * going on with it).
  */
 export class ApprovalError extends Error {
   override readonly name = 'ApprovalError';
 
   constructor(
-    readonly code: 'approval_not_found' | 'approval_decided' | 'approval_forbidden',
+    readonly code: 'approval_not_found' | 'approval_decided' | 'approval_forbidden' | 'approval_pending',
     message: string,
   ) {
     super(message);

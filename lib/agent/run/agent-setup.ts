@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { ApprovalStore } from '../approvals/approval-store';
 import type { Knowledge, KnowledgeReference } from '../knowledge/knowledge';
 import type { AgentLogger } from '../logger';
 import type { Memory } from '../memory/memory';
@@ -26,6 +27,10 @@ export interface AgentSetup {
   readonly sessionStore: SessionStore;
   readonly historyLimit: number;
   readonly maxSteps: number;
+  /** Where runs paused for approval wait (replaced by `useApprovalStore()`: read it when pausing or going on). */
+  approvals: ApprovalStore;
+  /** Milliseconds an approval waits for a decision before the call is rejected as expired. */
+  readonly approvalTtl: number;
   /** `null` when files are refused. */
   readonly readers: Required<ReadersOptions> | null;
   readonly memory?: Memory;

@@ -4,7 +4,10 @@ import { AgentError, errorMessage, toAgentError } from '../errors';
 import { formatIssues } from '../json-schema';
 import type { Memory } from '../memory/memory';
 import type { Message } from '../messages';
+import type { ApprovalRecord } from '../approvals/approval-store';
 import type { RunEvent } from '../run-events';
+import type { RunOutput } from '../run-output';
+import type { PausedRound } from './tool-round';
 import type { AgentSetup } from './agent-setup';
 import type { EventSink, Stage } from './event-sink';
 import { runHooks } from './hooks';
@@ -28,6 +31,45 @@ export async function* completeRun(setup: AgentSetup, run: RunState, sink: Event
   run.ended = true;
   if (setup.afterHooks.length) await runHooks(setup, 'afterResponse', setup.afterHooks, result);
   yield sink.event({ event: 'RunCompleted', output: result });
+}
+
+/**
+ * Pauses a run whose tool round waits for approvals: keeps what it needs to
+ * go on in the agent's approval store and ends its stream with `RunPaused`
+ * (status `paused`, the pending approvals). The `afterResponse` hooks wait
+ * for the run's real end, in its continuation.
+ */
+export async function pauseRun(setup: AgentSetup, run: RunState, sink: EventSink, round: PausedRound, step: number): Promise<RunEvent> {
+  const now = Date.now();
+  const approvals: ApprovalRecord[] = round
+    .filter((entry) => entry.approvalId !== undefined)
+    .map((entry) => ({
+      approvalId: entry.approvalId!,
+      runId: run.runId,
+      agentName: setup.name,
+      sessionId: run.sessionId,
+      userId: run.userId,
+      toolName: entry.name,
+      toolCallId: entry.id,
+      args: entry.args,
+      status: 'pending',
+      // Asked for when its round ended (the event said so with its expiry).
+      requestedAt: (entry.expiresAt ?? now + setup.approvalTtl) - setup.approvalTtl,
+      expiresAt: entry.expiresAt ?? now + setup.approvalTtl,
+    }));
+  await setup.approvals.savePaused({
+    runId: run.runId,
+    agentName: setup.name,
+    sessionId: run.sessionId,
+    userId: run.userId,
+    pausedAt: now,
+    status: 'paused',
+    state: run.pausedState(round, step),
+    approvals,
+  });
+  const result: RunOutput = { ...run.output('paused', run.content), pendingApprovals: approvals };
+  run.ended = true;
+  return sink.event({ event: 'RunPaused', pendingApprovals: approvals, output: result });
 }
 
 /**

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { PausedRun, PausedRunState } from '../approvals/approval-store';
 import type { AgentError } from '../errors';
 import type { KnowledgeReference } from '../knowledge/knowledge';
 import type { Message } from '../messages';
@@ -16,7 +17,7 @@ import type { RunProbe } from './run-probe';
  * run's {@link RunOutput} at any point, finished or not.
  */
 export class RunState {
-  readonly startedAt = performance.now();
+  readonly startedAt: number;
   readonly runId: string;
   readonly sessionId: string;
   readonly userId: string | null;
@@ -61,7 +62,10 @@ export class RunState {
     readonly options: RunOptions,
     /** What the host watches of this run (traces, budgets); none outside a host. */
     readonly probe?: RunProbe,
+    /** Milliseconds the run had taken before this process went on with it (a paused run's continuation). */
+    elapsedMs = 0,
   ) {
+    this.startedAt = performance.now() - elapsedMs;
     this.runId = options.runId ?? randomUUID();
     this.sessionId = options.sessionId ?? randomUUID();
     this.userId = options.userId ?? null;
@@ -70,6 +74,57 @@ export class RunState {
     this.store = options.sessionStore ?? setup.sessionStore;
     this.tools = setup.tools;
     this.toolDefinitions = setup.toolDefinitions;
+  }
+
+  /** The agent's id. */
+  get agentId(): string {
+    return this.setup.id;
+  }
+
+  /**
+   * The run a paused one was, to go on with: its ids, input and metadata, the
+   * conversation and figures as they stood when it paused. `options` brings
+   * what cannot be stored (the signal, a timeout, an output schema).
+   */
+  static resume(setup: AgentSetup, paused: PausedRun, options: RunOptions, probe?: RunProbe): RunState {
+    const { state } = paused;
+    const run = new RunState(
+      setup,
+      state.input,
+      { ...options, runId: paused.runId, sessionId: paused.sessionId, userId: paused.userId ?? undefined, metadata: state.metadata },
+      probe,
+      state.elapsedMs,
+    );
+    run.messages = state.messages;
+    run.newTurnStart = state.newTurnStart;
+    run.system = state.system;
+    run.reasoning = state.reasoning;
+    Object.assign(run.usage, state.usage);
+    run.reasoningTokens = state.reasoningTokens;
+    run.usageReported = state.usageReported;
+    run.toolCalls.push(...state.toolCalls);
+    run.references.push(...state.references);
+    return run;
+  }
+
+  /** What a paused run keeps to go on with (see {@link RunState.resume}), `step` being the model steps so far. */
+  pausedState(round: PausedRunState['round'], step: number): PausedRunState {
+    return {
+      input: this.input,
+      metadata: this.metadata,
+      messages: this.messages,
+      newTurnStart: this.newTurnStart,
+      system: this.system,
+      steps: step,
+      reasoning: this.reasoning,
+      usage: { ...this.usage },
+      reasoningTokens: this.reasoningTokens,
+      usageReported: this.usageReported,
+      toolCalls: this.toolCalls,
+      references: this.references,
+      elapsedMs: performance.now() - this.startedAt,
+      round,
+    };
   }
 
   /** The run's output as it stands, with `value` as its content. */

@@ -30,6 +30,15 @@ export interface ToolConfig<S extends z.ZodType> {
    * model as the tool's result, and the run continues.
    */
   execute: (args: z.output<S>, ctx: ToolContext) => unknown;
+  /**
+   * Whether a call needs a person's approval before it runs: `true` for every
+   * call, or a function of the validated arguments deciding per call (e.g.
+   * `({ amount }) => amount > 100`). A call needing approval pauses the run
+   * (`ToolApprovalRequested`, then `RunPaused`) until it is decided; a
+   * rejected call goes back to the model as "The user rejected this call".
+   * A function that throws counts as `true`. Default: no approval.
+   */
+  approval?: boolean | ((args: z.output<S>, ctx: ToolContext) => boolean | Promise<boolean>);
 }
 
 /** A tool an agent can call; create one with {@link defineTool}. */
@@ -40,6 +49,8 @@ export interface Tool<S extends z.ZodType = z.ZodType> {
   /** The JSON Schema sent to the model. */
   readonly jsonSchema: JsonSchema;
   readonly execute: (args: z.output<S>, ctx: ToolContext) => unknown;
+  /** Whether (or for which arguments) a call needs a person's approval; see {@link ToolConfig.approval}. */
+  readonly approval?: boolean | ((args: z.output<S>, ctx: ToolContext) => boolean | Promise<boolean>);
 }
 
 const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
@@ -68,6 +79,9 @@ export function defineTool<S extends z.ZodType>(config: ToolConfig<S>): Tool<S> 
   if (typeof config.execute !== 'function') {
     throw new TypeError(`Tool "${config.name}" needs an execute(args, ctx) function.`);
   }
+  if (config.approval !== undefined && typeof config.approval !== 'boolean' && typeof config.approval !== 'function') {
+    throw new TypeError(`Tool "${config.name}": approval must be true, false or a function (args, ctx) => boolean.`);
+  }
   if (!config.parameters || typeof (config.parameters as { safeParse?: unknown }).safeParse !== 'function') {
     throw new TypeError(`Tool "${config.name}" needs parameters as a zod schema, e.g. z.object({ city: z.string() }).`);
   }
@@ -81,6 +95,7 @@ export function defineTool<S extends z.ZodType>(config: ToolConfig<S>): Tool<S> 
     parameters: config.parameters,
     jsonSchema,
     execute: config.execute,
+    ...(config.approval ? { approval: config.approval } : {}),
   });
 }
 
