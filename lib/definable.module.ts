@@ -16,6 +16,7 @@ import { InterfaceSupervisor } from './interfaces/interface.supervisor';
 import type { MessagingInterface } from './interfaces/messaging-interface';
 import { AgentRegistry } from './module/agent.registry';
 import { AgentRunner } from './module/agent.runner';
+import { RunApprovals } from './module/approvals/run-approvals';
 import { ConfiguredAgents } from './module/configured-agents';
 import type { DefinableModuleExtras, DefinableModuleOptions } from './module/definable-module.options';
 import { AGENT_TOKEN_PREFIX, getAgentToken, requestedAgentNames } from './module/definable.constants';
@@ -40,7 +41,7 @@ import { WebhookQueue } from './triggers/webhook-queue';
 /** DI token of the provider that checks how the module was imported. */
 const DEFINABLE_WIRING_CHECK = 'DefinableModule:wiring';
 
-const EXPORTED = [AgentRunner, RunTracing, DefinableMetrics, RunQuotas, HealthRegistry, InterfaceSupervisor, TriggerExecutor, TriggerRegistry, RunTracker, RunRecorder, RunIdempotency, WebhookQueue, DEFINABLE_AUTH, DefinableAuthGuard, WebhookInterceptor];
+const EXPORTED = [AgentRunner, RunApprovals, RunTracing, DefinableMetrics, RunQuotas, HealthRegistry, InterfaceSupervisor, TriggerExecutor, TriggerRegistry, RunTracker, RunRecorder, RunIdempotency, WebhookQueue, DEFINABLE_AUTH, DefinableAuthGuard, WebhookInterceptor];
 
 /** The module's own providers (besides the agents and the registry, which depend on the options). */
 const PROVIDERS: Provider[] = [
@@ -55,6 +56,7 @@ const PROVIDERS: Provider[] = [
     inject: [DEFINABLE_OPTIONS],
   },
   AgentRunner,
+  RunApprovals,
   HealthRegistry,
   TriggerExecutor,
   TriggerRegistry,

@@ -41,6 +41,7 @@ export {
   HealthRegistry,
   QuotaExceededError,
   RunMetrics,
+  RunApprovals,
   RunQuotas,
   RunTrace,
   RunTracing,
@@ -56,6 +57,9 @@ export {
   DEFINABLE_OPTIONS,
 } from './module';
 export type {
+  ApprovalOutcome,
+  ApprovalsOptions,
+  ApproverRule,
   DefinableModuleExtras,
   DefinableModuleOptions,
   DefinableServerOptions,
@@ -120,6 +124,7 @@ export type {
   UiChatMessageMetadata,
   UiChatOptions,
   UiChatRequestBody,
+  WireApproval,
   WireRun,
   WireRunOutput,
 } from './http';

@@ -290,8 +290,14 @@ export class Agent {
    * @internal A host's continuation of a paused run: claims it (see
    * {@link Agent.resume}) and returns its loop, driven as {@link RUN_HOSTED}'s.
    */
-  async [RESUME_HOSTED](runId: string, options: ResumeOptions, streaming: boolean, probe: RunProbe | undefined): Promise<AsyncGenerator<RunEvent, void, undefined>> {
-    return this.continueLoop(await this.claimPaused(runId), options, streaming, probe);
+  async [RESUME_HOSTED](
+    runId: string,
+    options: ResumeOptions,
+    streaming: boolean,
+    probe: RunProbe | undefined,
+  ): Promise<{ paused: PausedRun; events: AsyncGenerator<RunEvent, void, undefined> }> {
+    const paused = await this.claimPaused(runId);
+    return { paused, events: this.continueLoop(paused, options, streaming, probe) };
   }
 
   /** Takes a paused run whose approvals are all decided, for this caller alone. */

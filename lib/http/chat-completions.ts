@@ -4,6 +4,7 @@ import type { ContentPart, Message, ToolCallRequest } from '../agent/messages';
 import type { FileInput } from '../agent/readers/file-reader';
 import type { RunEvent } from '../agent/run-events';
 import type { RunMetrics, RunOutput } from '../agent/run-output';
+import { pausedNote } from '../module/approvals/approval-text';
 import { assertContentType, DefinableHttpError, publicError } from '../module/http-errors';
 import type { ErrorBody } from '../module/http-errors';
 import { SSE_HEADERS } from './run-events-writer';
@@ -221,7 +222,9 @@ export function chatCompletionUsage(metrics: RunMetrics | undefined): ChatComple
 
 /** A completed run as a `chat.completion` object; `model` is the agent's name. */
 export function toChatCompletion(output: RunOutput, model: string): ChatCompletionResponse {
-  const content = typeof output.content === 'string' ? output.content : JSON.stringify(output.content);
+  const text = typeof output.content === 'string' ? output.content : JSON.stringify(output.content);
+  // A paused run says so, and how to go on: the client has no other way to learn it.
+  const content = output.pendingApprovals?.length ? [text, pausedNote(output.runId, output.pendingApprovals)].filter(Boolean).join('\n\n') : text;
   return {
     id: completionId(output.runId),
     object: 'chat.completion',
@@ -329,13 +332,14 @@ export class ChatCompletionChunkEncoder {
         if (this.contentSeen || event.content === '') return '';
         this.contentSeen = true;
         return `${this.start(event.runId)}${this.head}{"content":${JSON.stringify(event.content)}}${this.tail}`;
-      case 'RunCompleted': {
-        this.ended = true;
-        const { output } = event;
-        const last = { ...this.chunkBase(), choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }], ...(this.includeUsage ? { usage: null } : {}) };
-        const usage = this.includeUsage ? frame({ ...this.chunkBase(), choices: [], usage: chatCompletionUsage(output.metrics) }) : '';
-        return `${this.start(event.runId)}${frame(last)}${usage}`;
+      case 'RunPaused': {
+        const note = `${this.contentSeen ? '\n\n' : ''}${pausedNote(event.runId, event.pendingApprovals)}`;
+        this.contentSeen = true;
+        const frames = `${this.start(event.runId)}${this.head}{"content":${JSON.stringify(note)}}${this.tail}`;
+        return frames + this.finishFrames(event.output);
       }
+      case 'RunCompleted':
+        return `${this.start(event.runId)}${this.finishFrames(event.output)}`;
       case 'RunError': {
         const { info, detail } = publicError(event.error.code, event.error.message);
         if (detail) logger.warn(`${this.route} failed [${info.request_id}] ${info.code}: ${detail}`);
@@ -346,6 +350,14 @@ export class ChatCompletionChunkEncoder {
       default:
         return '';
     }
+  }
+
+  /** The last chunk (`finish_reason: "stop"`) and, with `include_usage`, the usage chunk. */
+  private finishFrames(output: RunOutput): string {
+    this.ended = true;
+    const last = { ...this.chunkBase(), choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }], ...(this.includeUsage ? { usage: null } : {}) };
+    const usage = this.includeUsage ? frame({ ...this.chunkBase(), choices: [], usage: chatCompletionUsage(output.metrics) }) : '';
+    return `${frame(last)}${usage}`;
   }
 
   /** The frame that ends a stream whose run broke off without a terminal event (the server failed under it). */

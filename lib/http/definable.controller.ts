@@ -7,19 +7,20 @@ import { AUTH_CONTEXT_PROPERTY, AuthContext, AuthProvider, DefinableAuthGuard, P
 import { AuthRefusal, verifyAuth } from '../auth/auth-provider';
 import { DEFINABLE_AUTH } from '../auth/auth.constants';
 import { RunQuotas } from '../module/quotas/run-quotas';
+import { RunApprovals } from '../module/approvals/run-approvals';
 import { AgentRegistry } from '../module/agent.registry';
 import type { DefinableModuleOptions } from '../module/definable-module.options';
 import { DEFINABLE_OPTIONS } from '../module/definable.module-definition';
 import { AgentRunner, RunnerOptions } from '../module/agent.runner';
 import { HealthRegistry } from '../module/health.registry';
 import { DefinableExceptionFilter } from '../module/definable-exception.filter';
-import { DefinableHttpError } from '../module/http-errors';
+import { assertContentType, DefinableHttpError } from '../module/http-errors';
 import { RunIdempotency } from '../module/runs/run-idempotency';
 import { RunRecorder } from '../module/runs/run-recorder';
 import { DefinableMetrics } from '../module/telemetry/definable-metrics';
 import { lastEventId, publicFrame, publicRun, SSE_HEADERS, writeRunEvents } from './run-events-writer';
 import { callerUserId, parseRunRequest, requestedAgent } from './run-request';
-import { toWireOutput, WireRun } from './wire-format';
+import { toWireApproval, toWireOutput, WireApproval, WireRun } from './wire-format';
 import type { RunRecord } from '../module/runs/run-store';
 
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -45,6 +46,7 @@ export class DefinableController {
     private readonly idempotency: RunIdempotency,
     @Inject(DEFINABLE_OPTIONS) private readonly options: DefinableModuleOptions,
     @Inject(DEFINABLE_AUTH) private readonly auth: AuthProvider | null,
+    private readonly approvals: RunApprovals,
     @Optional() @Inject(RunQuotas) private readonly quotas?: RunQuotas | null,
   ) {
     this.bodyLimit = options?.bodyLimit ?? DEFAULT_BODY_LIMIT;
@@ -254,6 +256,47 @@ export class DefinableController {
     return publicRun(await live.ended, 'POST /runs/:id/cancel');
   }
 
+  /**
+   * `POST /runs/:id/approvals/:approvalId` `{ "approve": true | false, "reason"? }`:
+   * decides a tool call the run paused for — by the run's own user, a
+   * trusted principal, or whom the module's `approvals.approver` allows.
+   * Single-use (a second decision is 409 `approval_decided`, so is one past
+   * its expiry); once the run's approvals are all decided it goes on
+   * (`continued: true`; follow it with `GET /runs/:id/events`).
+   */
+  @Post('runs/:id/approvals/:approvalId')
+  @HttpCode(200)
+  @UseGuards(DefinableAuthGuard)
+  async decideApproval(@Req() request: any): Promise<{ approval: WireApproval; continued: boolean }> {
+    const decision = parseDecision(request.body, request.headers?.['content-type']);
+    const principal: AuthContext | undefined = request[AUTH_CONTEXT_PROPERTY];
+    const { approval, continued } = await this.approvals.decide(String(request.params?.id ?? ''), String(request.params?.approvalId ?? ''), decision, principal);
+    return { approval: toWireApproval(approval), continued };
+  }
+
+  /**
+   * `GET /approvals` (`?status=pending|approved|rejected|expired`, `?agent=`,
+   * `?run_id=`): the approvals the caller may decide — its own runs', every
+   * one for a trusted principal (or without auth), and those the module's
+   * `approvals.approver` allows. Oldest first, at most 100.
+   */
+  @Get('approvals')
+  @UseGuards(DefinableAuthGuard)
+  async listApprovals(@Req() request: any): Promise<{ approvals: WireApproval[] }> {
+    const query = request.query ?? {};
+    const status = query.status;
+    if (status !== undefined && !['pending', 'approved', 'rejected', 'expired'].includes(status)) {
+      throw new DefinableHttpError(400, 'invalid_request', '"status" must be pending, approved, rejected or expired.');
+    }
+    const principal: AuthContext | undefined = request[AUTH_CONTEXT_PROPERTY];
+    const approvals = await this.approvals.list(principal, {
+      ...(status ? { status } : {}),
+      ...(typeof query.agent === 'string' && query.agent ? { agentName: query.agent } : {}),
+      ...(typeof query.run_id === 'string' && query.run_id ? { runId: query.run_id } : {}),
+    });
+    return { approvals: approvals.map(toWireApproval) };
+  }
+
   /** The run named in the path, if the principal may see it; 404 otherwise (an unknown id and another user's look alike). */
   private async visibleRun(request: any): Promise<RunRecord> {
     const runId = String(request.params?.id ?? '');
@@ -328,4 +371,20 @@ export function createMetricsController(path: string): Type<unknown> {
   }
   UseFilters(DefinableExceptionFilter)(DefinableMetricsRoute);
   return DefinableMetricsRoute;
+}
+
+/** The body of a decision: `{ "approve": true | false, "reason"?: string }`; 415 for non-JSON, 400 naming what is wrong. */
+function parseDecision(body: unknown, contentType: unknown): { approve: boolean; reason?: string } {
+  assertContentType(contentType, ['application/json'], 'POST /runs/:id/approvals/:approvalId', 'send {"approve": true} or {"approve": false, "reason": "..."}');
+  if (!body || typeof body !== 'object' || Array.isArray(body)) {
+    throw new DefinableHttpError(400, 'invalid_request', 'The body must be a JSON object: {"approve": true} or {"approve": false, "reason": "..."}.');
+  }
+  const { approve, reason, ...rest } = body as Record<string, unknown>;
+  const unknown = Object.keys(rest);
+  if (unknown.length) throw new DefinableHttpError(400, 'invalid_request', `Unknown field "${unknown[0].slice(0, 40)}": a decision takes "approve" and "reason".`);
+  if (typeof approve !== 'boolean') throw new DefinableHttpError(400, 'invalid_request', '"approve" is required and must be true or false.');
+  if (reason !== undefined && reason !== null && (typeof reason !== 'string' || reason.length > 2000)) {
+    throw new DefinableHttpError(400, 'invalid_request', '"reason" must be a string of at most 2000 characters.');
+  }
+  return { approve, ...(typeof reason === 'string' && reason !== '' ? { reason } : {}) };
 }

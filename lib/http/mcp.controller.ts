@@ -15,6 +15,7 @@ import { AgentRunner, RunnerOptions } from '../module/agent.runner';
 import { DefinableExceptionFilter } from '../module/definable-exception.filter';
 import { newRequestId, publicError } from '../module/http-errors';
 import { redactSecrets } from '../module/redact';
+import { pausedNote } from '../module/approvals/approval-text';
 import { clientGone } from './run-events-writer';
 import { callerUserId } from './run-request';
 import type { McpServerOptions } from './surface-options';
@@ -159,6 +160,11 @@ export class McpController {
       const meta = { session_id: output.sessionId, run_id: output.runId };
       if (tool.outputSchema) {
         return { content: [{ type: 'text', text: JSON.stringify(output.content) }], structuredContent: output.content as Record<string, unknown>, _meta: meta };
+      }
+      if (output.pendingApprovals?.length) {
+        // Paused for a person's approval: say which calls wait and how to decide them.
+        const text = [String(output.content ?? ''), pausedNote(output.runId, output.pendingApprovals)].filter(Boolean).join('\n\n');
+        return { content: [{ type: 'text', text }], _meta: { ...meta, status: 'paused', pending_approvals: output.pendingApprovals.map((approval) => approval.approvalId) } };
       }
       return { content: [{ type: 'text', text: String(output.content ?? '') }], _meta: meta };
     } catch (error) {

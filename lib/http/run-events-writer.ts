@@ -66,8 +66,10 @@ export async function writeRunEvents(raw: ServerResponse, recorder: RunRecorder,
   let record: RunRecord | null;
   const live = recorder.find(runId);
   if (live) {
+    // A paused run's continuation: the events before it are in the store.
+    if (afterSeq < live.firstSeq) for (const recorded of await recorder.store.events(runId, afterSeq)) if (recorded.seq <= live.firstSeq) write(recorded.event, recorded.seq);
     await new Promise<void>((resolve) => {
-      for (const recorded of live.events.slice(afterSeq)) write(recorded.event, recorded.seq);
+      for (const recorded of live.eventsAfter(afterSeq)) write(recorded.event, recorded.seq);
       if (live.isOver) return resolve();
       const stop = live.listen({
         event: (recorded) => write(recorded.event, recorded.seq),
@@ -83,7 +85,7 @@ export async function writeRunEvents(raw: ServerResponse, recorder: RunRecorder,
       raw.once('close', left);
     });
     record = live.isOver ? { ...live.record } : null;
-    last = live.events.at(-1)?.event;
+    last = live.events.at(-1)?.event ?? last;
   } else {
     let seq = afterSeq;
     for (;;) {

@@ -29,7 +29,9 @@ export interface UiChatMessageMetadata {
   /** The model that answered. */
   model?: string;
   /** How the run ended, once it did. */
-  status?: 'completed' | 'error' | 'cancelled';
+  status?: 'completed' | 'error' | 'cancelled' | 'paused';
+  /** When paused: the tool calls waiting for a person's decision (`POST /runs/:id/approvals/:approvalId`). */
+  pendingApprovals?: { approvalId: string; toolName: string; toolCallId: string; args: unknown; expiresAt: number }[];
   /** Tokens, cost and timings of the run, once it completed. */
   metrics?: RunMetrics;
   /** Why the run failed (`requestId`: search the server log for it). */
@@ -150,6 +152,12 @@ export class UiMessageStreamEncoder {
         const error = { code: info.code, message: info.message, ...(info.request_id ? { requestId: info.request_id } : {}) };
         chunks.push({ type: 'message-metadata', messageMetadata: { runId: event.runId, sessionId: event.sessionId, status: 'error', error } });
         chunks.push({ type: 'error', errorText: info.request_id ? `${info.message} (request id ${info.request_id})` : info.message });
+        break;
+      }
+      case 'RunPaused': {
+        this.settle(chunks, event);
+        const pendingApprovals = event.pendingApprovals.map(({ approvalId, toolName, toolCallId, args, expiresAt }) => ({ approvalId, toolName, toolCallId, args, expiresAt }));
+        chunks.push({ type: 'finish', finishReason: 'other', messageMetadata: { runId: event.runId, sessionId: event.sessionId, status: 'paused', pendingApprovals } });
         break;
       }
       case 'RunCancelled':

@@ -1,4 +1,4 @@
-import type { RunEvent, RunOutput } from '../agent';
+import type { ApprovalRecord, RunEvent, RunOutput } from '../agent';
 import type { RunRecord } from '../module/runs/run-store';
 
 /** `/run`'s JSON answer (and the `RunCompleted` event's data): the output in snake_case. */
@@ -24,6 +24,8 @@ export interface WireRunOutput {
   tool_calls: { id: string; name: string; args: unknown; result?: string; error?: string }[];
   references: { id: string; score: number; source?: string; text: string }[];
   error?: { code: string; message: string; request_id?: string };
+  /** When `status` is `paused`: the tool calls waiting for a decision (`POST /runs/:id/approvals/:approval_id`). */
+  pending_approvals?: WireApproval[];
 }
 
 /** A run output as the HTTP API sends it (`messages` are never sent). */
@@ -51,6 +53,7 @@ export function toWireOutput(output: Omit<RunOutput, 'messages'>): WireRunOutput
     tool_calls: output.toolCalls.map(({ id, name, args, result, error }) => ({ id, name, args, result, error })),
     references: output.references,
     ...(output.error ? { error: output.error } : {}),
+    ...(output.pendingApprovals ? { pending_approvals: output.pendingApprovals.map(toWireApproval) } : {}),
   };
 }
 
@@ -76,7 +79,13 @@ const wireKey = (key: string) => {
  * event's `output` none when it is text. Outputs are otherwise in wire form.
  */
 export function toWireEvent(event: RunEvent): Record<string, unknown> {
-  const full = event.event === 'RunStarted' || event.event === 'RunCompleted' || event.event === 'RunError' || event.event === 'RunCancelled';
+  const full =
+    event.event === 'RunStarted' ||
+    event.event === 'RunContinued' ||
+    event.event === 'RunCompleted' ||
+    event.event === 'RunError' ||
+    event.event === 'RunCancelled' ||
+    event.event === 'RunPaused';
   const wire: Record<string, unknown> = full
     ? { run_id: event.runId, session_id: event.sessionId, agent_id: event.agentId, created_at: event.createdAt }
     : {};
@@ -84,6 +93,7 @@ export function toWireEvent(event: RunEvent): Record<string, unknown> {
     if (ID_FIELDS.has(key)) continue;
     const value = (event as unknown as Record<string, unknown>)[key];
     if (key === 'output') wire.output = streamedOutput(value as RunOutput);
+    else if (key === 'pendingApprovals' || key === 'decisions') wire[wireKey(key)] = (value as ApprovalRecord[]).map(toWireApproval);
     // The text was streamed delta by delta: the end of the content does not send it again.
     else if (key !== 'content' || event.event !== 'RunContentCompleted') wire[wireKey(key)] = value;
   }
@@ -96,7 +106,8 @@ export function toWireEvent(event: RunEvent): Record<string, unknown> {
  * carried (their concatenation; `GET /runs/:id` has it whole). Structured
  * (`json`) content is kept: it is the parsed object, not the streamed text.
  */
-function streamedOutput(output: RunOutput): Partial<WireRunOutput> {
+function streamedOutput(output: RunOutput | null): Partial<WireRunOutput> | null {
+  if (!output) return null;
   const wire: Partial<WireRunOutput> = toWireOutput(output);
   if (wire.content_type === 'text') delete wire.content;
   return wire;
@@ -154,5 +165,44 @@ export function toWireRun(record: RunRecord): WireRun {
     output: record.output ? toWireOutput(record.output) : null,
     error: record.error,
     ...(record.job ? { attempts: record.job.attempts, max_attempts: record.job.maxAttempts } : {}),
+  };
+}
+
+/** An approval as the HTTP API sends it (`GET /approvals`, decisions, `RunPaused`'s `pending_approvals`). */
+export interface WireApproval {
+  approval_id: string;
+  run_id: string;
+  agent: string;
+  session_id: string;
+  user_id: string | null;
+  tool_name: string;
+  tool_call_id: string;
+  args: unknown;
+  status: ApprovalRecord['status'];
+  /** Milliseconds since the epoch. */
+  requested_at: number;
+  expires_at: number;
+  decided_at?: number;
+  decided_by?: string;
+  reason?: string;
+}
+
+/** An approval in snake_case. */
+export function toWireApproval(approval: ApprovalRecord): WireApproval {
+  return {
+    approval_id: approval.approvalId,
+    run_id: approval.runId,
+    agent: approval.agentName,
+    session_id: approval.sessionId,
+    user_id: approval.userId,
+    tool_name: approval.toolName,
+    tool_call_id: approval.toolCallId,
+    args: approval.args,
+    status: approval.status,
+    requested_at: approval.requestedAt,
+    expires_at: approval.expiresAt,
+    ...(approval.decidedAt !== undefined ? { decided_at: approval.decidedAt } : {}),
+    ...(approval.decidedBy !== undefined ? { decided_by: approval.decidedBy } : {}),
+    ...(approval.reason !== undefined ? { reason: approval.reason } : {}),
   };
 }

@@ -3,7 +3,9 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import { Agent, AgentError, AgentRunError } from '../agent';
 import type { RunEvent, RunOptions, RunOutput } from '../agent';
 import { linkedController } from '../agent/abort';
-import { RUN_HOSTED, settleRun } from '../agent/agent';
+import { RESUME_HOSTED, RUN_HOSTED, settleRun } from '../agent/agent';
+import { ApprovalError } from '../agent/approvals/approval-store';
+import type { PausedRun } from '../agent/approvals/approval-store';
 import { isTerminalEvent } from '../agent/run-events';
 import type { RunProbe } from '../agent/run/run-probe';
 import { AgentRegistry } from './agent.registry';
@@ -133,6 +135,8 @@ export class AgentRunner {
     for await (const event of agent[RUN_HOSTED](input, options, false, admitted.probe)) {
       live.push(event);
       if (isTerminalEvent(event.event)) this.ended(admitted, event);
+      // A paused run is answered once the store has it: a decision may come to another process.
+      if (event.event === 'RunPaused') await live.ended;
       const output = settleRun(event);
       if (output) return output;
     }
@@ -153,6 +157,71 @@ export class AgentRunner {
 
   private streamAdmitted(input: string, options: RunnerOptions, background: boolean): AsyncGenerator<RunEvent, void, undefined> {
     const admitted = this.admit(options, background, input);
+    return this.tracked(admitted, () => admitted.agent[RUN_HOSTED](input, admitted.options, true, admitted.probe));
+  }
+
+  /**
+   * Goes on with a paused run whose approvals are all decided, in the
+   * background: recorded under its id (its events after those of the pause;
+   * follow it with `GET /runs/:id/events`), drained at shutdown like any run.
+   * Resolves once it has started (`true`), or with `false` when it cannot go
+   * on here: a decision is missing, another process took it, it is not
+   * paused, or shutdown has begun (it stays paused, to go on after a restart).
+   */
+  async continue(runId: string, agentName?: string): Promise<boolean> {
+    if (this.tracker.isClosing) return false;
+    const record = await this.recorder.get(runId);
+    const agent = this.agents.find(record?.agent ?? agentName);
+    if (!agent || (record && record.agent !== agent.name)) return false;
+    const { controller, unlink: release } = linkedController(undefined);
+    let claimed: { paused: PausedRun; events: AsyncGenerator<RunEvent, void, undefined> };
+    const probe: { current?: RunProbe } = {};
+    try {
+      claimed = await agent[RESUME_HOSTED](runId, { signal: controller.signal }, true, {
+        // The trace begins once the run is claimed (below); the loop reaches it through this probe.
+        begin: (step) => probe.current?.begin(step),
+      });
+    } catch (error) {
+      release();
+      if (error instanceof ApprovalError) return false;
+      throw error;
+    }
+    const { paused } = claimed;
+    const trigger = record?.trigger ?? 'approval';
+    const trace = this.tracing.begin({
+      agent: agent.name,
+      agentId: agent.id,
+      model: agent.model.id,
+      provider: agent.model.provider,
+      trigger,
+      runId,
+      sessionId: paused.sessionId,
+      input: paused.state.input,
+      carrier: undefined,
+    });
+    if (trace) probe.current = hostProbe(trace, undefined, this.tracker);
+    // A run whose pause the store never got (the process stopped at once) is recorded anew.
+    const live = record
+      ? this.recorder.resume(record, controller)
+      : this.recorder.begin(
+          { runId, agent: agent.name, userId: paused.userId, sessionId: paused.sessionId, trigger, status: 'running', background: true, createdAt: paused.pausedAt, endedAt: null, output: null, error: null, lastSeq: 0 },
+          controller,
+          true,
+        );
+    const admitted: Admitted = { agent, controller, release, live, trigger, trace, probe: probe.current, options: { runId, sessionId: paused.sessionId, signal: controller.signal } };
+    const tracked = this.tracked(admitted, () => claimed.events);
+    void (async () => {
+      // The recorder keeps the events; nothing else here needs them.
+      for await (const _event of tracked);
+    })();
+    return true;
+  }
+
+  /**
+   * An admitted run's events as its consumer iterates them, each recorded,
+   * its end noted (span, metrics) and the run tracked for the drain.
+   */
+  private tracked(admitted: Admitted, loop: () => AsyncGenerator<RunEvent, void, undefined>): AsyncGenerator<RunEvent, void, undefined> {
     const { live } = admitted;
     let finish!: () => void;
     let started = false;
@@ -168,7 +237,7 @@ export class AgentRunner {
       },
       { once: true },
     );
-    const events = admitted.agent[RUN_HOSTED](input, admitted.options, true, admitted.probe);
+    const events = loop();
     // Delegates to the agent's generator, recording and noting its end: a plain object, not a wrapping
     // async generator, so each event costs no extra generator step (streams relay hundreds of them).
     const ended = (result: IteratorResult<RunEvent, void>) => {

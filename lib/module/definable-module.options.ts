@@ -4,6 +4,7 @@ import type { IdentityResolver } from '../interfaces/identity/identity-resolver'
 import type { PlaygroundOptions } from '../http/playground/playground.controller';
 import type { McpServerOptions, OpenAICompatOptions, UiChatOptions } from '../http/surface-options';
 import type { MessagingInterface } from '../interfaces/messaging-interface';
+import type { ApprovalsOptions } from './approvals/approvals-options';
 import type { RunStore } from './runs/run-store';
 import type { QuotaOptions } from './quotas/run-quotas';
 import type { MetricsOptions } from './telemetry/run-metrics';
@@ -62,6 +63,12 @@ export interface DefinableModuleOptions {
    * a run stopped before its next model call. Default none.
    */
   quotas?: QuotaOptions;
+  /**
+   * Tool approvals (tools with `approval`): `approver`, who may decide
+   * besides the run's own user or a trusted principal. Decisions go through
+   * `POST /runs/:id/approvals/:approvalId`; `GET /approvals` lists them.
+   */
+  approvals?: ApprovalsOptions;
   /**
    * The browser playground at `GET /playground` (or `path`): chat with an
    * agent, see its run events. On in dev mode (`dev: true`), off otherwise

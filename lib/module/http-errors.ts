@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { HttpException, HttpStatus } from '@nestjs/common';
-import { AgentError, AgentErrorCode } from '../agent';
+import { AgentError, AgentErrorCode, ApprovalError } from '../agent';
 import { QuotaExceededError } from './quotas/run-quotas';
 import { redactSecrets } from './redact';
 
@@ -85,6 +85,13 @@ const STATUS_BY_CODE: Partial<Record<AgentErrorCode, number>> = {
   quota_unavailable: HttpStatus.SERVICE_UNAVAILABLE,
 };
 
+const APPROVAL_STATUS: Record<ApprovalError['code'], number> = {
+  approval_not_found: HttpStatus.NOT_FOUND,
+  approval_decided: HttpStatus.CONFLICT,
+  approval_pending: HttpStatus.CONFLICT,
+  approval_forbidden: HttpStatus.FORBIDDEN,
+};
+
 const CODE_BY_STATUS: Record<number, string> = {
   400: 'invalid_request',
   401: 'unauthorized',
@@ -166,6 +173,9 @@ export function toErrorResponse(error: unknown): { status: number; body: ErrorBo
       unexpected: false,
       headers: { 'retry-after': String(error.retryAfter) },
     };
+  }
+  if (error instanceof ApprovalError) {
+    return { status: APPROVAL_STATUS[error.code], body: { error: { code: error.code, message: error.message } }, unexpected: false };
   }
   if (error instanceof AgentError && error.code !== 'internal') {
     const { info, detail } = publicError(error.code, error.message);

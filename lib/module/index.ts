@@ -33,3 +33,7 @@ export type { EndedRunFigures, MetricsOptions, MetricsSources } from './telemetr
 export { RunTrace, RunTracing } from './telemetry/run-tracing';
 export type { TracedRun } from './telemetry/run-tracing';
 export type { TracingOptions } from './telemetry/tracing-options';
+export { RunApprovals } from './approvals/run-approvals';
+export type { ApprovalOutcome } from './approvals/run-approvals';
+export type { ApprovalsOptions, ApproverRule } from './approvals/approvals-options';
+export { pausedNote } from './approvals/approval-text';

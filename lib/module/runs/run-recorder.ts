@@ -24,8 +24,10 @@ export interface RunListener {
  * controller (`POST /runs/:id/cancel`). Events reach the store in batches.
  */
 export class LiveRun {
-  /** Every event so far; `events[i].seq === i + 1`. */
+  /** Every event of this process's part of the run so far; `events[i].seq === firstSeq + i + 1`. */
   readonly events: RecordedEvent[] = [];
+  /** Events recorded before this part: those of a paused run, when this is its continuation. */
+  readonly firstSeq: number;
   /** Resolves with the record once the run has ended and its last write is done. */
   readonly ended: Promise<RunRecord>;
   private readonly listeners = new Set<RunListener>();
@@ -50,20 +52,26 @@ export class LiveRun {
      */
     durable: boolean,
   ) {
+    this.firstSeq = record.lastSeq;
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
     this.startedRunning = record.status === 'running';
     this.created = durable;
     this.writes = durable ? recorder.write(() => recorder.store.create({ ...record })) : Promise.resolve();
   }
 
-  /** Whether the run has ended (its terminal event, or {@link LiveRun.abandon}). */
+  /** Whether this process's part of the run is over (it ended, or paused for approvals: {@link LiveRun.abandon}). */
   get isOver(): boolean {
-    return hasEnded(this.record.status);
+    return this.record.status === 'paused' || hasEnded(this.record.status);
+  }
+
+  /** The events of this part with `seq` greater than `afterSeq`. */
+  eventsAfter(afterSeq: number): RecordedEvent[] {
+    return this.events.slice(Math.max(0, afterSeq - this.firstSeq));
   }
 
   /** Records an event; a terminal one ends the run (see {@link LiveRun.finish}). Returns its sequence number. */
   push(event: RunEvent): number {
-    const recorded = { seq: this.events.length + 1, event };
+    const recorded = { seq: this.firstSeq + this.events.length + 1, event };
     this.events.push(recorded);
     this.record.lastSeq = recorded.seq;
     this.unwritten++;
@@ -80,12 +88,21 @@ export class LiveRun {
   /** Ends the run with its terminal event (already {@link LiveRun.push}ed); `status` overrides the one the event implies. */
   finish(event: RunEvent, status?: RecordedRunStatus): void {
     const output = 'output' in event ? (event.output as RunOutput) : undefined;
-    const implied: RecordedRunStatus = event.event === 'RunCompleted' ? 'completed' : event.event === 'RunError' ? 'error' : 'cancelled';
+    const implied: RecordedRunStatus =
+      event.event === 'RunCompleted' ? 'completed' : event.event === 'RunError' ? 'error' : event.event === 'RunPaused' ? 'paused' : 'cancelled';
     const error: RunErrorInfo | null =
       status === 'interrupted'
         ? { code: 'interrupted', message: 'The server shut down before the run finished.' }
         : (output?.error ?? (event.event === 'RunCancelled' ? { code: 'cancelled', message: event.reason } : null));
-    this.end({ status: status ?? implied, endedAt: Date.now(), output: output ? recordedOutput(output) : null, error });
+    const final = status ?? implied;
+    // A paused run has not ended: it goes on under its id once its approvals are decided.
+    this.end({ status: final, endedAt: final === 'paused' ? null : Date.now(), output: output ? recordedOutput(output) : null, error });
+  }
+
+  /** @internal The store has the run already (a paused run's continuation). */
+  markStored(): void {
+    this.created = true;
+    this.writes = this.recorder.write(() => this.recorder.store.write(this.record.runId, [], { status: 'running', endedAt: null, output: null, error: null }));
   }
 
   /** Ends a run that stopped without a terminal event (its consumer left the stream). */
@@ -169,6 +186,18 @@ export class RunRecorder implements OnModuleInit, OnApplicationShutdown {
   /** Starts recording a run (`durable`: write it to the store at once, see {@link LiveRun}). */
   begin(record: RunRecord, controller: AbortController, durable = record.background): LiveRun {
     const run = new LiveRun(record, controller, this, durable);
+    this.live.set(record.runId, run);
+    return run;
+  }
+
+  /**
+   * Records the continuation of a paused run (its approvals decided): the
+   * run's record goes `running` again, its new events after those it had.
+   */
+  resume(record: RunRecord, controller: AbortController): LiveRun {
+    const run = new LiveRun({ ...record, status: 'running', endedAt: null, output: null, error: null }, controller, this, false);
+    // The store has the run: its first batch is a write, not a create.
+    run.markStored();
     this.live.set(record.runId, run);
     return run;
   }

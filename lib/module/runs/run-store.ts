@@ -7,7 +7,11 @@ import type { RunErrorInfo, RunEvent, RunOutput } from '../../agent';
  * could not wait) before it ended — or `failed`: queued work (an async
  * webhook delivery) that failed on every attempt.
  */
-export type RecordedRunStatus = 'queued' | 'running' | 'completed' | 'error' | 'cancelled' | 'interrupted' | 'failed';
+/**
+ * Where a recorded run stands. `paused`: waiting for tool approvals (not ended: its continuation is
+ * recorded under the same id, its events after those of the pause).
+ */
+export type RecordedRunStatus = 'queued' | 'running' | 'paused' | 'completed' | 'error' | 'cancelled' | 'interrupted' | 'failed';
 
 /** Queued work behind a run: an async webhook delivery, kept so it survives a restart. */
 export interface RunJob {
@@ -134,9 +138,9 @@ export interface RunStore {
   close(): Promise<void>;
 }
 
-/** Whether a run in this status has ended (nothing more will be recorded). */
+/** Whether a run in this status has ended (nothing more will be recorded; a paused run goes on once decided). */
 export function hasEnded(status: RecordedRunStatus): boolean {
-  return status !== 'queued' && status !== 'running';
+  return status !== 'queued' && status !== 'running' && status !== 'paused';
 }
 
 /** Retention with its defaults applied and checked. */

@@ -309,7 +309,10 @@ export class SqliteRunStore implements RunStore {
   private appendEvents(runId: string, batch: RecordedEvent[], endsRun: boolean): number | undefined {
     if (batch.length === 0) return undefined;
     const last = batch[batch.length - 1].seq;
-    const events = batch.map(({ event }) => (endsRun && isTerminalEvent(event.event) && 'output' in event ? { ...event, output: RUN_OUTPUT } : event));
+    // A pause's output stays in its event: the run row's output is the continuation's, later.
+    const events = batch.map(({ event }) =>
+      endsRun && isTerminalEvent(event.event) && event.event !== 'RunPaused' && 'output' in event ? { ...event, output: RUN_OUTPUT } : event,
+    );
     this.statements.appendEvents.run(runId, batch[0].seq, last, JSON.stringify(events));
     return last;
   }
