@@ -234,6 +234,64 @@ describe('Playground page', () => {
   });
 });
 
+describe('Playground approvals', () => {
+  it('shows a tool call waiting for approval with Approve and Reject, and follows the run once approved', async () => {
+    const refunds: number[] = [];
+    const refund = defineTool({
+      name: 'refund',
+      description: 'Refunds an order.',
+      parameters: z.object({ order: z.string(), amount: z.number() }),
+      approval: true,
+      execute: ({ amount }) => {
+        refunds.push(amount);
+        return `refunded ${amount}`;
+      },
+    });
+    const model = new TestModel({
+      responses: [
+        { content: 'Let me refund that.', toolCalls: [{ name: 'refund', args: { order: '42', amount: 250 } }] },
+        { chunks: [' Done:', ' 250 refunded.'] },
+      ],
+    });
+    let server: TestApp | undefined;
+    let browser: Browser | undefined;
+    try {
+      server = await startApp('fastify', {
+        imports: [DefinableModule.forRoot({ agent: new Agent({ name: 'shop', model, tools: [refund] }), auth: new ApiKeyAuth({ keys: [KEY] }), playground: true })],
+      });
+      browser = await launchChromium();
+      const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+      const problems: string[] = [];
+      page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+      await page.goto(`${server.url}/playground`);
+      await page.waitForSelector('body[data-state="ready"]');
+      await page.getByTestId('api-key').fill(KEY);
+      await page.getByTestId('input').fill('Refund order 42');
+      await page.getByTestId('send').click();
+      await page.getByTestId('approve').waitFor();
+      await page.waitForSelector('body[data-state="ready"]');
+      assert.equal(await page.getByTestId('paused').count(), 1);
+      assert.match((await page.getByTestId('approval-note').textContent()) ?? '', /^Waiting for your approval \([0-9A-Z]{8}\)$/);
+      assert.deepEqual(refunds, [], 'nothing runs before the decision');
+
+      await page.getByTestId('approve').click();
+      await page.locator('[data-testid="approval-note"][data-decision="approved"]').waitFor();
+      await page.locator('[data-testid="event"][data-event="RunCompleted"]').waitFor();
+      await page.waitForSelector('body[data-state="ready"]');
+      assert.deepEqual(refunds, [250]);
+      assert.equal(await page.getByTestId('assistant-text').last().textContent(), 'Let me refund that. Done: 250 refunded.');
+      assert.equal(await page.getByTestId('tool-result').last().textContent(), 'refunded 250');
+      assert.equal(await page.getByTestId('paused').count(), 0);
+      mkdirSync(OUTPUT_DIR, { recursive: true });
+      await page.screenshot({ path: join(OUTPUT_DIR, 'playground-approval.png'), fullPage: true });
+      assert.deepEqual(problems, []);
+    } finally {
+      await browser?.close();
+      await server?.close();
+    }
+  });
+});
+
 describe('playground wiring', () => {
   it('is on in dev mode, off by default, at its own path when asked for', async () => {
     const agent = () => ({ model: new TestModel({ responses: () => 'ok' }) });

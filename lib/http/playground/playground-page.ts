@@ -178,6 +178,10 @@ main { flex: 1; display: flex; gap: 12px; padding: 0 16px 16px; min-height: 0; }
 .ev.failed { border-left-color: var(--error); }
 .ev.failed .ev-title { color: var(--error); }
 .ev.done { border-left-color: #16a34a; }
+.ev.waiting { border-left-color: #d97706; }
+.approval { display: flex; gap: 8px; align-items: center; margin-top: 6px; flex-wrap: wrap; }
+.approval-note { font-size: 12px; color: var(--muted); }
+.paused { margin-top: 6px; font-size: 12px; color: #b45309; }
 @media (max-width: 800px) { main { flex-direction: column; } .side { max-height: 40vh; } }
 `;
 
@@ -333,10 +337,12 @@ const CLIENT_SCRIPT = String.raw`'use strict';
   }
 
   // ---- one run event ----
-  function handle(run, name, data) {
+  function handle(run, name, data, id) {
     data = data && typeof data === 'object' ? data : {};
+    if (typeof id === 'number') run.lastSeq = id;
     switch (name) {
       case 'RunStarted': {
+        run.runId = data.run_id;
         if (data.session_id && data.session_id !== sessionId) setSession(data.session_id);
         run.sessionId = data.session_id || sessionId;
         remember(run.sessionId, { role: 'user', content: run.input });
@@ -365,7 +371,8 @@ const CLIENT_SCRIPT = String.raw`'use strict';
       }
       case 'ToolCallStarted': {
         const item = toolItem(run, data);
-        addDetail(item, 'arguments', pretty(data.args), 'tool-args');
+        // An approved call showed its arguments with its approval already.
+        if (!item.querySelector('[data-testid="tool-args"]')) addDetail(item, 'arguments', pretty(data.args), 'tool-args');
         return;
       }
       case 'ToolCallCompleted': {
@@ -380,6 +387,36 @@ const CLIENT_SCRIPT = String.raw`'use strict';
         addDetail(item, 'error', clip(data.error), 'tool-error');
         return;
       }
+      case 'ToolApprovalRequested': {
+        const item = toolItem(run, data);
+        item.classList.add('waiting');
+        addDetail(item, 'arguments', pretty(data.args), 'tool-args');
+        const bar = el('div', 'approval', null, 'approval');
+        const note = el('span', 'approval-note', 'Waiting for your approval (' + String(data.approval_id || '?') + ')', 'approval-note');
+        const approve = el('button', null, 'Approve', 'approve');
+        const reject = el('button', null, 'Reject', 'reject');
+        approve.type = 'button';
+        reject.type = 'button';
+        approve.addEventListener('click', () => decide(run, data.approval_id, true, [approve, reject], note, item));
+        reject.addEventListener('click', () => decide(run, data.approval_id, false, [approve, reject], note, item));
+        bar.append(note, approve, reject);
+        item.appendChild(bar);
+        return;
+      }
+      case 'RunPaused': {
+        run.terminal = true;
+        run.paused = true;
+        run.runId = data.run_id || run.runId;
+        if (typeof run.lastSeq !== 'number') run.lastSeq = 0;
+        const waiting = Array.isArray(data.pending_approvals) ? data.pending_approvals.length : 0;
+        addEvent(name, 'Run paused: ' + waiting + ' tool call' + (waiting === 1 ? '' : 's') + ' waiting for a decision', 'waiting');
+        run.assistant.bubble.appendChild(el('div', 'paused', 'Waiting for your approval of a tool call.', 'paused'));
+        remember(run.sessionId, { role: 'assistant', content: run.text });
+        return;
+      }
+      case 'RunContinued':
+        addEvent(name, 'Run continued');
+        return;
       case 'MemoryRecallStarted':
         addEvent(name, 'Recalling the memories of ' + (data.user_id || 'the user'));
         return;
@@ -450,12 +487,67 @@ const CLIENT_SCRIPT = String.raw`'use strict';
     }
   }
 
+  // ---- a decision on a tool call the run paused for, then the run as it goes on ----
+  async function decide(run, approvalId, approve, buttons, note, item) {
+    for (const button of buttons) button.disabled = true;
+    clearError();
+    const token = keyInput.value.trim();
+    const headers = { 'content-type': 'application/json' };
+    if (token) headers.authorization = 'Bearer ' + token;
+    const url = API + '/runs/' + encodeURIComponent(run.runId) + '/approvals/' + encodeURIComponent(approvalId);
+    try {
+      const response = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ approve }), cache: 'no-store' });
+      if (!response.ok) {
+        for (const button of buttons) button.disabled = false;
+        showError(await httpError(response, 'POST ' + url));
+        return;
+      }
+      const decided = await response.json();
+      item.classList.remove('waiting');
+      note.textContent = approve ? 'Approved' : 'Rejected';
+      note.setAttribute('data-decision', approve ? 'approved' : 'rejected');
+      for (const button of buttons) button.remove();
+      if (decided && decided.continued) await follow(run);
+    } catch (error) {
+      for (const button of buttons) button.disabled = false;
+      showError('Could not reach ' + url + ': ' + ((error && error.message) || error) + '.');
+    }
+  }
+
+  /** Follows a run that went on after its pause: its events after the last one shown. */
+  async function follow(run) {
+    if (running) return;
+    const controller = new AbortController();
+    setRunning(controller);
+    run.terminal = false;
+    run.paused = false;
+    run.assistant.bubble.classList.add('streaming');
+    const paused = run.assistant.bubble.querySelector('.paused');
+    if (paused) paused.remove();
+    const token = keyInput.value.trim();
+    const headers = { accept: 'text/event-stream', 'last-event-id': String(run.lastSeq || 0) };
+    if (token) headers.authorization = 'Bearer ' + token;
+    try {
+      const response = await fetch(API + '/runs/' + encodeURIComponent(run.runId) + '/events', { headers, signal: controller.signal, cache: 'no-store' });
+      if (!response.ok) {
+        showError(await httpError(response, 'GET ' + API + '/runs/' + run.runId + '/events'));
+        return;
+      }
+      await readEvents(response, (name, data, id) => handle(run, name, data, id));
+    } catch (error) {
+      if (!controller.signal.aborted) showError('Could not follow the run: ' + ((error && error.message) || error) + '.');
+    } finally {
+      run.assistant.bubble.classList.remove('streaming');
+      setRunning(null);
+    }
+  }
+
   // ---- Server-Sent Events over a fetch body (a POST: EventSource cannot send it) ----
   async function readEvents(response, onEvent) {
     const reader = response.body.getReader();
     const decoder = new TextDecoder();
     let buffer = '';
-    let frame = { event: '', data: [] };
+    let frame = { event: '', data: [], id: undefined };
     for (;;) {
       const { value, done } = await reader.read();
       buffer += done ? decoder.decode() : decoder.decode(value, { stream: true });
@@ -470,9 +562,9 @@ const CLIENT_SCRIPT = String.raw`'use strict';
           if (frame.data.length) {
             let data;
             try { data = JSON.parse(frame.data.join('\n')); } catch (e) { data = { unparsed: frame.data.join('\n') }; }
-            onEvent(frame.event || 'message', data);
+            onEvent(frame.event || 'message', data, frame.id);
           }
-          frame = { event: '', data: [] };
+          frame = { event: '', data: [], id: undefined };
           continue;
         }
         if (line[0] === ':') continue;
@@ -482,6 +574,7 @@ const CLIENT_SCRIPT = String.raw`'use strict';
         if (text[0] === ' ') text = text.slice(1);
         if (field === 'data') frame.data.push(text);
         else if (field === 'event') frame.event = text;
+        else if (field === 'id' && /^\d+$/.test(text)) frame.id = Number(text);
       }
       if (done) return;
     }
@@ -542,7 +635,7 @@ const CLIENT_SCRIPT = String.raw`'use strict';
         fail(await httpError(response, 'POST ' + API + '/run'));
         return;
       }
-      await readEvents(response, (name, data) => handle(run, name, data));
+      await readEvents(response, (name, data, id) => handle(run, name, data, id));
       if (!run.terminal) fail('The stream ended before the run did (connection lost?). Send again: the session goes on.');
     } catch (error) {
       if (controller.signal.aborted) {
