@@ -395,71 +395,59 @@ export class Agent {
    * yields every event and streams the model; otherwise (run()) the model
    * answers at once and only the terminal event is built and yielded.
    */
-  private loop(input: string, options: RunOptions, streaming: boolean, probe?: RunProbe): AsyncGenerator<RunEvent, void, undefined> {
+  private async *loop(input: string, options: RunOptions, streaming: boolean, probe?: RunProbe): AsyncGenerator<RunEvent, void, undefined> {
     const { setup } = this;
-    return this.conduct(options, streaming, (runOptions) => new RunState(setup, input, runOptions, probe), async function* (run, sink, steps) {
+    const { run, sink, deadline } = this.open(options, streaming, (runOptions) => new RunState(setup, input, runOptions, probe));
+    try {
+      checkTimeout(options, deadline);
       yield* prepareContext(setup, run, sink);
-      yield* steps(1);
-    });
+      yield* this.steps(run, sink, 1);
+    } catch (thrown) {
+      yield await this.fail(run, sink, thrown, options, deadline);
+    } finally {
+      await this.endRun(run, deadline);
+    }
   }
 
   /** A paused run's continuation: the decided round finished, then the run's steps as usual. */
-  private continueLoop(paused: PausedRun, options: ResumeOptions, streaming: boolean, probe?: RunProbe): AsyncGenerator<RunEvent, void, undefined> {
+  private async *continueLoop(paused: PausedRun, options: ResumeOptions, streaming: boolean, probe?: RunProbe): AsyncGenerator<RunEvent, void, undefined> {
     const { setup } = this;
-    return this.conduct(
-      options,
-      streaming,
-      (runOptions) => RunState.resume(setup, paused, runOptions, probe),
-      async function* (run, sink, steps) {
-        if (setup.toolsets.length) await resolveTools(setup, run);
-        if (sink.active) yield sink.event({ event: 'RunContinued', decisions: paused.approvals });
-        yield* finishRound(run, sink, paused.state.round, paused.approvals);
-        yield* steps(paused.state.steps + 1);
-      },
+    const { run, sink, deadline } = this.open(options, streaming, (runOptions) => RunState.resume(setup, paused, runOptions, probe));
+    try {
+      checkTimeout(options, deadline);
+      if (setup.toolsets.length) await resolveTools(setup, run);
+      if (sink.active) yield sink.event({ event: 'RunContinued', decisions: paused.approvals });
+      yield* finishRound(run, sink, paused.state.round, paused.approvals);
+      yield* this.steps(run, sink, paused.state.steps + 1);
+    } catch (thrown) {
+      yield await this.fail(run, sink, thrown, options, deadline);
+    } finally {
+      await this.endRun(run, deadline);
       // The paused run is forgotten once it went on (a new pause replaced it under the same id).
-      (event) => (event?.event === 'RunPaused' ? undefined : setup.approvals.remove(paused.runId)),
-    );
+      if (!run.paused) await setup.approvals.remove(paused.runId).catch((error: unknown) => setup.logger.error(`The approval store failed to forget run ${run.runId}: ${String(error)}`));
+    }
   }
 
-  /**
-   * Conducts a run: its deadline, its state and sink, the stages `body`
-   * yields (with `steps(n)`, the model steps and tool rounds from step `n`
-   * to the reply or a pause), the end of a run that threw, and the clean-up.
-   */
-  private async *conduct(
-    options: RunOptions,
-    streaming: boolean,
-    state: (options: RunOptions) => RunState,
-    body: (run: RunState, sink: EventSink, steps: (first: number) => Stage) => Stage,
-    after?: (last: RunEvent | undefined) => Promise<void> | undefined,
-  ): AsyncGenerator<RunEvent, void, undefined> {
-    const { setup } = this;
-    // A deadline is a watch nothing touches: its signal, linked to the caller's, is the run's.
+  /** A run's state and sink, and its deadline (a watch nothing touches: its signal, linked to the caller's, is the run's). */
+  private open(options: RunOptions, streaming: boolean, state: (options: RunOptions) => RunState): { run: RunState; sink: EventSink; deadline?: IdleWatch } {
     const deadline = validTimeout(options.timeout) ? new IdleWatch(options.timeout, options.signal) : undefined;
     deadline?.start();
     const run = state(deadline ? { ...options, signal: deadline.signal } : options);
-    const sink = new EventSink(streaming, run.runId, run.sessionId, setup.id);
-    let last: RunEvent | undefined;
-    const steps = (first: number) => this.steps(run, sink, first);
-    try {
-      if (options.timeout !== undefined && !deadline) {
-        throw new AgentError('invalid_input', `timeout must be a positive number of milliseconds, got ${String(options.timeout)}.`);
-      }
-      for await (const event of body(run, sink, steps)) {
-        last = event;
-        yield event;
-      }
-    } catch (thrown) {
-      const timedOut = deadline?.expired === true;
-      const error = timedOut ? new AgentError('model_timeout', `The run took longer than its timeout of ${options.timeout} ms.`) : thrown;
-      last = await failRun(setup, run, sink, error, timedOut);
-      yield last;
-    } finally {
-      deadline?.stop();
-      await abandonRun(setup, run);
-      setup.toolReferences.delete(run.runId);
-      await after?.(last)?.catch((error: unknown) => setup.logger.error(`The approval store failed to forget run ${run.runId}: ${String(error)}`));
-    }
+    return { run, sink: new EventSink(streaming, run.runId, run.sessionId, this.setup.id), deadline };
+  }
+
+  /** The terminal event of a run that threw (a deadline that expired makes it `model_timeout`). */
+  private fail(run: RunState, sink: EventSink, thrown: unknown, options: RunOptions, deadline: IdleWatch | undefined): Promise<RunEvent> {
+    const timedOut = deadline?.expired === true;
+    const error = timedOut ? new AgentError('model_timeout', `The run took longer than its timeout of ${options.timeout} ms.`) : thrown;
+    return failRun(this.setup, run, sink, error, timedOut);
+  }
+
+  /** Whatever way a run ends: its deadline stopped, the hooks told of a stream left early, its references dropped. */
+  private async endRun(run: RunState, deadline: IdleWatch | undefined): Promise<void> {
+    deadline?.stop();
+    await abandonRun(this.setup, run);
+    this.setup.toolReferences.delete(run.runId);
   }
 
   /** The model steps and tool rounds from step `first`, to the completed reply — or a pause for approvals. */
@@ -496,6 +484,13 @@ export function settleRun(event: RunEvent): RunOutput | undefined {
       return event.output;
     default:
       return undefined;
+  }
+}
+
+/** A `timeout` that is set but not a positive number of milliseconds fails the run at once. */
+function checkTimeout(options: RunOptions, deadline: IdleWatch | undefined): void {
+  if (options.timeout !== undefined && !deadline) {
+    throw new AgentError('invalid_input', `timeout must be a positive number of milliseconds, got ${String(options.timeout)}.`);
   }
 }
 

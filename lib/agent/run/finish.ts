@@ -69,6 +69,7 @@ export async function pauseRun(setup: AgentSetup, run: RunState, sink: EventSink
   });
   const result: RunOutput = { ...run.output('paused', run.content), pendingApprovals: approvals };
   run.ended = true;
+  run.paused = true;
   return sink.event({ event: 'RunPaused', pendingApprovals: approvals, output: result });
 }
 

@@ -51,6 +51,8 @@ export class RunState {
   firstTokenAt: number | null = null;
   /** Whether the `afterResponse` hooks have seen this run's end (they see it once, whichever way it ends). */
   ended = false;
+  /** Whether the run paused for approvals (its stream ended with `RunPaused`). */
+  paused = false;
   readonly references: KnowledgeReference[] = [];
   readonly toolCalls: ToolCallRecord[] = [];
   readonly audio: OutputAudio[] = [];
