@@ -188,17 +188,7 @@ export class AgentRunner {
     }
     const { paused } = claimed;
     const trigger = record?.trigger ?? 'approval';
-    const trace = this.tracing.begin({
-      agent: agent.name,
-      agentId: agent.id,
-      model: agent.model.id,
-      provider: agent.model.provider,
-      trigger,
-      runId,
-      sessionId: paused.sessionId,
-      input: paused.state.input,
-      carrier: undefined,
-    });
+    const trace = this.trace(agent, { trigger, runId, sessionId: paused.sessionId, input: paused.state.input, carrier: undefined });
     if (trace) probe.current = hostProbe(trace, undefined, this.tracker);
     // A run whose pause the store never got (the process stopped at once) is recorded anew.
     const live = record
@@ -308,17 +298,7 @@ export class AgentRunner {
       background || rest.runId !== undefined,
     );
     const { traceCarrier, ...runOptions } = rest;
-    const trace = this.tracing.begin({
-      agent: agent.name,
-      agentId: agent.id,
-      model: agent.model.id,
-      provider: agent.model.provider,
-      trigger,
-      runId,
-      sessionId,
-      input: typeof input === 'string' ? input : '',
-      carrier: traceCarrier,
-    });
+    const trace = this.trace(agent, { trigger, runId, sessionId, input: typeof input === 'string' ? input : '', carrier: traceCarrier });
     const budget = this.quotas?.hasBudgets ? { quotas: this.quotas, subject: { agent: agent.name, userId: rest.userId ?? null, trigger } } : undefined;
     return {
       agent,
@@ -331,6 +311,11 @@ export class AgentRunner {
       probe: trace || budget ? hostProbe(trace, budget, this.tracker) : undefined,
       options: { ...runOptions, runId, sessionId, signal: controller.signal, metadata: { ...rest.metadata, trigger } },
     };
+  }
+
+  /** The run's trace, when an OpenTelemetry SDK records (the agent's name, id and model on it). */
+  private trace(agent: Agent, run: { trigger: string; runId: string; sessionId: string; input: string; carrier: Record<string, unknown> | undefined }): RunTrace | undefined {
+    return this.tracing.begin({ agent: agent.name, agentId: agent.id, model: agent.model.id, provider: agent.model.provider, ...run });
   }
 
   /** Refuses a run over its quotas (`QuotaExceededError`) before anything of it is recorded. */
