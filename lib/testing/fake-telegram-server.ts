@@ -8,6 +8,8 @@ export interface TelegramCall {
   token: string;
   params: Record<string, any>;
   at: number;
+  /** What the fake answered for a `sendMessage` (the message, with its `message_id`): set before a waiter hears of the call. */
+  result?: Record<string, any>;
 }
 
 /** An injected failure for the next call(s) of a method. */
@@ -50,6 +52,14 @@ export interface FakeTelegramServer {
   waitForCall(predicate: (call: TelegramCall) => boolean): Promise<TelegramCall>;
   /** Texts sent with sendMessage to a chat, in order. */
   sentTexts(chatId: number): string[];
+  /** A message the bot sent, as it stands now (edits applied; `reply_markup` absent once its buttons were removed). */
+  message(chatId: number, messageId: number): { text: string; reply_markup?: { inline_keyboard: { text: string; callback_data?: string }[][] } } | undefined;
+  /**
+   * A user presses an inline button of a message the bot sent: queues a
+   * `callback_query` update carrying the button's `callback_data` (throws when
+   * the message has no such button). Returns the callback query's id.
+   */
+  pressButton(press: { chatId: number; messageId: number; userId: number; text: string; firstName?: string }): string;
   close(): Promise<void>;
 }
 
@@ -58,7 +68,10 @@ export interface FakeTelegramServer {
  * `getMe`, `deleteWebhook`, `setWebhook`, long-polling `getUpdates` (offset
  * confirmation as Telegram does it), `sendMessage` (with `parse_mode`
  * checking: unbalanced Markdown answers 400 "can't parse entities"),
- * `editMessageText`, `sendChatAction`, `getFile` and file downloads, with
+ * `editMessageText` (400 for an unknown message, or one not modified; the
+ * buttons go unless `reply_markup` is given again), inline keyboards
+ * (`reply_markup` kept with the message) and their `callback_query` presses,
+ * `answerCallbackQuery`, `sendChatAction`, `getFile` and file downloads, with
  * injectable failures (401, 409, 429 with `retry_after`, 5xx).
  */
 export async function startFakeTelegram(options: FakeTelegramOptions = {}): Promise<FakeTelegramServer> {
@@ -69,6 +82,8 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
   const files = new Map<string, { content: Buffer; path: string }>();
   const longPoll = new LongPoll();
   const callWaiters: { predicate: (call: TelegramCall) => boolean; resolve: (call: TelegramCall) => void }[] = [];
+  const sentMessages = new Map<string, { text: string; reply_markup?: any }>();
+  let nextCallbackId = 1;
   let nextUpdateId = 1;
   let nextMessageId = 1000;
   let confirmedOffset = 0;
@@ -110,7 +125,7 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
         return void send(res, 400, { ok: false, error_code: 400, description: 'Bad Request: invalid JSON' });
       }
     }
-    const call = { method, token, params, at: Date.now() };
+    const call: TelegramCall = { method, token, params, at: Date.now() };
     record(call);
     if (options.tokens && !options.tokens.includes(token)) return void send(res, 401, { ok: false, error_code: 401, description: 'Unauthorized' });
     const queued = failures.get(method);
@@ -138,10 +153,33 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
         if (params.parse_mode === 'Markdown' && !balancedMarkdown(String(params.text ?? ''))) {
           return void send(res, 400, { ok: false, error_code: 400, description: "Bad Request: can't parse entities: Can't find end of the entity" });
         }
-        return ok(res, { message_id: nextMessageId++, date: Math.floor(Date.now() / 1000), chat: { id: Number(params.chat_id), type: 'private' }, from: { id: bot.id, is_bot: true, first_name: 'Definable Test' }, text: params.text });
+        const messageId = nextMessageId++;
+        const markup = params.reply_markup?.inline_keyboard?.length ? params.reply_markup : undefined;
+        sentMessages.set(`${Number(params.chat_id)}:${messageId}`, { text: String(params.text), ...(markup ? { reply_markup: markup } : {}) });
+        call.result = {
+          message_id: messageId,
+          date: Math.floor(Date.now() / 1000),
+          chat: { id: Number(params.chat_id), type: 'private' },
+          from: { id: bot.id, is_bot: true, first_name: 'Definable Test' },
+          text: params.text,
+          ...(markup ? { reply_markup: markup } : {}),
+        };
+        return ok(res, call.result);
       }
-      case 'editMessageText':
-        return ok(res, { message_id: Number(params.message_id), chat: { id: Number(params.chat_id) }, text: params.text });
+      case 'editMessageText': {
+        const key = `${Number(params.chat_id)}:${Number(params.message_id)}`;
+        const current = sentMessages.get(key);
+        if (!current) return void send(res, 400, { ok: false, error_code: 400, description: 'Bad Request: message to edit not found' });
+        const markup = params.reply_markup?.inline_keyboard?.length ? params.reply_markup : undefined;
+        if (current.text === String(params.text) && JSON.stringify(current.reply_markup) === JSON.stringify(markup)) {
+          return void send(res, 400, { ok: false, error_code: 400, description: 'Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message' });
+        }
+        sentMessages.set(key, { text: String(params.text), ...(markup ? { reply_markup: markup } : {}) });
+        return ok(res, { message_id: Number(params.message_id), chat: { id: Number(params.chat_id) }, text: params.text, ...(markup ? { reply_markup: markup } : {}) });
+      }
+      case 'answerCallbackQuery':
+        if (!params.callback_query_id) return void send(res, 400, { ok: false, error_code: 400, description: 'Bad Request: query is too old and response timeout expired or query ID is invalid' });
+        return ok(res, true);
       case 'getFile': {
         const entry = files.get(String(params.file_id));
         if (!entry) return void send(res, 400, { ok: false, error_code: 400, description: 'Bad Request: invalid file_id' });
@@ -202,6 +240,26 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
         if (found) return resolve(found);
         callWaiters.push({ predicate, resolve });
       }),
+    message: (chatId, messageId) => {
+      const found = sentMessages.get(`${chatId}:${messageId}`);
+      return found ? structuredClone(found) : undefined;
+    },
+    pressButton: ({ chatId, messageId, userId, text, firstName = 'User' }) => {
+      const found = sentMessages.get(`${chatId}:${messageId}`);
+      const button = found?.reply_markup?.inline_keyboard?.flat().find((candidate: { text: string }) => candidate.text === text);
+      if (!found || !button) throw new Error(`Message ${messageId} in chat ${chatId} has no button "${text}".`);
+      const id = String(nextCallbackId++);
+      pushUpdate({
+        callback_query: {
+          id,
+          from: { id: userId, is_bot: false, first_name: firstName },
+          message: { message_id: messageId, date: Math.floor(Date.now() / 1000), chat: { id: chatId, type: 'private' }, from: { id: bot.id, is_bot: true, first_name: 'Definable Test' }, text: found.text, reply_markup: found.reply_markup },
+          chat_instance: String(chatId),
+          data: button.callback_data,
+        },
+      });
+      return id;
+    },
     sentTexts: (chatId) => calls.filter((call) => call.method === 'sendMessage' && Number(call.params.chat_id) === chatId).map((call) => String(call.params.text)),
     close: () =>
       new Promise<void>((resolve) => {
