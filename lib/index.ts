@@ -57,6 +57,7 @@ export {
   DEFINABLE_OPTIONS,
 } from './module';
 export type {
+  ApprovalListener,
   ApprovalOutcome,
   ApprovalsOptions,
   ApproverRule,
@@ -93,6 +94,7 @@ export type {
   RunStore,
   SqliteRunStoreOptions,
   StartedRun,
+  Continuation,
 } from './module';
 export {
   addDefinableSecurity,
@@ -172,6 +174,8 @@ export {
   TelegramInterface,
 } from './interfaces';
 export type {
+  ChatDecision,
+  ChatDecisionResult,
   ChatTarget,
   DedupStore,
   InboxEntry,

@@ -13,7 +13,7 @@ export { InterfaceSupervisor } from './interface.supervisor';
 export type { InterfaceState, InterfaceStatus } from './interface.supervisor';
 export { MessagePipeline } from './message-pipeline';
 export { InterfaceAuthError, InterfaceConflictError, InterfaceSetupError, MessagingInterface } from './messaging-interface';
-export type { InterfaceHooks, InterfaceOptions, InterfaceRoute, InterfaceRuntime } from './messaging-interface';
+export type { ChatDecision, ChatDecisionResult, InterfaceHooks, InterfaceOptions, InterfaceRoute, InterfaceRuntime } from './messaging-interface';
 export { splitMessage } from './split-message';
 export { TelegramInterface } from './telegram/telegram.interface';
 export type { TelegramInterfaceOptions } from './telegram/telegram.interface';

@@ -3,6 +3,7 @@ import { ModuleRef } from '@nestjs/core';
 import { Agent } from '../agent';
 import { AgentRegistry } from '../module/agent.registry';
 import { AgentRunner } from '../module/agent.runner';
+import { RunApprovals } from '../module/approvals/run-approvals';
 import { DefinableMetrics } from '../module/telemetry/definable-metrics';
 import { HealthRegistry } from '../module/health.registry';
 import type { DefinableModuleOptions } from '../module/definable-module.options';
@@ -71,6 +72,7 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
     // so they have no client token) and for custom interfaces that still implement attach().
     private readonly moduleRef: ModuleRef,
     metrics: DefinableMetrics,
+    approvals: RunApprovals,
   ) {
     // Public /health shows states and restart counts, never raw errors (they can carry phone
     // numbers, internal URLs, tokens): those are in the log and in status().
@@ -86,7 +88,7 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
       if (names.has(platform.name)) throw new Error(`DefinableModule: two interfaces are named "${platform.name}"; give each a distinct name option.`);
       names.add(platform.name);
       const chosen = platform.options.agent;
-      const pipeline = new MessagePipeline(platform, chosen instanceof Agent ? agents.resolve(chosen) : agents.get(chosen), runner, options.identityResolver, this.sharedInbox);
+      const pipeline = new MessagePipeline(platform, chosen instanceof Agent ? agents.resolve(chosen) : agents.get(chosen), runner, options.identityResolver, this.sharedInbox, approvals);
       metrics.addQueue(`chat:${platform.name}`, () => pipeline.pending);
       return { platform, pipeline, backoff: new Backoff(), state: 'stopped' as InterfaceState, restarts: 0, generation: 0 };
     });
@@ -145,6 +147,7 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
   async onApplicationShutdown(): Promise<void> {
     await Promise.all(
       this.entries.map(async (entry) => {
+        entry.pipeline.close();
         await this.quietly(entry, () => entry.platform.close());
         entry.state = 'stopped';
       }),
@@ -160,6 +163,7 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
     try {
       await entry.platform.start({
         receive: (message) => entry.pipeline.receive(message),
+        decide: (decision) => entry.pipeline.decide(decision),
         crashed: (error) => {
           if (generation === entry.generation && entry.state === 'running') this.failed(entry, error);
         },

@@ -1,11 +1,15 @@
 import { Logger } from '@nestjs/common';
-import { Agent, AgentError } from '../agent';
+import { Agent, AgentError, ApprovalError } from '../agent';
+import type { ApprovalRecord } from '../agent';
 import type { AgentRunner } from '../module/agent.runner';
+import { approvalDecidedText, approvalRequestText } from '../module/approvals/approval-text';
+import type { RunApprovals } from '../module/approvals/run-approvals';
+import type { RunRecord } from '../module/runs/run-store';
 import { ChatScheduler } from './chat-scheduler';
 import { DedupStore, InMemoryDedupStore } from './dedup-store';
 import { defaultUserId, IdentityResolver } from './identity/identity-resolver';
-import type { InboundMessage } from './inbound-message';
-import type { MessagingInterface } from './messaging-interface';
+import type { ChatTarget, InboundMessage } from './inbound-message';
+import type { ChatDecision, ChatDecisionResult, MessagingInterface } from './messaging-interface';
 import { splitMessage } from './split-message';
 
 const DEFAULT_ERROR_MESSAGE = 'Sorry, something went wrong while answering. Please try again in a moment.';
@@ -13,12 +17,28 @@ const STREAM_EDIT_INTERVAL_MS = 1000;
 
 /** How long a chat run may take unless the interface says otherwise. */
 const DEFAULT_RUN_TIMEOUT = 300_000;
+/** Approval messages remembered for their edit (the oldest are forgotten first: a restart forgets them all). */
+const MAX_APPROVAL_MESSAGES = 10_000;
+/** A text reply that decides an approval: `yes 4F2KABCD`, `no 4F2KABCD too expensive`. */
+const DECISION_REPLY = /^(yes|no)\s+([0-9a-z]{8})(?:\s+([\s\S]+))?$/i;
+
+/** What a chat run answers: its text, and the approvals it paused for. */
+interface ChatAnswer {
+  text: string;
+  approvals?: ApprovalRecord[];
+}
 
 /**
  * The path of every platform message, shared by all interfaces: dedup, self
  * filter, allowlist, hooks, identity, per-chat ordering with bounded
  * concurrency, typing indicator, the run, the reply split to the platform's
  * limit, and an error message when anything fails. The interface keeps running.
+ *
+ * With the module's `RunApprovals`, a run that pauses for tool approvals gets
+ * one message per approval (with buttons where the platform has them); a
+ * reply `yes <id>` / `no <id> [reason]` (or a button) decides for the sender;
+ * an approval message is edited once decided — wherever the decision was made
+ * — and the chat gets the answer of the continuation.
  */
 export class MessagePipeline {
   private readonly logger: Logger;
@@ -29,6 +49,9 @@ export class MessagePipeline {
   /** Resolves once the interface runs (see {@link MessagePipeline.ready}). */
   private readonly started: Promise<void>;
   private markReady!: () => void;
+  /** The approval messages this pipeline sent, by approval id: edited once decided. */
+  private readonly approvalMessages = new Map<string, Promise<{ chatId: string; messageId: string } | undefined>>();
+  private readonly unlisten?: () => void;
 
   constructor(
     private readonly platform: MessagingInterface,
@@ -37,12 +60,23 @@ export class MessagePipeline {
     private readonly identity?: IdentityResolver,
     /** The dedup store / chat inbox when the interface names none (the module's default). */
     dedup?: DedupStore,
+    /** The module's approvals: without them, a paused run's approvals are not offered in the chat. */
+    private readonly approvals?: RunApprovals,
   ) {
     this.logger = new Logger(`Definable:${platform.name}`);
     const { maxConcurrentRuns = 10, maxQueued = 1_000, maxQueuedPerChat = 50 } = platform.options;
     this.scheduler = new ChatScheduler(maxConcurrentRuns, { maxQueued, maxQueuedPerChat });
     this.dedup = dedup ?? platform.options.dedup ?? new InMemoryDedupStore();
     this.started = new Promise((resolve) => (this.markReady = resolve));
+    this.unlisten = approvals?.listen({
+      decided: (approval) => this.showDecision(approval),
+      ended: (_runId, record) => this.answerContinuation(record),
+    });
+  }
+
+  /** Stops listening to the module's approvals. */
+  close(): void {
+    this.unlisten?.();
   }
 
   /** Messages queued or being answered. */
@@ -136,17 +170,19 @@ export class MessagePipeline {
     try {
       const userId = this.identity ? await this.identity.resolve(message.platform, message.senderId) : defaultUserId(message.platform, message.senderId);
       if (await this.handleCommand(message, userId)) return;
+      if (await this.handleDecision(message, userId)) return;
       if (hooks?.onBeforeRespond) message = (await this.callHook('onBeforeRespond', () => hooks.onBeforeRespond!(message))) ?? message;
       const typing = this.keepTyping(message.chatId);
-      let response: string;
+      let answer: ChatAnswer;
       try {
-        response = await this.run(message, userId);
+        answer = await this.run(message, userId);
       } finally {
         typing.stop();
       }
+      let response = answer.text;
       if (hooks?.onAfterRespond) response = (await this.callHook('onAfterRespond', () => hooks.onAfterRespond!(message, response))) ?? response;
-      const replying = message;
-      await this.runner.tracing.inSpan(`${this.platform.name} reply`, { 'definable.platform': message.platform }, () => this.reply(replying, response));
+      const target = { chatId: message.chatId, replyTo: message.messageId };
+      await this.runner.tracing.inSpan(`${this.platform.name} reply`, { 'definable.platform': message.platform }, () => this.reply(target, response, answer.approvals));
     } catch (error) {
       if (this.stoppedByShutdown(error)) {
         // The app is going away: the person gets no "something went wrong" from a server that is closing.
@@ -176,7 +212,7 @@ export class MessagePipeline {
   }
 
   /** Runs the agent; with `streaming`, edits one message as the content arrives (at most once a second). */
-  private async run(message: InboundMessage, userId: string): Promise<string> {
+  private async run(message: InboundMessage, userId: string): Promise<ChatAnswer> {
     const options = {
       // One-to-one chats follow the person (shared across linked platforms); group chats are per chat and person.
       sessionId: message.direct ? `dm:${userId}` : `${message.platform}:${message.chatId}:${userId}`,
@@ -188,12 +224,14 @@ export class MessagePipeline {
       agent: this.agent,
       timeout: this.platform.options.runTimeout ?? DEFAULT_RUN_TIMEOUT,
       trigger: `${message.platform}(${message.chatId})`,
-      metadata: { platform: message.platform, chatId: message.chatId, messageId: message.messageId },
+      metadata: { platform: message.platform, chatId: message.chatId, messageId: message.messageId, interface: this.platform.name },
     };
     if (!this.platform.options.streaming || !this.platform.editText) {
       const output = await this.runner.run(message.text, options);
-      return String(output.content);
+      if (output.status === 'paused') return { text: output.content == null ? '' : String(output.content), approvals: output.pendingApprovals };
+      return { text: String(output.content) };
     }
+    let approvals: ApprovalRecord[] | undefined;
     let sent: { messageId: string } | undefined;
     let shown = '';
     let text = '';
@@ -212,22 +250,118 @@ export class MessagePipeline {
         throw new AgentError(event.error.code, event.error.message);
       } else if (event.event === 'RunCancelled') {
         throw new AgentError('cancelled', event.reason);
+      } else if (event.event === 'RunPaused') {
+        approvals = event.pendingApprovals;
       }
     }
-    if (!sent) return text;
+    if (!sent) return { text, approvals };
     // The streamed message holds what it could; the rest goes out as usual.
     if (text.length <= this.platform.maxMessageLength) {
       if (text !== shown) await this.platform.editText(message.chatId, sent.messageId, text);
-      return '';
+      return { text: '', approvals };
     }
-    return text;
+    return { text, approvals };
   }
 
-  private async reply(message: InboundMessage, text: string): Promise<void> {
-    const chunks = splitMessage(text, this.platform.maxMessageLength);
-    for (const [index, chunk] of chunks.entries()) {
-      await this.platform.sendText({ chatId: message.chatId, replyTo: index === 0 ? message.messageId : undefined }, chunk);
+  /** Sends a reply split to the platform's limit, then the approval messages of a paused run (whose text may be empty). */
+  private async reply(target: ChatTarget, text: string, approvals: ApprovalRecord[] = []): Promise<void> {
+    if (text || !approvals.length) {
+      const chunks = splitMessage(text, this.platform.maxMessageLength);
+      for (const [index, chunk] of chunks.entries()) {
+        await this.platform.sendText({ chatId: target.chatId, replyTo: index === 0 ? target.replyTo : undefined }, chunk);
+      }
     }
+    if (approvals.length) await this.sendApprovals(target, approvals);
+  }
+
+  /** One message per approval (with buttons where the platform has them), remembered for its edit. */
+  private async sendApprovals(target: ChatTarget, approvals: ApprovalRecord[]): Promise<void> {
+    for (const approval of approvals) {
+      const text = approvalRequestText(approval);
+      const sending = this.platform.sendApproval ? this.platform.sendApproval(target, approval, text) : this.platform.sendText(target, text);
+      // Remembered while it is being sent: a decision made meanwhile edits it once it is there.
+      this.approvalMessages.set(
+        approval.approvalId,
+        sending.then(
+          (sent) => ({ chatId: target.chatId, messageId: sent.messageId }),
+          () => undefined,
+        ),
+      );
+      if (this.approvalMessages.size > MAX_APPROVAL_MESSAGES) this.approvalMessages.delete(this.approvalMessages.keys().next().value!);
+      await sending;
+    }
+  }
+
+  /** A text reply `yes <id>` / `no <id> [reason]` decides an approval for its sender. Returns whether it was one. */
+  private async handleDecision(message: InboundMessage, userId: string): Promise<boolean> {
+    const match = this.approvals ? DECISION_REPLY.exec(message.text.trim()) : null;
+    if (!match) return false;
+    const [, answer, approvalId, reason] = match;
+    const decision = { chatId: message.chatId, senderId: message.senderId, approvalId, approve: answer.toLowerCase() === 'yes', reason: reason?.trim() };
+    const result = await this.decideAs(decision, userId);
+    await this.platform.sendText({ chatId: message.chatId, replyTo: message.messageId }, result.text);
+    return true;
+  }
+
+  /**
+   * Decides an approval for a button press (the interface's
+   * `InterfaceRuntime.decide`): as the sender's resolved user, trusted when
+   * the interface lists them among its `approvers`.
+   */
+  async decide(decision: ChatDecision): Promise<ChatDecisionResult> {
+    try {
+      const userId = this.identity ? await this.identity.resolve(this.platform.platform, decision.senderId) : defaultUserId(this.platform.platform, decision.senderId);
+      return await this.decideAs(decision, userId);
+    } catch (error) {
+      this.logger.error(`deciding approval ${decision.approvalId} in ${decision.chatId} failed: ${error instanceof Error ? error.message : String(error)}`);
+      return { decided: false, text: this.platform.options.errorMessage ?? DEFAULT_ERROR_MESSAGE };
+    }
+  }
+
+  private async decideAs(decision: ChatDecision, userId: string): Promise<ChatDecisionResult> {
+    const approvalId = decision.approvalId.toUpperCase();
+    if (!this.approvals) return { decided: false, text: 'Tool approvals are not handled here.' };
+    const principal = { userId, provider: this.platform.platform, trusted: (this.platform.options.approvers ?? []).includes(decision.senderId) };
+    try {
+      const runId = decision.runId ?? (await this.approvals.lookup(approvalId))?.runId;
+      if (!runId) return { decided: false, text: `No approval ${approvalId} is waiting.` };
+      const { continued } = await this.approvals.decide(runId, approvalId, { approve: decision.approve, ...(decision.reason ? { reason: decision.reason } : {}) }, principal);
+      const outcome = decision.approve ? (continued ? 'Approved — going on.' : 'Approved.') : 'Rejected.';
+      return { decided: true, text: continued || !decision.approve ? outcome : `${outcome} The run goes on once its other approvals are decided.` };
+    } catch (error) {
+      if (!(error instanceof ApprovalError)) throw error;
+      if (error.code === 'approval_decided') return { decided: false, text: error.message };
+      if (error.code === 'approval_pending') return { decided: false, text: 'The run is going on already.' };
+      return { decided: false, text: `Only the person who asked (or an approver) may decide approval ${approvalId}.` };
+    }
+  }
+
+  /** An approval was decided (here, over HTTP, anywhere): its message in the chat says so, buttons removed. */
+  private async showDecision(approval: ApprovalRecord): Promise<void> {
+    const sending = this.approvalMessages.get(approval.approvalId);
+    if (!sending || !this.platform.editText) return;
+    this.approvalMessages.delete(approval.approvalId);
+    const sent = await sending;
+    if (sent) await this.platform.editText(sent.chatId, sent.messageId, approvalDecidedText(approval));
+  }
+
+  /** A continuation of a run from this interface's chats ended: the chat gets its answer (or its new approvals, or the error message). */
+  private async answerContinuation(record: RunRecord): Promise<void> {
+    const metadata = (record.output?.metadata ?? {}) as Record<string, unknown>;
+    // An interrupted run has no output: its trigger, `<platform>(<chatId>)`, still names the chat.
+    const fromTrigger = /^([^()]+)\((.*)\)$/.exec(record.trigger);
+    const platform = metadata.platform ?? fromTrigger?.[1];
+    const chatId = typeof metadata.chatId === 'string' ? metadata.chatId : fromTrigger?.[2];
+    if (platform !== this.platform.platform || !chatId || (metadata.interface !== undefined && metadata.interface !== this.platform.name)) return;
+    const target = { chatId, replyTo: typeof metadata.messageId === 'string' ? metadata.messageId : undefined };
+    const output = record.output;
+    if (record.status === 'completed' || record.status === 'paused') {
+      await this.reply(target, output?.content == null ? '' : String(output.content), record.status === 'paused' ? output?.pendingApprovals : undefined);
+      return;
+    }
+    if (record.status === 'interrupted' || this.runner.isClosing) return;
+    this.logger.error(`the continuation of run ${record.runId} in ${chatId} ended ${record.status}${record.error ? ` [${record.error.code}]: ${record.error.message}` : ''}`);
+    await this.platform.sendText(target, this.platform.options.errorMessage ?? DEFAULT_ERROR_MESSAGE);
   }
 
   /** `/link`, `/link <code>` and `/unlink`: cross-platform identity. Returns whether the message was a command. */

@@ -1,4 +1,4 @@
-import type { Agent, SessionStore } from '../agent';
+import type { Agent, ApprovalRecord, SessionStore } from '../agent';
 import type { AuthProvider } from '../auth';
 import type { DedupStore } from './dedup-store';
 import type { ChatTarget, InboundMessage } from './inbound-message';
@@ -54,6 +54,33 @@ export interface InterfaceOptions {
   agent?: string | Agent;
   /** Where answered message ids are remembered. Default: in memory (10,000). */
   dedup?: DedupStore;
+  /**
+   * Platform user ids (as the platform gives them, e.g. Telegram's `'12345'`)
+   * who may decide tool approvals of anyone's runs from this chat — besides
+   * the person each run belongs to. They decide as trusted principals (a
+   * module `approvals.approver` rule still has the last word).
+   */
+  approvers?: string[];
+}
+
+/** A decision a person took with a platform's button (see {@link InterfaceRuntime.decide}). */
+export interface ChatDecision {
+  /** The chat the button was pressed in. */
+  chatId: string;
+  /** The platform user id of who pressed it. */
+  senderId: string;
+  approvalId: string;
+  /** The run, when the button carries it (spares a look-up). */
+  runId?: string;
+  approve: boolean;
+  reason?: string;
+}
+
+/** What {@link InterfaceRuntime.decide} answers: whether the decision was taken, and a short text for the person. */
+export interface ChatDecisionResult {
+  decided: boolean;
+  /** E.g. "Approved — going on.", or why nothing was decided. */
+  text: string;
 }
 
 /** What the supervisor gives an interface when it starts it. */
@@ -62,6 +89,12 @@ export interface InterfaceRuntime {
   receive(message: InboundMessage): Promise<void>;
   /** Reports that the running interface broke; the supervisor restarts it with backoff. */
   crashed(error: Error): void;
+  /**
+   * Decides a tool approval for a button press (the sender's identity
+   * resolved, the interface's `approvers` trusted), through the module's
+   * `RunApprovals`; never throws for a refusal — the result says why.
+   */
+  decide?(decision: ChatDecision): Promise<ChatDecisionResult>;
 }
 
 /** An HTTP route an interface needs on the app's server (Telegram's webhook), mounted inside Nest routing. */
@@ -160,6 +193,17 @@ export abstract class MessagingInterface {
   abstract sendText(target: ChatTarget, text: string): Promise<{ messageId: string }>;
   /** Shows the typing indicator in a chat. */
   abstract sendTyping(chatId: string): Promise<void>;
-  /** Replaces a sent message's text (for `streaming`); platforms without edits leave it undefined. */
+  /**
+   * Replaces a sent message's text (for `streaming`, and to show an
+   * approval's decision); platforms without edits leave it undefined. Buttons
+   * the message had are removed.
+   */
   editText?(chatId: string, messageId: string, text: string): Promise<void>;
+  /**
+   * Sends the message asking for a tool approval (`text`, which says how to
+   * decide by replying) with Approve / Reject buttons that end in
+   * {@link InterfaceRuntime.decide}; platforms without buttons leave it
+   * undefined and the pipeline sends `text` alone.
+   */
+  sendApproval?(target: ChatTarget, approval: ApprovalRecord, text: string): Promise<{ messageId: string }>;
 }

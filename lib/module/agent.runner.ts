@@ -13,6 +13,7 @@ import { RunQuotas } from './quotas/run-quotas';
 import type { QuotaSubject } from './quotas/run-quotas';
 import { RunTracker } from './run.tracker';
 import { LiveRun, RunRecorder } from './runs/run-recorder';
+import type { RunRecord } from './runs/run-store';
 import { DefinableMetrics } from './telemetry/definable-metrics';
 import { RunTrace, RunTracing } from './telemetry/run-tracing';
 
@@ -34,6 +35,13 @@ export interface RunnerOptions extends RunOptions {
 export interface StartedRun {
   runId: string;
   sessionId: string;
+}
+
+/** A paused run's continuation, as {@link AgentRunner.continuation} started it. */
+export interface Continuation {
+  runId: string;
+  /** Resolves with the run's record once the continuation has ended (or paused again) and its last write is done. */
+  ended: Promise<RunRecord>;
 }
 
 /** A run the runner admitted: the agent, its options with the combined signal, and its controller. */
@@ -169,10 +177,19 @@ export class AgentRunner {
    * paused, or shutdown has begun (it stays paused, to go on after a restart).
    */
   async continue(runId: string, agentName?: string): Promise<boolean> {
-    if (this.tracker.isClosing) return false;
+    return (await this.continuation(runId, agentName)) !== null;
+  }
+
+  /**
+   * {@link AgentRunner.continue}, answering the continuation it started (its
+   * `ended` resolves with the run's record once it has ended — or paused
+   * again — and its last write is done), or `null` when it could not go on here.
+   */
+  async continuation(runId: string, agentName?: string): Promise<Continuation | null> {
+    if (this.tracker.isClosing) return null;
     const record = await this.recorder.get(runId);
     const agent = this.agents.find(record?.agent ?? agentName);
-    if (!agent || (record && record.agent !== agent.name)) return false;
+    if (!agent || (record && record.agent !== agent.name)) return null;
     const { controller, unlink: release } = linkedController(undefined);
     let claimed: { paused: PausedRun; events: AsyncGenerator<RunEvent, void, undefined> };
     const probe: { current?: RunProbe } = {};
@@ -183,7 +200,7 @@ export class AgentRunner {
       });
     } catch (error) {
       release();
-      if (error instanceof ApprovalError) return false;
+      if (error instanceof ApprovalError) return null;
       throw error;
     }
     const { paused } = claimed;
@@ -204,7 +221,7 @@ export class AgentRunner {
       // The recorder keeps the events; nothing else here needs them.
       for await (const _event of tracked);
     })();
-    return true;
+    return { runId, ended: live.ended };
   }
 
   /**

@@ -1,6 +1,6 @@
 export { AgentRegistry } from './agent.registry';
 export { AgentRunner } from './agent.runner';
-export type { RunnerOptions, StartedRun } from './agent.runner';
+export type { Continuation, RunnerOptions, StartedRun } from './agent.runner';
 export { HealthRegistry } from './health.registry';
 export type { HealthContributor } from './health.registry';
 export { getAgentToken } from './definable.constants';
@@ -34,6 +34,6 @@ export { RunTrace, RunTracing } from './telemetry/run-tracing';
 export type { TracedRun } from './telemetry/run-tracing';
 export type { TracingOptions } from './telemetry/tracing-options';
 export { RunApprovals } from './approvals/run-approvals';
-export type { ApprovalOutcome } from './approvals/run-approvals';
+export type { ApprovalListener, ApprovalOutcome } from './approvals/run-approvals';
 export type { ApprovalsOptions, ApproverRule } from './approvals/approvals-options';
-export { pausedNote } from './approvals/approval-text';
+export { approvalDecidedText, approvalRequestText, pausedNote } from './approvals/approval-text';

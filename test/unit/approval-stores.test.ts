@@ -235,6 +235,8 @@ function contract(name: string, subject: Subject) {
       assert.deepEqual(await ids({ userId: 'nobody' }), []);
       assert.deepEqual(await ids({ agentName: 'ops' }), ['b1']);
       assert.deepEqual(await ids({ runId: 'ra' }), ['a2', 'a1']);
+      assert.deepEqual(await ids({ approvalId: 'b1' }), ['b1'], 'by id alone (a chat reply quotes only that)');
+      assert.deepEqual(await ids({ approvalId: 'b1', status: 'approved' }), []);
       assert.deepEqual(await ids({ status: 'pending', userId: 'alice', agentName: 'main', runId: 'ra' }), ['a2']);
       assert.deepEqual(await ids({ status: 'pending', userId: 'bob', agentName: 'main' }), []);
       assert.deepEqual(await ids({ limit: 2 }), ['c1', 'a2']);

@@ -53,6 +53,8 @@ export interface ApprovalFilter {
   userId?: string | null;
   agentName?: string;
   runId?: string;
+  /** Only the approval with this id. */
+  approvalId?: string;
   /** At most this many, oldest first. Default 100. */
   limit?: number;
 }
@@ -180,7 +182,8 @@ export function matches(approval: ApprovalRecord, filter: ApprovalFilter): boole
     (filter.status === undefined || approval.status === filter.status) &&
     (filter.userId === undefined || approval.userId === filter.userId) &&
     (filter.agentName === undefined || approval.agentName === filter.agentName) &&
-    (filter.runId === undefined || approval.runId === filter.runId)
+    (filter.runId === undefined || approval.runId === filter.runId) &&
+    (filter.approvalId === undefined || approval.approvalId === filter.approvalId)
   );
 }
 

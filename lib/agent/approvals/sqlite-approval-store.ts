@@ -272,6 +272,10 @@ export class SqliteApprovalStore implements ApprovalStore {
       where.push('run_id = @runId');
       params.runId = filter.runId;
     }
+    if (filter.approvalId !== undefined) {
+      where.push('approval_id = @approvalId');
+      params.approvalId = filter.approvalId;
+    }
     const key = where.join(' AND ');
     let statement = this.listStatements.get(key);
     if (!statement) {

@@ -1,5 +1,5 @@
 import type { Context, Telegraf } from 'telegraf';
-import type { FileInput, ImageInput } from '../../agent';
+import type { ApprovalRecord, FileInput, ImageInput } from '../../agent';
 import type { ChatTarget, InboundMessage } from '../inbound-message';
 import { timingSafeEqual } from 'node:crypto';
 import { DefinableHttpError } from '../../module/http-errors';
@@ -41,6 +41,8 @@ export interface TelegramInterfaceOptions extends InterfaceOptions {
 }
 
 const TEXT_DOCUMENTS = /^(text\/|application\/json)/;
+/** An approval button's `callback_data`: `apv:<y|n>:<approval id>[:<run id>]` (the run's id when it fits Telegram's 64 bytes). */
+const APPROVAL_BUTTON = /^apv:([yn]):([0-9A-Z]{8})(?::(.+))?$/;
 const MAX_SEND_ATTEMPTS = 4;
 
 /**
@@ -193,8 +195,30 @@ export class TelegramInterface extends MessagingInterface {
   }
 
   async sendText(target: ChatTarget, text: string): Promise<{ messageId: string }> {
+    return this.send(target, text, {});
+  }
+
+  /** The approval message with an inline keyboard: Approve / Reject, pressed through `callback_query`. */
+  override async sendApproval(target: ChatTarget, approval: ApprovalRecord, text: string): Promise<{ messageId: string }> {
+    const data = (answer: 'y' | 'n') => {
+      const full = `apv:${answer}:${approval.approvalId}:${approval.runId}`;
+      return Buffer.byteLength(full) <= 64 ? full : `apv:${answer}:${approval.approvalId}`;
+    };
+    return this.send(target, text, {
+      reply_markup: {
+        inline_keyboard: [
+          [
+            { text: 'Approve', callback_data: data('y') },
+            { text: 'Reject', callback_data: data('n') },
+          ],
+        ],
+      },
+    });
+  }
+
+  private async send(target: ChatTarget, text: string, extra: Record<string, unknown>): Promise<{ messageId: string }> {
     const bot = this.getBot();
-    const base = target.replyTo ? { reply_parameters: { message_id: Number(target.replyTo), allow_sending_without_reply: true } } : {};
+    const base = { ...extra, ...(target.replyTo ? { reply_parameters: { message_id: Number(target.replyTo), allow_sending_without_reply: true } } : {}) };
     const parseMode = this.options.parseMode === undefined ? 'Markdown' : this.options.parseMode;
     const sent = await retrying(async () => {
       try {
@@ -215,6 +239,7 @@ export class TelegramInterface extends MessagingInterface {
   override async editText(chatId: string, messageId: string, text: string): Promise<void> {
     await retrying(async () => {
       try {
+        // Without reply_markup Telegram removes the message's buttons (an approval's, once decided).
         await this.getBot().telegram.editMessageText(chatId, Number(messageId), undefined, text);
       } catch (error) {
         if (!describe(error).includes('message is not modified')) throw error;
@@ -235,6 +260,7 @@ export class TelegramInterface extends MessagingInterface {
     if (!this.handlerInstalled) {
       this.handlerInstalled = true;
       this.bot.on('message', (ctx) => this.onMessage(ctx));
+      this.bot.on('callback_query', (ctx) => this.onCallbackQuery(ctx));
     }
     return this.bot;
   }
@@ -245,6 +271,24 @@ export class TelegramInterface extends MessagingInterface {
     if (!message || !this.runtime) return;
     const inbound = await this.normalise(ctx, message);
     if (inbound) await this.runtime.receive(inbound);
+  }
+
+  /**
+   * An approval button pressed: decided for whoever pressed it (the pipeline
+   * checks they may), answered with a short text either way — Telegram shows
+   * a spinner on the button until the callback is answered.
+   */
+  private async onCallbackQuery(ctx: Context): Promise<void> {
+    const query = ctx.callbackQuery as any;
+    const match = typeof query?.data === 'string' ? APPROVAL_BUTTON.exec(query.data) : null;
+    // An answer that fails (the query is too old) must not stop the poller: there is nothing more to do.
+    const answerQuery = (text?: string, alert = false) => ctx.answerCbQuery(text, text ? { show_alert: alert } : undefined).catch(() => {});
+    if (!match || !this.runtime?.decide) return void (await answerQuery());
+    const [, answer, approvalId, runId] = match;
+    const chatId = String(query.message?.chat?.id ?? query.from.id);
+    const result = await this.runtime.decide({ chatId, senderId: String(query.from.id), approvalId, ...(runId ? { runId } : {}), approve: answer === 'y' });
+    // A callback answer holds at most 200 characters.
+    await answerQuery(result.decided ? (answer === 'y' ? 'Approved' : 'Rejected') : result.text.slice(0, 200), !result.decided);
   }
 
   private async normalise(ctx: Context, message: any): Promise<InboundMessage | undefined> {

@@ -11,6 +11,7 @@ import type { DefinableModuleOptions } from '../definable-module.options';
 import { DEFINABLE_OPTIONS } from '../definable.module-definition';
 import { RunRecorder } from '../runs/run-recorder';
 import { SqliteRunStore } from '../runs/sqlite-run-store';
+import type { RunRecord } from '../runs/run-store';
 
 /** How often approvals past their time are expired and decided runs left paused are taken up. */
 const SWEEP_INTERVAL_MS = 60_000;
@@ -20,6 +21,27 @@ export interface ApprovalOutcome {
   approval: ApprovalRecord;
   /** The run went on (every approval of its round decided): follow it with `GET /runs/:id/events`. */
   continued: boolean;
+}
+
+/**
+ * What a listener of {@link RunApprovals.listen} hears. Each callback is
+ * optional; one that throws (or rejects) is logged and never fails the
+ * decision or the run.
+ */
+export interface ApprovalListener {
+  /**
+   * An approval was decided — over HTTP, in a chat, from code through
+   * {@link RunApprovals.decide} — or expired (`status: 'expired'`, found by
+   * {@link RunApprovals.sweep}).
+   */
+  decided?(approval: ApprovalRecord): void | Promise<void>;
+  /**
+   * A continuation this service started (after a decision, or in a sweep)
+   * ended — or paused again (`record.status === 'paused'`). `record.output`
+   * holds its content and the run's `metadata` (a chat run's `platform`,
+   * `chatId`, `messageId`).
+   */
+  ended?(runId: string, record: RunRecord): void | Promise<void>;
 }
 
 /**
@@ -39,6 +61,9 @@ export class RunApprovals implements OnModuleInit, OnApplicationBootstrap, OnApp
   private readonly approver?: ApproverRule;
   private owned?: SqliteApprovalStore;
   private timer?: NodeJS.Timeout;
+  private readonly listeners = new Set<ApprovalListener>();
+  /** Expired approvals the listeners heard of (whoever expired them: a sweep, or a run going on). */
+  private readonly expiredHeard = new WeakMap<ApprovalStore, Set<string>>();
 
   constructor(
     private readonly agents: AgentRegistry,
@@ -88,8 +113,33 @@ export class RunApprovals implements OnModuleInit, OnApplicationBootstrap, OnApp
       throw new ApprovalError('approval_forbidden', `You may not decide approval "${approvalId}" (the approvals.approver rule of this server refuses it).`);
     }
     const { approval: decided, ready } = await agent.decide(runId, approvalId, { ...decision, decidedBy: principal?.userId ?? 'anonymous' });
-    const continued = ready ? await this.runner.continue(runId, agent.name) : false;
+    this.notify((listener) => listener.decided?.(decided));
+    const continued = ready ? await this.goOn(runId, agent.name) : false;
     return { approval: decided, continued };
+  }
+
+  /**
+   * Listens to decisions (wherever they were made) and to the ends of the
+   * continuations this service starts — how a chat edits the approval
+   * message it sent and gets the run's answer. Returns a function that stops
+   * listening.
+   */
+  listen(listener: ApprovalListener): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+
+  /**
+   * The approval with this id (any run, any agent, any status), or `null`:
+   * for a chat reply that quotes only the approval's id. Nobody's permission
+   * is checked here — {@link RunApprovals.decide} does that.
+   */
+  async lookup(approvalId: string): Promise<ApprovalRecord | null> {
+    for (const store of this.stores()) {
+      const [found] = await store.list({ approvalId, limit: 1 });
+      if (found) return found;
+    }
+    return null;
   }
 
   /**
@@ -122,14 +172,46 @@ export class RunApprovals implements OnModuleInit, OnApplicationBootstrap, OnApp
       const now = Date.now();
       for (const store of this.stores()) {
         const runs = new Set(await store.expire(now));
+        await this.announceExpired(store);
         for (const status of ['approved', 'rejected', 'expired'] as const) for (const approval of await store.list({ status })) runs.add(approval.runId);
         for (const runId of runs) {
           const paused = await store.getPaused(runId);
-          if (paused?.status === 'paused' && paused.approvals.every((approval) => approval.status !== 'pending')) await this.runner.continue(runId, paused.agentName);
+          if (paused?.status === 'paused' && paused.approvals.every((approval) => approval.status !== 'pending')) await this.goOn(runId, paused.agentName);
         }
       }
     } catch (error) {
       this.logger.error(`Taking up decided approvals failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  /** Lets a decided run go on; its listeners hear when the continuation ends. */
+  private async goOn(runId: string, agentName: string): Promise<boolean> {
+    const continuation = await this.runner.continuation(runId, agentName);
+    if (!continuation) return false;
+    void continuation.ended.then((record) => this.notify((listener) => listener.ended?.(runId, record)));
+    return true;
+  }
+
+  /** Tells the listeners of approvals that expired since the last sweep. */
+  private async announceExpired(store: ApprovalStore): Promise<void> {
+    const heard = this.expiredHeard.get(store) ?? new Set<string>();
+    this.expiredHeard.set(store, heard);
+    const listed = new Set<string>();
+    for (const approval of await store.list({ status: 'expired', limit: Number.MAX_SAFE_INTEGER })) {
+      const key = `${approval.runId}/${approval.approvalId}`;
+      listed.add(key);
+      if (heard.has(key)) continue;
+      heard.add(key);
+      this.notify((listener) => listener.decided?.(approval));
+    }
+    // Runs that went on left the store, and their keys are no longer needed.
+    for (const key of heard) if (!listed.has(key)) heard.delete(key);
+  }
+
+  /** Calls every listener; a failing one is logged. */
+  private notify(call: (listener: ApprovalListener) => void | Promise<void>): void {
+    for (const listener of this.listeners) {
+      void (async () => call(listener))().catch((error: unknown) => this.logger.error(`An approval listener failed: ${error instanceof Error ? error.message : String(error)}`));
     }
   }
 
