@@ -11,6 +11,6 @@ export type { FakeTelegramOptions, FakeTelegramServer, TelegramCall, TelegramFai
 export { startFakeSignal } from './fake-signal-server';
 export type { FakeSignalServer, SignalCall } from './fake-signal-server';
 export { startFakeDiscord } from './fake-discord-server';
-export type { DiscordCall, FakeDiscordAttachment, FakeDiscordOptions, FakeDiscordServer } from './fake-discord-server';
+export type { DiscordCall, FakeDiscordAttachment, FakeDiscordInteractionResponse, FakeDiscordMessage, FakeDiscordOptions, FakeDiscordServer } from './fake-discord-server';
 export { waitForRuns } from './wait-for-runs';
 export type { AppContext } from './wait-for-runs';
