@@ -51,6 +51,13 @@ export class MessagePipeline {
   private markReady!: () => void;
   /** The approval messages this pipeline sent, by approval id: edited once decided. */
   private readonly approvalMessages = new Map<string, Promise<{ chatId: string; messageId: string } | undefined>>();
+  /**
+   * Approvals a button is deciding whose interface shows the decision on the
+   * message itself (`ChatDecision.updatesMessage`), with the presses under
+   * way; their edit is held back, and made after all when the press is refused
+   * (decided elsewhere meanwhile).
+   */
+  private readonly decidingInPlace = new Map<string, { presses: number; decided?: boolean; held?: ApprovalRecord }>();
   private readonly unlisten?: () => void;
 
   constructor(
@@ -309,13 +316,33 @@ export class MessagePipeline {
    * the interface lists them among its `approvers`.
    */
   async decide(decision: ChatDecision): Promise<ChatDecisionResult> {
+    const approvalId = decision.approvalId.toUpperCase();
+    const inPlace = decision.updatesMessage ? (this.decidingInPlace.get(approvalId) ?? { presses: 0 }) : undefined;
+    if (inPlace) {
+      inPlace.presses++;
+      this.decidingInPlace.set(approvalId, inPlace);
+    }
+    let result: ChatDecisionResult;
     try {
       const userId = this.identity ? await this.identity.resolve(this.platform.platform, decision.senderId) : defaultUserId(this.platform.platform, decision.senderId);
-      return await this.decideAs(decision, userId);
+      result = await this.decideAs(decision, userId);
     } catch (error) {
       this.logger.error(`deciding approval ${decision.approvalId} in ${decision.chatId} failed: ${error instanceof Error ? error.message : String(error)}`);
-      return { decided: false, text: this.platform.options.errorMessage ?? DEFAULT_ERROR_MESSAGE };
+      result = { decided: false, text: this.platform.options.errorMessage ?? DEFAULT_ERROR_MESSAGE };
     }
+    if (inPlace) {
+      if (result.decided) {
+        // The interface shows it on the message as it answers the press: nothing left to edit.
+        inPlace.decided = true;
+        this.approvalMessages.delete(approvalId);
+      }
+      if (--inPlace.presses === 0) {
+        this.decidingInPlace.delete(approvalId);
+        // Decided elsewhere (HTTP, text, expiry) while the presses were refused: the message is edited as usual.
+        if (inPlace.held && !inPlace.decided) await this.showDecision(inPlace.held).catch((error) => this.logger.warn(`could not edit approval ${approvalId}: ${String(error)}`));
+      }
+    }
+    return result;
   }
 
   private async decideAs(decision: ChatDecision, userId: string): Promise<ChatDecisionResult> {
@@ -325,9 +352,13 @@ export class MessagePipeline {
     try {
       const runId = decision.runId ?? (await this.approvals.lookup(approvalId))?.runId;
       if (!runId) return { decided: false, text: `No approval ${approvalId} is waiting.` };
-      const { continued } = await this.approvals.decide(runId, approvalId, { approve: decision.approve, ...(decision.reason ? { reason: decision.reason } : {}) }, principal);
+      const { approval, continued } = await this.approvals.decide(runId, approvalId, { approve: decision.approve, ...(decision.reason ? { reason: decision.reason } : {}) }, principal);
       const outcome = decision.approve ? (continued ? 'Approved — going on.' : 'Approved.') : 'Rejected.';
-      return { decided: true, text: continued || !decision.approve ? outcome : `${outcome} The run goes on once its other approvals are decided.` };
+      return {
+        decided: true,
+        text: continued || !decision.approve ? outcome : `${outcome} The run goes on once its other approvals are decided.`,
+        message: approvalDecidedText(approval),
+      };
     } catch (error) {
       if (!(error instanceof ApprovalError)) throw error;
       if (error.code === 'approval_decided') return { decided: false, text: error.message };
@@ -338,6 +369,12 @@ export class MessagePipeline {
 
   /** An approval was decided (here, over HTTP, anywhere): its message in the chat says so, buttons removed. */
   private async showDecision(approval: ApprovalRecord): Promise<void> {
+    const inPlace = this.decidingInPlace.get(approval.approvalId);
+    if (inPlace) {
+      // A button is deciding it and its interface updates the message: held back (see decide()).
+      inPlace.held = approval;
+      return;
+    }
     const sending = this.approvalMessages.get(approval.approvalId);
     if (!sending || !this.platform.editText) return;
     this.approvalMessages.delete(approval.approvalId);

@@ -74,6 +74,13 @@ export interface ChatDecision {
   runId?: string;
   approve: boolean;
   reason?: string;
+  /**
+   * The interface shows the decision on the approval's message itself, as it
+   * answers the press (Discord updates the message through the interaction):
+   * the pipeline then does not edit it, and a taken decision's result carries
+   * the message's new text in `message`.
+   */
+  updatesMessage?: boolean;
 }
 
 /** What {@link InterfaceRuntime.decide} answers: whether the decision was taken, and a short text for the person. */
@@ -81,6 +88,8 @@ export interface ChatDecisionResult {
   decided: boolean;
   /** E.g. "Approved — going on.", or why nothing was decided. */
   text: string;
+  /** A decision taken: what the approval's message says now ("refund(…)\n✅ Approved by discord:42"), buttons removed. */
+  message?: string;
 }
 
 /** What the supervisor gives an interface when it starts it. */

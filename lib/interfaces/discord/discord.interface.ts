@@ -1,5 +1,6 @@
-import type { Client, ClientOptions, Message } from 'discord.js';
-import type { FileInput, ImageInput } from '../../agent';
+import { Logger } from '@nestjs/common';
+import type { Client, ClientOptions, Interaction, Message } from 'discord.js';
+import type { ApprovalRecord, FileInput, ImageInput } from '../../agent';
 import type { ChatTarget, InboundMessage } from '../inbound-message';
 import { InterfaceAuthError, InterfaceOptions, InterfaceRuntime, loadPlatformPackage, MessagingInterface } from '../messaging-interface';
 
@@ -16,6 +17,11 @@ export interface DiscordInterfaceOptions extends InterfaceOptions {
   /** Largest text attachment read for the agent, in bytes. Default 1 MiB. */
   maxFileBytes?: number;
 }
+
+/** An approval button's `custom_id`: `apv:<y|n>:<approval id>[:<run id>]` (the run's id when it fits Discord's 100 characters). */
+const APPROVAL_BUTTON = /^apv:([yn]):([0-9A-Z]{8})(?::(.+))?$/;
+/** Discord's `MessageFlags.Ephemeral`: only the presser sees the reply. */
+const EPHEMERAL = 64;
 
 /**
  * Discord on `discord.js`. Uses the app's `necord` client when there is one.
@@ -36,6 +42,7 @@ export class DiscordInterface extends MessagingInterface {
   private runtime?: InterfaceRuntime;
   private detach?: () => void;
   private stopRequested = false;
+  private readonly logger = new Logger('Definable:discord');
 
   constructor(override readonly options: DiscordInterfaceOptions = {}) {
     super(options);
@@ -96,6 +103,7 @@ export class DiscordInterface extends MessagingInterface {
     this.launched = true;
     const client = this.client;
     const onMessage = (message: Message) => void this.onMessage(message);
+    const onInteraction = (interaction: Interaction) => void this.onInteraction(interaction, runtime);
     const onDisconnect = (event: { code?: number }) => {
       if (!this.stopRequested) runtime.crashed(new Error(`the Discord gateway closed (code ${event?.code ?? 'unknown'}) and will not resume`));
     };
@@ -103,10 +111,12 @@ export class DiscordInterface extends MessagingInterface {
       if (!this.stopRequested) runtime.crashed(new Error('the Discord session was invalidated'));
     };
     client.on('messageCreate', onMessage);
+    client.on('interactionCreate', onInteraction);
     client.on('shardDisconnect', onDisconnect);
     client.on('invalidated', onInvalidated);
     this.detach = () => {
       client.off('messageCreate', onMessage);
+      client.off('interactionCreate', onInteraction);
       client.off('shardDisconnect', onDisconnect);
       client.off('invalidated', onInvalidated);
     };
@@ -150,12 +160,77 @@ export class DiscordInterface extends MessagingInterface {
     return { messageId: sent.id };
   }
 
+  /** The approval message with an action row: Approve (success) / Reject (danger), pressed through `interactionCreate`. */
+  override async sendApproval(target: ChatTarget, approval: ApprovalRecord, text: string): Promise<{ messageId: string }> {
+    const { ButtonStyle, ComponentType } = loadDiscord();
+    const customId = (answer: 'y' | 'n') => {
+      const full = `apv:${answer}:${approval.approvalId}:${approval.runId}`;
+      return full.length <= 100 ? full : `apv:${answer}:${approval.approvalId}`;
+    };
+    const channel = await this.channel(target.chatId);
+    const sent = await channel.send({
+      content: text,
+      components: [
+        {
+          type: ComponentType.ActionRow,
+          components: [
+            { type: ComponentType.Button, style: ButtonStyle.Success, label: 'Approve', custom_id: customId('y') },
+            { type: ComponentType.Button, style: ButtonStyle.Danger, label: 'Reject', custom_id: customId('n') },
+          ],
+        },
+      ],
+      ...(target.replyTo ? { reply: { messageReference: target.replyTo, failIfNotExists: false } } : {}),
+      allowedMentions: { parse: [] },
+    });
+    return { messageId: sent.id };
+  }
+
   async sendTyping(chatId: string): Promise<void> {
     await (await this.channel(chatId)).sendTyping();
   }
 
   override async editText(chatId: string, messageId: string, text: string): Promise<void> {
-    await (await this.channel(chatId)).messages.edit(messageId, { content: text });
+    // Discord keeps the fields an edit omits: `components: []` removes the buttons (an approval's, once decided).
+    await (await this.channel(chatId)).messages.edit(messageId, { content: text, components: [] });
+  }
+
+  /**
+   * An approval button pressed: decided for whoever pressed it (the pipeline
+   * checks they may). Discord wants every press answered within 3 seconds:
+   * a decision taken updates the message itself (its decision, buttons
+   * removed — the pipeline leaves that edit to us); a refusal is an ephemeral
+   * reply only the presser sees, the message unchanged. Buttons that are not
+   * ours are left to whoever made them.
+   */
+  private async onInteraction(interaction: Interaction, runtime: InterfaceRuntime): Promise<void> {
+    if (!interaction.isButton()) return;
+    const match = APPROVAL_BUTTON.exec(interaction.customId);
+    if (!match) return;
+    const [, answer, approvalId, runId] = match;
+    const refuse = (text: string) => interaction.reply({ content: text.slice(0, 2000), flags: EPHEMERAL, allowedMentions: { parse: [] } });
+    try {
+      if (!runtime.decide) return void (await refuse('Tool approvals are not handled here.'));
+      const result = await runtime.decide({
+        chatId: interaction.channelId,
+        senderId: interaction.user.id,
+        approvalId,
+        ...(runId ? { runId } : {}),
+        approve: answer === 'y',
+        updatesMessage: true,
+      });
+      if (!result.decided) return void (await refuse(result.text));
+      const text = result.message ?? result.text;
+      try {
+        await interaction.update({ content: text, components: [], allowedMentions: { parse: [] } });
+      } catch (error) {
+        // The press could not be answered (too late, say): the decision stands, and the message still shows it.
+        this.logger.warn(`could not answer the approval button press ${interaction.id}: ${error instanceof Error ? error.message : String(error)}`);
+        await this.editText(interaction.channelId, interaction.message.id, text);
+      }
+    } catch (error) {
+      // An answer that fails (the interaction expired) must not break the gateway: there is nothing more to do.
+      this.logger.warn(`approval button press ${interaction.id} failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 
   private async channel(chatId: string): Promise<any> {
