@@ -1,40 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { z } from 'zod';
-import { Agent, ApiKeyAuth, DefinableModule, defineTool, InterfaceSupervisor, OpenAIChat, RunApprovals, SignalInterface, TelegramInterface } from '../../lib';
+import { Agent, ApiKeyAuth, DefinableModule, InterfaceSupervisor, OpenAIChat, RunApprovals, SignalInterface, TelegramInterface } from '../../lib';
 import { startFakeOpenAI, startFakeSignal, startFakeTelegram } from '../../lib/testing';
 import type { FakeOpenAIServer, FakeSignalServer, FakeTelegramServer, TelegramCall } from '../../lib/testing';
+import { lastToolMessage, refundTool, scriptRefund } from '../support/approval-fixtures';
 import { bootModule, flush, post, startApp, TestApp } from '../support/nest';
 
 const TOKEN = '123456:test-token';
 const OPS = { 'x-api-key': 'ops-key-000001' };
 /** A Telegram user listed in the interface's `approvers`. */
 const APPROVER = 500;
-
-/** A refund tool that waits for a person above 100, and the refunds it made. */
-function refundTool(refunds: number[]) {
-  return defineTool({
-    name: 'refund',
-    description: 'Refunds an order',
-    parameters: z.object({ order: z.string(), amount: z.number() }),
-    approval: ({ amount }) => amount > 100,
-    execute: ({ order, amount }) => {
-      refunds.push(amount);
-      return `refunded ${amount} on order ${order}`;
-    },
-  });
-}
-
-/** The fake model calls the refund tool, then answers once it has the tool's result. */
-function scriptRefund(fake: FakeOpenAIServer, answer = 'Done: refunded.'): void {
-  fake.enqueue({ content: 'Refunding.', toolCalls: [{ id: 'call_r', name: 'refund', arguments: { order: '42', amount: 250 } }] }, { content: answer });
-}
-
-/** The tool message the model got in its last request. */
-function lastToolMessage(fake: FakeOpenAIServer): string | undefined {
-  const messages: any[] = (fake.requests.at(-1)?.body as any)?.messages ?? [];
-  return messages.find((message) => message.role === 'tool')?.content;
-}
 
 /** The approval id an approval message names. */
 function approvalIdOf(text: string): string {

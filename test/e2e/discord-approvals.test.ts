@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { z } from 'zod';
-import { Agent, ApiKeyAuth, DefinableModule, defineTool, DiscordInterface, InterfaceSupervisor, OpenAIChat, RunApprovals } from '../../lib';
+import { Agent, ApiKeyAuth, DefinableModule, DiscordInterface, InterfaceSupervisor, OpenAIChat, RunApprovals } from '../../lib';
 import { startFakeDiscord, startFakeOpenAI } from '../../lib/testing';
 import type { DiscordCall, FakeDiscordServer, FakeOpenAIServer } from '../../lib/testing';
+import { lastToolMessage, refundTool } from '../support/approval-fixtures';
 import { flush, post, startApp, TestApp } from '../support/nest';
 
 const TOKEN = 'discord-test-token';
@@ -11,26 +11,6 @@ const OPS = { 'x-api-key': 'ops-key-000001' };
 /** A Discord user listed in the interface's `approvers`. */
 const APPROVER = '700000000000000500';
 const CALL = 'refund({"order":"42","amount":250})';
-
-/** A refund tool that waits for a person above 100, and the refunds it made. */
-function refundTool(refunds: number[]) {
-  return defineTool({
-    name: 'refund',
-    description: 'Refunds an order',
-    parameters: z.object({ order: z.string(), amount: z.number() }),
-    approval: ({ amount }) => amount > 100,
-    execute: ({ order, amount }) => {
-      refunds.push(amount);
-      return `refunded ${amount} on order ${order}`;
-    },
-  });
-}
-
-/** The tool message the model got in its last request. */
-function lastToolMessage(fake: FakeOpenAIServer): string | undefined {
-  const messages: any[] = (fake.requests.at(-1)?.body as any)?.messages ?? [];
-  return messages.find((message) => message.role === 'tool')?.content;
-}
 
 // A hang guard, not a timing assertion.
 describe('tool approvals in a Discord channel: buttons (real discord.js, real openai against fakes)', { timeout: 60_000 }, () => {
