@@ -59,7 +59,7 @@ export const RUN_OUTPUT_SCHEMA: Schema = {
     session_id: { type: 'string' },
     user_id: { type: 'string', nullable: true },
     agent: { type: 'string', description: 'The name of the agent that ran.' },
-    status: { type: 'string', enum: ['completed', 'error', 'cancelled'] },
+    status: { type: 'string', enum: ['completed', 'error', 'cancelled', 'paused'] },
     model: { type: 'string' },
     metrics: {
       type: 'object',
@@ -98,6 +98,11 @@ export const RUN_OUTPUT_SCHEMA: Schema = {
       },
     },
     error: { ...ERROR_SCHEMA, description: 'Why a run that did not complete ended.' },
+    pending_approvals: {
+      type: 'array',
+      items: { type: 'object' },
+      description: 'When `status` is `paused`: the tool calls waiting for a decision (`POST /runs/{run_id}/approvals/{approval_id}`; their shape as in `GET /approvals`).',
+    },
   },
 };
 
@@ -222,7 +227,7 @@ export const RUN_RECORD_SCHEMA: Schema = {
   required: ['run_id', 'status', 'agent', 'user_id', 'session_id', 'trigger', 'background', 'created_at', 'ended_at', 'last_event_id', 'output', 'error'],
   properties: {
     run_id: { type: 'string' },
-    status: { type: 'string', enum: ['queued', 'running', 'completed', 'error', 'cancelled', 'interrupted', 'failed'] },
+    status: { type: 'string', enum: ['queued', 'running', 'paused', 'completed', 'error', 'cancelled', 'interrupted', 'failed'] },
     agent: { type: 'string' },
     user_id: { type: 'string', nullable: true },
     session_id: { type: 'string' },
@@ -256,4 +261,68 @@ export const RUN_EVENTS_RESPONSES: Readonly<Record<string, ResponseDoc>> = {
   },
   400: errorResponse('A `Last-Event-ID` that is not a whole number (`invalid_request`).', 'invalid_request', 'Last-Event-ID must be the id of an event of this run.'),
   404: RUN_NOT_FOUND,
+};
+
+/** An approval (`WireApproval`). */
+export const APPROVAL_SCHEMA: Schema = {
+  type: 'object',
+  required: ['approval_id', 'run_id', 'agent', 'session_id', 'user_id', 'tool_name', 'tool_call_id', 'args', 'status', 'requested_at', 'expires_at'],
+  properties: {
+    approval_id: { type: 'string', description: '8 characters of Crockford base32.' },
+    run_id: { type: 'string' },
+    agent: { type: 'string' },
+    session_id: { type: 'string' },
+    user_id: { type: 'string', nullable: true, description: "The run's user: by default the one who may decide." },
+    tool_name: { type: 'string' },
+    tool_call_id: { type: 'string' },
+    args: { description: 'The arguments the model called the tool with.' },
+    status: { type: 'string', enum: ['pending', 'approved', 'rejected', 'expired'] },
+    requested_at: { type: 'integer', description: 'Milliseconds since the epoch.' },
+    expires_at: { type: 'integer', description: 'Milliseconds since the epoch; undecided by then, the call is rejected as expired.' },
+    decided_at: { type: 'integer' },
+    decided_by: { type: 'string' },
+    reason: { type: 'string' },
+  },
+};
+
+/** The body of `POST /runs/{id}/approvals/{approvalId}`. */
+export const DECISION_REQUEST_SCHEMA: Schema = {
+  type: 'object',
+  required: ['approve'],
+  properties: {
+    approve: { type: 'boolean' },
+    reason: { type: 'string', maxLength: 2000, description: 'Given to the model with a rejection: "The user rejected this call: <reason>".' },
+  },
+};
+
+const APPROVAL_NOT_FOUND = errorResponse(
+  'No such approval on this run that you can see (`approval_not_found`): unknown, the run went on already, or another user\'s.',
+  'approval_not_found',
+  'No approval "4F2K7Q9Z" on run "…" that you can see: check both ids (GET /approvals lists yours).',
+);
+
+/** `POST /runs/{id}/approvals/{approvalId}`'s responses by status. */
+export const DECISION_RESPONSES: Readonly<Record<string, ResponseDoc>> = {
+  200: {
+    description: 'Decided. `continued`: every approval of the run is decided and it went on (follow it with `GET /runs/{id}/events`).',
+    content: {
+      'application/json': {
+        schema: { type: 'object', required: ['approval', 'continued'], properties: { approval: APPROVAL_SCHEMA, continued: { type: 'boolean' } } },
+      },
+    },
+  },
+  400: errorResponse('A body that is not `{ "approve": true | false, "reason"? }` (`invalid_request`).', 'invalid_request', '"approve" is required and must be true or false.'),
+  403: errorResponse("The server's `approvals.approver` rule does not let you decide it (`approval_forbidden`).", 'approval_forbidden', 'You may not decide approval "4F2K7Q9Z".'),
+  404: APPROVAL_NOT_FOUND,
+  409: errorResponse('Decided already, or expired: a decision is taken once (`approval_decided`).', 'approval_decided', 'Approval "4F2K7Q9Z" was approved by alice: a decision is taken once.'),
+  415: errorResponse('The body is not JSON (`unsupported_media_type`).', 'unsupported_media_type', 'Unsupported Media Type'),
+};
+
+/** `GET /approvals`'s responses by status. */
+export const APPROVALS_RESPONSES: Readonly<Record<string, ResponseDoc>> = {
+  200: {
+    description: 'The approvals you may decide (your runs\', all for a trusted caller, those the approver rule allows), oldest first, at most 100.',
+    content: { 'application/json': { schema: { type: 'object', required: ['approvals'], properties: { approvals: { type: 'array', items: APPROVAL_SCHEMA } } } } },
+  },
+  400: errorResponse('A `status` other than pending, approved, rejected or expired (`invalid_request`).', 'invalid_request', '"status" must be pending, approved, rejected or expired.'),
 };

@@ -7,7 +7,18 @@ import { DEFINABLE_AUTH } from '../auth/auth.constants';
 import { resolveRouteAuth } from '../auth/auth.decorators';
 import { DefinableAuthGuard } from '../auth/definable-auth.guard';
 import { DefinableController } from './definable.controller';
-import { HEALTH_RESPONSES, ResponseDoc, RUN_EVENTS_RESPONSES, RUN_RECORD_RESPONSES, RUN_REQUEST_SCHEMA, RUN_RESPONSES, UNAUTHORIZED_RESPONSE } from './openapi-schemas';
+import {
+  APPROVALS_RESPONSES,
+  DECISION_REQUEST_SCHEMA,
+  DECISION_RESPONSES,
+  HEALTH_RESPONSES,
+  ResponseDoc,
+  RUN_EVENTS_RESPONSES,
+  RUN_RECORD_RESPONSES,
+  RUN_REQUEST_SCHEMA,
+  RUN_RESPONSES,
+  UNAUTHORIZED_RESPONSE,
+} from './openapi-schemas';
 
 type Swagger = typeof import('@nestjs/swagger');
 type Handler = (...args: unknown[]) => unknown;
@@ -77,7 +88,7 @@ export class DefinableOpenApi {
       const schemes = Object.keys(provider?.securitySchemes ?? {});
       writeOwned(API_SECURITY, handler, schemes.length > 0 ? schemes.map((scheme) => ({ [scheme]: [] })) : undefined);
     }
-    if (builtIn && name === 'run') {
+    if (builtIn && GUARDED_BUILT_IN.has(name)) {
       const responses = { ...(Reflect.getMetadata(API_RESPONSE, handler) as Record<string, ResponseDoc> | undefined) };
       delete responses[401];
       Reflect.defineMetadata(API_RESPONSE, provider ? { ...responses, 401: UNAUTHORIZED_RESPONSE } : responses, handler);
@@ -146,6 +157,8 @@ function loadSwagger(logger: Logger): Swagger | undefined {
 }
 
 let builtInDocumented = false;
+/** The built-in routes behind the module's auth: their 401 is documented exactly when it has a provider. */
+const GUARDED_BUILT_IN: ReadonlySet<string> = new Set(['run', 'getRun', 'runEvents', 'cancelRun', 'decideApproval', 'listApprovals']);
 
 /** The schemas and responses of the built-in routes, the same in every app: written once. */
 function documentBuiltIn(swagger: Swagger): void {
@@ -153,7 +166,7 @@ function documentBuiltIn(swagger: Swagger): void {
   builtInDocumented = true;
   const { ApiBody, ApiOperation, ApiResponse } = swagger;
   const proto = DefinableController.prototype;
-  const apply = (key: 'run' | 'health' | 'getRun' | 'runEvents' | 'cancelRun', ...decorators: MethodDecorator[]) => {
+  const apply = (key: 'run' | 'health' | 'getRun' | 'runEvents' | 'cancelRun' | 'decideApproval' | 'listApprovals', ...decorators: MethodDecorator[]) => {
     const descriptor = Object.getOwnPropertyDescriptor(proto, key)!;
     for (const decorator of decorators) decorator(proto, key, descriptor);
   };
@@ -169,6 +182,13 @@ function documentBuiltIn(swagger: Swagger): void {
   apply('getRun', ApiOperation({ summary: 'A recorded run: status, and its output once it ended' }), ...responses(RUN_RECORD_RESPONSES));
   apply('runEvents', ApiOperation({ summary: "Follow a run's events (Server-Sent Events), resumable with Last-Event-ID" }), ...responses(RUN_EVENTS_RESPONSES));
   apply('cancelRun', ApiOperation({ summary: 'Cancel a queued or running run (idempotent)' }), ...responses(RUN_RECORD_RESPONSES));
+  apply(
+    'decideApproval',
+    ApiOperation({ summary: 'Approve or reject a tool call a run paused for', description: 'Single-use; once every approval of the run is decided, it goes on.' }),
+    ApiBody({ required: true, schema: DECISION_REQUEST_SCHEMA } as never),
+    ...responses(DECISION_RESPONSES),
+  );
+  apply('listApprovals', ApiOperation({ summary: 'The tool-call approvals you may decide' }), ...responses(APPROVALS_RESPONSES));
 }
 
 /** Sets (or removes, with `undefined`) metadata we own on a target, leaving metadata the app set itself. */

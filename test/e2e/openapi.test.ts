@@ -104,6 +104,13 @@ function assertDocument(doc: OpenAPIObject, security: Requirement, prefix = ''):
   assert.deepEqual(run.security, security);
 
   assert.deepEqual(run.tags, ['agent']);
+  const decide = doc.paths[`${prefix}/runs/{id}/approvals/{approvalId}`]?.post as any;
+  assert.equal(decide?.summary, 'Approve or reject a tool call a run paused for');
+  assert.deepEqual(decide?.requestBody?.content?.['application/json']?.schema?.required, ['approve']);
+  for (const status of ['200', '400', '403', '404', '409', '415']) assert.ok(decide.responses[status], `the decision's ${status} is documented`);
+  assert.equal(Boolean(decide.responses['401']), security !== undefined, '401 exactly when auth is on');
+  assert.equal(decide.responses['201'], undefined, 'no 201: a decision answers 200');
+  assert.equal((doc.paths[`${prefix}/approvals`]?.get as any)?.responses?.['200']?.content?.['application/json']?.schema?.properties?.approvals?.type, 'array');
   const health = doc.paths[`${prefix}/health`]?.get as any;
   assert.ok(health);
   assert.equal(health.security, undefined, '/health is public');
