@@ -1,7 +1,18 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { Agent, InMemorySessionStore, Message, SessionStore, SqliteSessionStore, windowHistory } from '../../lib';
+import { randomBytes } from 'node:crypto';
+import { after, afterEach, describe, it } from 'node:test';
+import { Pool } from 'pg';
+import {
+  Agent,
+  AgentError,
+  InMemorySessionStore,
+  Message,
+  PostgresSessionStore,
+  SessionStore,
+  SqliteSessionStore,
+  windowHistory,
+} from '../../lib';
 import { TestModel } from '../../lib/testing';
 import { tempDir } from '../support/fixtures';
 
@@ -13,8 +24,9 @@ const turn = (text: string): Message[] => [
   { role: 'assistant', content: `re: ${text}` },
 ];
 
-function contract(name: string, open: () => SessionStore) {
+function contract(name: string, open: () => SessionStore, cleanup?: () => Promise<void>) {
   describe(`${name} (SessionStore contract)`, () => {
+    if (cleanup) afterEach(cleanup);
     it('appends and reads back messages, oldest first, with a limit', async () => {
       const store = open();
       await store.append('s', 'u', turn('one'));
@@ -68,6 +80,115 @@ function contract(name: string, open: () => SessionStore) {
 let counter = 0;
 contract('InMemorySessionStore', () => new InMemorySessionStore());
 contract('SqliteSessionStore', () => new SqliteSessionStore({ path: join(dir.path, `contract-${counter++}.db`) }));
+
+// The machine's PostgreSQL (as CI's): each test on a schema of its own, dropped after it.
+const PG_URL = process.env.DEFINABLE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
+const admin = new Pool({ connectionString: PG_URL, max: 2 });
+after(() => admin.end());
+let schemas: string[] = [];
+const freshSchema = () => {
+  const schema = `definable_test_${randomBytes(6).toString('hex')}`;
+  schemas.push(schema);
+  return schema;
+};
+async function dropSchemas(): Promise<void> {
+  for (const schema of schemas.splice(0)) await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+}
+contract('PostgresSessionStore', () => new PostgresSessionStore({ connectionString: PG_URL, schema: freshSchema() }), dropSchemas);
+
+describe('PostgresSessionStore on one database shared by processes', () => {
+  afterEach(dropSchemas);
+  const pools: Pool[] = [];
+  afterEach(async () => {
+    for (const pool of pools.splice(0)) await pool.end();
+  });
+  const twoStores = (schema = freshSchema(), tablePrefix?: string) => {
+    const [a, b] = [new Pool({ connectionString: PG_URL }), new Pool({ connectionString: PG_URL })];
+    pools.push(a, b);
+    return [new PostgresSessionStore({ pool: a, schema, tablePrefix }), new PostgresSessionStore({ pool: b, schema, tablePrefix })];
+  };
+
+  it("two stores on two pools see each other's sessions, scopes kept", async () => {
+    const [a, b] = twoStores(freshSchema(), 'app_');
+    await a.append('shared', 'ada', turn('from a'));
+    await b.append('shared', 'ada', turn('from b'));
+    await b.append('shared', null, turn('anonymous'));
+    assert.deepEqual((await a.getMessages('shared', undefined, { userId: 'ada' })).map((m) => m.content), ['from a', 're: from a', 'from b', 're: from b']);
+    assert.deepEqual((await a.getMessages('shared', 2, { userId: null })).map((m) => m.content), ['anonymous', 're: anonymous']);
+    const info = await a.getSession('shared', { userId: 'ada' });
+    assert.equal(info?.messageCount, 4);
+    assert.equal(info?.userId, 'ada');
+    assert.ok(info!.updatedAt >= info!.createdAt);
+    await a.deleteSession('shared', { userId: null });
+    assert.equal(await b.getSession('shared', { userId: null }), null, 'the anonymous session is gone for both');
+    assert.equal((await b.getSession('shared', { userId: 'ada' }))?.messageCount, 4, "ada's stays");
+    await b.deleteSession('shared');
+    assert.equal(await a.getSession('shared'), null);
+    const { rows } = await admin.query(`SELECT count(*)::int AS n FROM "${schemas[0]}".app_session_messages`);
+    assert.equal(rows[0].n, 0, 'the messages went with their sessions');
+  });
+
+  it('concurrent first appends from both, tables created meanwhile, end in one ordered session per user', async () => {
+    const [a, b] = twoStores();
+    const batch = (store: PostgresSessionStore, user: string | null, tag: string) =>
+      Promise.all(Array.from({ length: 10 }, (_, i) => store.append('race', user, turn(`${tag}${i}`))));
+    // Both stores set up the fresh schema at once, then 40 appends race on two sessions, each with no row yet.
+    const results = await Promise.allSettled([batch(a, 'u', 'a'), batch(b, 'u', 'b'), batch(a, null, 'x'), batch(b, null, 'y')]);
+    assert.deepEqual(results.filter((result) => result.status === 'rejected'), []);
+    for (const userId of ['u', null]) {
+      const messages = await a.getMessages('race', undefined, { userId });
+      assert.equal(messages.length, 40);
+      assert.equal((await b.getSession('race', { userId }))?.messageCount, 40);
+      // Every turn whole: each append's two messages are adjacent and in order.
+      for (let i = 0; i < messages.length; i += 2) assert.equal(messages[i + 1].content, `re: ${messages[i].content}`);
+    }
+    const { rows } = await admin.query(`SELECT count(*)::int AS n FROM "${schemas[0]}".sessions WHERE session_id = 'race'`);
+    assert.equal(rows[0].n, 2, 'one session for u, one anonymous');
+  });
+
+  it('round-trips JSON exactly (JSONB): nested values, unicode, numbers', async () => {
+    const [a] = twoStores();
+    const messages: Message[] = [
+      { role: 'user', content: 'emoji 🚀, quotes " \\ and \u00e9' },
+      { role: 'assistant', content: null, toolCalls: [{ id: 'c', name: 't', arguments: '{"n": 1.5e300, "s": "\\n"}' }] },
+      { role: 'tool', toolCallId: 'c', content: JSON.stringify({ deep: [1, { two: [true, null] }] }) },
+    ];
+    await a.append('json', 'u', messages);
+    assert.deepEqual(await a.getMessages('json', undefined, { userId: 'u' }), messages);
+    assert.deepEqual(await a.getMessages('json', 0, { userId: 'u' }), []);
+  });
+
+  it('refuses a schema or prefix that is not an identifier, and a missing or double connection, at construction', () => {
+    assert.throws(() => new PostgresSessionStore({ connectionString: PG_URL, schema: 'bad-schema' }), /schema "bad-schema" must be letters, digits and "_"/);
+    assert.throws(() => new PostgresSessionStore({ connectionString: PG_URL, schema: 'x"; DROP TABLE y; --' }), /schema .* must be letters/);
+    assert.throws(() => new PostgresSessionStore({ connectionString: PG_URL, schema: '' }), /schema "" must be letters/);
+    assert.throws(() => new PostgresSessionStore({ connectionString: PG_URL, tablePrefix: 'my prefix' }), /tablePrefix "my prefix" must be letters/);
+    assert.throws(() => new PostgresSessionStore({ connectionString: PG_URL, tablePrefix: 'p'.repeat(42) }), /tablePrefix .* too long: at most 41/);
+    assert.throws(() => new PostgresSessionStore({}), /exactly one of pool and connectionString/);
+    const pool = new Pool({ connectionString: PG_URL });
+    pools.push(pool);
+    assert.throws(() => new PostgresSessionStore({ pool, connectionString: PG_URL }), /exactly one of pool and connectionString/);
+  });
+
+  it("close() ends the pool it created, not the app's", async () => {
+    const [borrowed] = twoStores();
+    await borrowed.append('c', 'u', turn('hi'));
+    await borrowed.close();
+    assert.equal((await pools[0].query('SELECT 1 AS one')).rows[0].one, 1, "the app's pool still works");
+
+    const owning = new PostgresSessionStore({ connectionString: PG_URL, schema: schemas[0] });
+    assert.equal((await owning.getSession('c', { userId: 'u' }))?.messageCount, 2);
+    await owning.close();
+    await owning.close(); // twice is fine
+    await assert.rejects(owning.getSession('c'), (error: unknown) => error instanceof AgentError && error.code === 'session_store' && /pool/i.test(error.message));
+  });
+
+  it('says what is wrong when the database is unreachable', async () => {
+    const store = new PostgresSessionStore({ connectionString: 'postgres://postgres@127.0.0.1:1/test', schema: freshSchema() });
+    await assert.rejects(store.getSession('x'), (error: unknown) => error instanceof AgentError && /PostgreSQL session store failed: .*ECONNREFUSED/.test(error.message));
+    await store.close();
+  });
+});
 
 describe('InMemorySessionStore bounds', () => {
   it('evicts the least recently used session and trims old messages', async () => {

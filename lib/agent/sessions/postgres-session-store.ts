@@ -1,0 +1,230 @@
+import { AgentError } from '../errors';
+import type { Message } from '../messages';
+import { checkIdentifier, createPool, quote, transaction, type PostgresPool } from './postgres-pool';
+import type { SessionInfo, SessionScope, SessionStore } from './session-store';
+
+/**
+ * Options of {@link PostgresSessionStore}: exactly one of `pool` and
+ * `connectionString`.
+ *
+ * @example
+ * ```ts
+ * import { PostgresSessionStore, type PostgresSessionStoreOptions } from 'nestjs-definable';
+ *
+ * const options: PostgresSessionStoreOptions = {
+ *   connectionString: 'postgres://app@db:5432/app',
+ *   schema: 'definable',
+ * };
+ * const sessions = new PostgresSessionStore(options);
+ * ```
+ */
+export interface PostgresSessionStoreOptions {
+  /**
+   * The app's `pg` `Pool` (any {@link PostgresPool}). The store borrows it:
+   * {@link PostgresSessionStore.close} leaves it open.
+   */
+  pool?: PostgresPool;
+  /** A connection string for a pool of the store's own, ended by {@link PostgresSessionStore.close}. */
+  connectionString?: string;
+  /** The schema of the store's tables, created if missing. Letters, digits and "_". Default `definable`. */
+  schema?: string;
+  /** Prefix of the table names (`<prefix>sessions`, `<prefix>session_messages`), to share a schema. Default none. */
+  tablePrefix?: string;
+}
+
+interface SessionRow {
+  session_id: string;
+  user_id: string | null;
+  created_at: string;
+  updated_at: string;
+  message_count: number;
+}
+
+/** The longest name we give that adds to the prefix (PostgreSQL shortens the names it makes itself). */
+const LONGEST_SUFFIX = 'sessions_anonymous_key'.length;
+
+/** Milliseconds since the epoch on the database's clock, the same for every replica. */
+const NOW = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;
+
+/**
+ * A session store on PostgreSQL through `pg` (an optional peer dependency:
+ * `npm install pg`), for apps on several replicas: every process on the same
+ * database and schema sees the same sessions.
+ *
+ * The tables are created on first use, idempotently, under a transaction-level
+ * advisory lock so processes starting together do not race each other. A
+ * session is one row per (user, id) — a unique index for users and a partial
+ * one for the anonymous session, whose NULL user a plain unique index would
+ * not compare — and its messages are JSONB rows numbered from 0. Each append
+ * is one transaction: the session row is upserted (which locks it, so
+ * concurrent appends to one session queue up and two concurrent first appends
+ * end in one session) and its messages inserted at the next positions.
+ *
+ * @example
+ * ```ts
+ * import { Pool } from 'pg';
+ * import { Agent, OpenAIChat, PostgresSessionStore } from 'nestjs-definable';
+ *
+ * const pool = new Pool({ connectionString: process.env.DATABASE_URL });
+ * const agent = new Agent({
+ *   model: new OpenAIChat({ id: 'gpt-4o-mini' }),
+ *   sessionStore: new PostgresSessionStore({ pool, schema: 'definable' }),
+ * });
+ * ```
+ */
+export class PostgresSessionStore implements SessionStore {
+  private readonly pool: PostgresPool;
+  private readonly ownsPool: boolean;
+  private readonly schema: string;
+  private readonly sessions: string;
+  private readonly messages: string;
+  private readonly names: { sessions: string; prefix: string };
+  private ready?: Promise<void>;
+  private ended?: Promise<void>;
+
+  constructor(options: PostgresSessionStoreOptions) {
+    const { pool, connectionString } = options ?? {};
+    if ((pool === undefined) === (connectionString === undefined)) {
+      throw new TypeError(
+        "PostgresSessionStore needs exactly one of pool and connectionString, e.g. new PostgresSessionStore({ connectionString: 'postgres://user@host/db' }).",
+      );
+    }
+    if (connectionString !== undefined && (typeof connectionString !== 'string' || connectionString === '')) {
+      throw new TypeError('PostgresSessionStore: connectionString must be a non-empty string.');
+    }
+    if (pool !== undefined && (typeof pool?.query !== 'function' || typeof pool.connect !== 'function')) {
+      throw new TypeError('PostgresSessionStore: pool must be a pg Pool (with query() and connect()).');
+    }
+    const schema = checkIdentifier(options.schema ?? 'definable', 'PostgresSessionStore: schema', 0);
+    const prefix = checkIdentifier(options.tablePrefix ?? '', 'PostgresSessionStore: tablePrefix', LONGEST_SUFFIX, true);
+    this.schema = quote(schema);
+    this.sessions = `${this.schema}.${quote(`${prefix}sessions`)}`;
+    this.messages = `${this.schema}.${quote(`${prefix}session_messages`)}`;
+    this.names = { sessions: `${prefix}sessions`, prefix };
+    this.ownsPool = pool === undefined;
+    this.pool = pool ?? createPool(connectionString!, 'PostgresSessionStore');
+  }
+
+  async getSession(sessionId: string, scope?: SessionScope): Promise<SessionInfo | null> {
+    return this.guard(async () => {
+      const { text, values } = this.find(sessionId, scope);
+      const { rows } = await this.pool.query(
+        `SELECT session_id, user_id, created_at, updated_at, message_count FROM ${this.sessions} ${text}`,
+        values,
+      );
+      const row = rows[0] as SessionRow | undefined;
+      if (!row) return null;
+      return {
+        sessionId: row.session_id,
+        userId: row.user_id,
+        createdAt: Number(row.created_at),
+        updatedAt: Number(row.updated_at),
+        messageCount: row.message_count,
+      };
+    });
+  }
+
+  async getMessages(sessionId: string, limit?: number, scope?: SessionScope): Promise<Message[]> {
+    return this.guard(async () => {
+      const { text, values } = this.find(sessionId, scope);
+      // LIMIT NULL is no limit.
+      const last = limit === undefined || !Number.isFinite(limit) ? null : Math.max(0, Math.floor(limit));
+      const { rows } = await this.pool.query(
+        `SELECT message FROM ${this.messages} WHERE session_ref = (SELECT id FROM ${this.sessions} ${text})
+         ORDER BY position DESC LIMIT $${values.length + 1}`,
+        [...values, last],
+      );
+      return (rows as { message: Message }[]).map((row) => row.message).reverse();
+    });
+  }
+
+  async append(sessionId: string, userId: string | null, messages: Message[]): Promise<void> {
+    await this.guard(async () => {
+      const conflict = userId === null ? '(session_id) WHERE user_id IS NULL' : '(session_id, user_id)';
+      await transaction(this.pool, async (client) => {
+        // The upsert locks the session's row until COMMIT: a concurrent append to it waits here and then numbers after us.
+        const { rows } = await client.query(
+          `INSERT INTO ${this.sessions} AS s (session_id, user_id, created_at, updated_at, message_count)
+           VALUES ($1, $2, ${NOW}, ${NOW}, $3)
+           ON CONFLICT ${conflict} DO UPDATE
+             SET updated_at = GREATEST(s.updated_at, EXCLUDED.updated_at), message_count = s.message_count + EXCLUDED.message_count
+           RETURNING id, message_count`,
+          [sessionId, userId, messages.length],
+        );
+        const { id, message_count: count } = rows[0] as { id: string; message_count: number };
+        if (messages.length === 0) return;
+        await client.query(
+          `INSERT INTO ${this.messages} (session_ref, position, message)
+           SELECT $1, $2 + item.ordinality - 1, item.value FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS item`,
+          [id, count - messages.length, JSON.stringify(messages)],
+        );
+      });
+    });
+  }
+
+  async deleteSession(sessionId: string, scope?: SessionScope): Promise<void> {
+    await this.guard(async () => {
+      const where = !scope ? 'session_id = $1' : scope.userId === null ? 'session_id = $1 AND user_id IS NULL' : 'session_id = $1 AND user_id = $2';
+      const values = scope && scope.userId !== null ? [sessionId, scope.userId] : [sessionId];
+      // The messages go with their session (ON DELETE CASCADE).
+      await this.pool.query(`DELETE FROM ${this.sessions} WHERE ${where}`, values);
+    });
+  }
+
+  /** Ends the pool the store created from `connectionString`; an app's `pool` is left open. */
+  async close(): Promise<void> {
+    if (!this.ownsPool) return;
+    this.ended ??= this.pool.end();
+    await this.ended;
+  }
+
+  /** The WHERE clause of the scope's session, or (without a scope) of the most recently updated one with this id. */
+  private find(sessionId: string, scope: SessionScope | undefined): { text: string; values: unknown[] } {
+    if (!scope) return { text: 'WHERE session_id = $1 ORDER BY updated_at DESC, id DESC LIMIT 1', values: [sessionId] };
+    if (scope.userId === null) return { text: 'WHERE session_id = $1 AND user_id IS NULL', values: [sessionId] };
+    return { text: 'WHERE session_id = $1 AND user_id = $2', values: [sessionId, scope.userId] };
+  }
+
+  private async guard<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      await this.setUp();
+      return await work();
+    } catch (error) {
+      if (error instanceof AgentError) throw error;
+      const message = error instanceof Error ? error.message : String(error);
+      throw new AgentError('session_store', `PostgreSQL session store failed: ${message}`, { cause: error });
+    }
+  }
+
+  /** Creates the schema and tables once per store; a failed attempt (database down) is tried again on the next call. */
+  private setUp(): Promise<void> {
+    this.ready ??= transaction(this.pool, async (client) => {
+      // CREATE ... IF NOT EXISTS is not safe against itself run concurrently (a duplicate key in the catalog): one process at a time.
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`nestjs-definable:${this.schema}.${this.names.sessions}`]);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
+      const p = this.names.prefix;
+      await client.query(`
+        CREATE TABLE IF NOT EXISTS ${this.sessions} (
+          id bigserial PRIMARY KEY,
+          session_id text NOT NULL,
+          user_id text,
+          created_at bigint NOT NULL,
+          updated_at bigint NOT NULL,
+          message_count integer NOT NULL DEFAULT 0
+        );
+        CREATE UNIQUE INDEX IF NOT EXISTS ${quote(`${p}sessions_user_key`)} ON ${this.sessions} (session_id, user_id);
+        CREATE UNIQUE INDEX IF NOT EXISTS ${quote(`${p}sessions_anonymous_key`)} ON ${this.sessions} (session_id) WHERE user_id IS NULL;
+        CREATE TABLE IF NOT EXISTS ${this.messages} (
+          session_ref bigint NOT NULL REFERENCES ${this.sessions} (id) ON DELETE CASCADE,
+          position integer NOT NULL,
+          message jsonb NOT NULL,
+          PRIMARY KEY (session_ref, position)
+        );
+      `);
+    }).catch((error: unknown) => {
+      this.ready = undefined;
+      throw error;
+    });
+    return this.ready;
+  }
+}
