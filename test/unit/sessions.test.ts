@@ -146,15 +146,17 @@ describe('PostgresSessionStore on one database shared by processes', () => {
     assert.equal(rows[0].n, 2, 'one session for u, one anonymous');
   });
 
-  it('round-trips JSON exactly (JSONB): nested values, unicode, numbers', async () => {
+  it('round-trips JSON exactly: nested values, unicode, a NUL character, numbers, key order', async () => {
     const [a] = twoStores();
     const messages: Message[] = [
-      { role: 'user', content: 'emoji 🚀, quotes " \\ and \u00e9' },
+      { role: 'user', content: 'emoji 🚀, quotes " \\ and \u00e9, a NUL \u0000 here' },
       { role: 'assistant', content: null, toolCalls: [{ id: 'c', name: 't', arguments: '{"n": 1.5e300, "s": "\\n"}' }] },
       { role: 'tool', toolCallId: 'c', content: JSON.stringify({ deep: [1, { two: [true, null] }] }) },
     ];
     await a.append('json', 'u', messages);
-    assert.deepEqual(await a.getMessages('json', undefined, { userId: 'u' }), messages);
+    const read = await a.getMessages('json', undefined, { userId: 'u' });
+    assert.deepEqual(read, messages);
+    assert.equal(JSON.stringify(read), JSON.stringify(messages), 'the same keys in the same order');
     assert.deepEqual(await a.getMessages('json', 0, { userId: 'u' }), []);
   });
 

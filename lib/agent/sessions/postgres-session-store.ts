@@ -55,7 +55,8 @@ const NOW = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;
  * advisory lock so processes starting together do not race each other. A
  * session is one row per (user, id) — a unique index for users and a partial
  * one for the anonymous session, whose NULL user a plain unique index would
- * not compare — and its messages are JSONB rows numbered from 0. Each append
+ * not compare — and its messages are \`json\` rows numbered from 0 (stored as
+ * written: JSONB would refuse a NUL character and reorder object keys). Each append
  * is one transaction: the session row is upserted (which locks it, so
  * concurrent appends to one session queue up and two concurrent first appends
  * end in one session) and its messages inserted at the next positions.
@@ -155,7 +156,7 @@ export class PostgresSessionStore implements SessionStore {
         if (messages.length === 0) return;
         await client.query(
           `INSERT INTO ${this.messages} (session_ref, position, message)
-           SELECT $1, $2 + item.ordinality - 1, item.value FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS item`,
+           SELECT $1, $2 + item.ordinality - 1, item.value FROM json_array_elements($3::json) WITH ORDINALITY AS item`,
           [id, count - messages.length, JSON.stringify(messages)],
         );
       });
@@ -217,7 +218,7 @@ export class PostgresSessionStore implements SessionStore {
         CREATE TABLE IF NOT EXISTS ${this.messages} (
           session_ref bigint NOT NULL REFERENCES ${this.sessions} (id) ON DELETE CASCADE,
           position integer NOT NULL,
-          message jsonb NOT NULL,
+          message json NOT NULL,
           PRIMARY KEY (session_ref, position)
         );
       `);
