@@ -29,7 +29,8 @@ interface RoundCall {
  */
 export async function* toolRound(setup: AgentSetup, run: RunState, sink: EventSink, calls: ToolCallRequest[]): Stage<PausedRound | undefined> {
   const round: RoundCall[] = calls.map((call) => ({ call, args: parseArguments(call) }));
-  const gated = await needingApproval(setup, run, round);
+  // Most rounds call no tool with an approval rule: they pay nothing for approvals.
+  const gated = round.some(({ call }) => run.tools.get(call.name)?.approval) ? await needingApproval(setup, run, round) : round.map(() => false);
   const outcomes = yield* runCalls(
     run,
     sink,
