@@ -56,6 +56,12 @@ export interface RunRecord {
   lastSeq: number;
   /** The queued work behind it (async webhooks); absent for other runs. */
   job?: RunJob | null;
+  /**
+   * The replica running it, when the app runs on several (`cluster` option):
+   * its runs are recovered when it is gone. Absent on one node. A store shared
+   * by replicas keeps it; a single-node store may drop it.
+   */
+  owner?: string | null;
 }
 
 /** A run event with its sequence number in the run (1, 2, 3…; SSE frames carry it as `id:`). */
@@ -65,7 +71,7 @@ export interface RecordedEvent {
 }
 
 /** What changes in a run record as it goes on. */
-export type RunChange = Partial<Pick<RunRecord, 'status' | 'endedAt' | 'output' | 'error' | 'job'>>;
+export type RunChange = Partial<Pick<RunRecord, 'status' | 'endedAt' | 'output' | 'error' | 'job' | 'owner'>>;
 
 /** An idempotency key taken for a run: by whom (`scope`), for which request (`requestHash`). */
 export interface IdempotencyRecord {
@@ -126,12 +132,15 @@ export interface RunStore {
   /** Gives a key back (its run ended without an answer worth repeating); a later claim wins it. */
   releaseIdempotencyKey(scope: string, key: string, runId: string): Promise<void>;
   /**
-   * Called once when the module starts: runs left `queued` or `running` by a
-   * process that is gone become `interrupted` — except jobs, which stay (or go
-   * back to) `queued` while attempts are left (`failed` otherwise). Returns
-   * the ids of the runs marked `interrupted` or `failed`.
+   * Runs left `queued` or `running` by a process that is gone become
+   * `interrupted` — except jobs, which stay (or go back to) `queued` while
+   * attempts are left (`failed` otherwise). Returns the ids of the runs marked
+   * `interrupted` or `failed`. On one node it is called once when the module
+   * starts, without `owner`: every such run is a dead process's. On several
+   * replicas it is called with the `owner` of a replica found gone, and only
+   * that replica's runs are recovered.
    */
-  recover(now: number): Promise<string[]>;
+  recover(now: number, owner?: string): Promise<string[]>;
   /** Deletes ended runs past the retention, and expired idempotency keys. */
   prune(now: number): Promise<void>;
   /** Releases resources (file handles, connections). */
