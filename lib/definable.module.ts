@@ -29,6 +29,7 @@ import { metricsRoute } from './module/telemetry/run-metrics';
 import { RunTracing } from './module/telemetry/run-tracing';
 import { RunIdempotency } from './module/runs/run-idempotency';
 import { RunRecorder } from './module/runs/run-recorder';
+import { DefinableCluster } from './module/cluster/definable-cluster';
 import { createDeclaredWebhooksController } from './triggers/declared-webhooks';
 import { TriggerExecutor } from './triggers/trigger.executor';
 import { TriggerExplorer } from './triggers/trigger.explorer';
@@ -45,6 +46,7 @@ const EXPORTED = [AgentRunner, RunApprovals, RunTracing, DefinableMetrics, RunQu
 
 /** The module's own providers (besides the agents and the registry, which depend on the options). */
 const PROVIDERS: Provider[] = [
+  DefinableCluster,
   RunTracker,
   RunRecorder,
   RunIdempotency,

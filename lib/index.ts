@@ -55,6 +55,7 @@ export {
   RunTracker,
   SqliteRunStore,
   DEFINABLE_OPTIONS,
+  redisCluster,
 } from './module';
 export type {
   ApprovalListener,
@@ -95,6 +96,10 @@ export type {
   SqliteRunStoreOptions,
   StartedRun,
   Continuation,
+  ClusterConfig,
+  MissedTicks,
+  RedisClusterOptions,
+  RedisConnection,
 } from './module';
 export {
   addDefinableSecurity,

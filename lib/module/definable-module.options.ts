@@ -5,6 +5,7 @@ import type { PlaygroundOptions } from '../http/playground/playground.controller
 import type { McpServerOptions, OpenAICompatOptions, UiChatOptions } from '../http/surface-options';
 import type { MessagingInterface } from '../interfaces/messaging-interface';
 import type { ApprovalsOptions } from './approvals/approvals-options';
+import type { ClusterConfig } from './cluster/cluster-options';
 import type { RunStore } from './runs/run-store';
 import type { QuotaOptions } from './quotas/run-quotas';
 import type { MetricsOptions } from './telemetry/run-metrics';
@@ -41,6 +42,15 @@ export interface DefinableModuleOptions {
    * crashes and restarts. Closed with the app.
    */
   runStore?: RunStore;
+  /**
+   * Run the app as one of several replicas sharing Redis (see
+   * `redisCluster()`): cron ticks run once across them, one replica polls a
+   * bot token at a time, chats are answered by one replica at a time, async
+   * webhooks are BullMQ jobs, cancels reach the replica that runs the run.
+   * Without it the app is one node (embedded defaults). Nothing in your
+   * triggers, decorators or interfaces changes.
+   */
+  cluster?: ClusterConfig;
   /** Idempotency keys (`Idempotency-Key` on `/run` and webhooks): `ttl`, how long a key is kept, in ms. Default 24 hours. */
   idempotency?: { ttl?: number };
   /**

@@ -37,3 +37,5 @@ export { RunApprovals } from './approvals/run-approvals';
 export type { ApprovalListener, ApprovalOutcome } from './approvals/run-approvals';
 export type { ApprovalsOptions, ApproverRule } from './approvals/approvals-options';
 export { approvalDecidedText, approvalRequestText, pausedNote } from './approvals/approval-text';
+export { redisCluster } from './cluster/cluster-options';
+export type { ClusterConfig, MissedTicks, RedisClusterOptions, RedisConnection } from './cluster/cluster-options';

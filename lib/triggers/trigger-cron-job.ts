@@ -51,10 +51,18 @@ export class TriggerCronJob {
 }
 
 /**
+ * The scheduled instant a tick fired for: the latest time of the schedule at
+ * or before now (a timer fires a few ms after it).
+ */
+export function scheduledInstant(cron: Cron, now = Date.now()): Date | undefined {
+  return cron.previousRuns(1, new Date(now + 1))[0];
+}
+
+/**
  * A paused croner schedule for a validated expression (`onTick` runs at each
  * time). Throws croner's error for an invalid expression.
  */
-export function cronSchedule(expression: string, timezone: string | undefined, onTick?: () => unknown): Cron {
+export function cronSchedule(expression: string, timezone: string | undefined, onTick?: (cron: Cron) => unknown): Cron {
   // domAndDow false (croner's default): day-of-month OR day-of-week, as Vixie cron reads them.
-  return onTick ? new Cron(expression, { timezone, paused: true }, () => void onTick()) : new Cron(expression, { timezone, paused: true });
+  return onTick ? new Cron(expression, { timezone, paused: true }, (self: Cron) => void onTick(self)) : new Cron(expression, { timezone, paused: true });
 }

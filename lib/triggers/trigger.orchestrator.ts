@@ -7,7 +7,12 @@ import type { TriggerEvent } from './trigger-event';
 import { TriggerExecutor } from './trigger.executor';
 import type { CronMetadata, OnEventMetadata } from './trigger.metadata';
 import { TriggerRegistry } from './trigger.registry';
-import { cronSchedule, TriggerCronJob } from './trigger-cron-job';
+import { DefinableCluster } from '../module/cluster/definable-cluster';
+import { cronSchedule, scheduledInstant, TriggerCronJob } from './trigger-cron-job';
+import type { Cron } from 'croner';
+
+/** How long a claimed tick stays claimed: far beyond any clock skew between replicas. */
+const TICK_CLAIM_TTL = 60 * 60 * 1000;
 
 /** Where a trigger is declared: for messages and the registry. */
 export interface TriggerSite {
@@ -65,6 +70,7 @@ export class TriggerOrchestrator implements OnApplicationBootstrap, BeforeApplic
     private readonly agents: AgentRegistry,
     private readonly executor: TriggerExecutor,
     private readonly registry: TriggerRegistry,
+    private readonly cluster: DefinableCluster,
     // The app's own, when it imports EventEmitterModule: one emitter per app. The scheduler is only
     // looked at, for the explorer's warning about @nestjs/schedule decorators without their module.
     @Optional() appEmitter?: EventEmitter2,
@@ -117,23 +123,74 @@ export class TriggerOrchestrator implements OnApplicationBootstrap, BeforeApplic
 
   private mountCron({ site, call, meta, jobName }: CronDefinition): void {
     const source = `cron(${meta.expression})`;
+    const skipOverlap = (meta.overlap ?? 'skip') === 'skip';
     let running = 0;
-    const onTick = async () => {
-      if (running > 0 && (meta.overlap ?? 'skip') === 'skip') {
+    const run = async (instant: Date) => {
+      const event: TriggerEvent = { body: undefined, headers: {}, source, timestamp: instant, raw: undefined };
+      await this.executor.invoke(site.label, () => call(event), event, meta.agent);
+    };
+    const onTick = async (cron: Cron) => {
+      if (running > 0 && skipOverlap) {
         this.logger.warn(`${site.label} (${source}): skipped a tick, the previous run is still going (overlap: 'skip').`);
         return;
       }
       running++;
       try {
-        const event: TriggerEvent = { body: undefined, headers: {}, source, timestamp: new Date(), raw: undefined };
-        await this.executor.invoke(site.label, () => call(event), event, meta.agent);
+        if (this.cluster.enabled) await this.runClaimed(site, jobName, source, scheduledInstant(cron), skipOverlap, run);
+        else await run(new Date());
       } finally {
         running--;
       }
     };
-    const job = new TriggerCronJob(jobName, meta.expression, meta.timezone, cronSchedule(meta.expression, meta.timezone, onTick));
+    const cron = cronSchedule(meta.expression, meta.timezone, onTick);
+    const job = new TriggerCronJob(jobName, meta.expression, meta.timezone, cron);
     this.registry.setCronJob(jobName, job);
     this.teardown.push(() => job.dispose());
+    if (this.cluster.enabled && this.cluster.config!.missedTicks === 'once') void this.catchUp(site, jobName, source, cron, skipOverlap, run);
+  }
+
+  /**
+   * On several replicas: runs the tick of `instant` only if this replica is
+   * the one that claims `(job, instant)` — and, with `overlap: 'skip'`, only
+   * if no replica still runs an earlier tick of the job.
+   */
+  private async runClaimed(site: TriggerSite, jobName: string, source: string, instant: Date | undefined, skipOverlap: boolean, run: (instant: Date) => Promise<void>): Promise<void> {
+    if (!instant) return;
+    const cluster = this.cluster;
+    try {
+      if (!(await cluster.claim(cluster.key('cron', jobName, String(instant.getTime())), TICK_CLAIM_TTL))) return;
+      // Remembered for the catch-up of ticks missed while no replica was up (missedTicks: 'once').
+      await cluster.redis.set(cluster.key('cron', jobName, 'last'), String(instant.getTime()));
+    } catch (error) {
+      this.logger.error(`${site.label} (${source}): the tick of ${instant.toISOString()} was not run: Redis could not be reached to claim it (${error instanceof Error ? error.message : String(error)}).`);
+      return;
+    }
+    if (!skipOverlap) return run(instant);
+    const lease = cluster.lease(cluster.key('cron', jobName, 'running'));
+    if (!(await lease.acquire().catch(() => false))) {
+      this.logger.warn(`${site.label} (${source}): skipped the tick of ${instant.toISOString()}, a run of an earlier tick is still going on another replica (overlap: 'skip').`);
+      return;
+    }
+    lease.keep((reason) => this.logger.warn(`${site.label} (${source}): lost the job's overlap lease while running (${reason}).`));
+    try {
+      await run(instant);
+    } finally {
+      await lease.release().catch(() => lease.stopKeeping());
+    }
+  }
+
+  /** `missedTicks: 'once'`: the latest tick missed since the last one any replica ran is run now, once across the replicas. */
+  private async catchUp(site: TriggerSite, jobName: string, source: string, cron: Cron, skipOverlap: boolean, run: (instant: Date) => Promise<void>): Promise<void> {
+    try {
+      const last = Number(await this.cluster.redis.get(this.cluster.key('cron', jobName, 'last')));
+      const missed = cron.previousRuns(1, new Date())[0];
+      // Never run: nothing was missed (a job's first deploy runs from its next tick).
+      if (!last || !missed || missed.getTime() <= last) return;
+      this.logger.log(`${site.label} (${source}): catching up the tick of ${missed.toISOString()}, missed while no replica was up (missedTicks: 'once').`);
+      await this.runClaimed(site, jobName, source, missed, skipOverlap, run);
+    } catch (error) {
+      this.logger.error(`${site.label} (${source}): could not check for missed ticks: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 
   private mountEvent({ site, call, meta }: EventDefinition): void {

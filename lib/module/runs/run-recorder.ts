@@ -3,6 +3,7 @@ import type { RunErrorInfo, RunEvent, RunOutput } from '../../agent';
 import { isTerminalEvent } from '../../agent/run-events';
 import type { DefinableModuleOptions } from '../definable-module.options';
 import { DEFINABLE_OPTIONS } from '../definable.module-definition';
+import { DefinableCluster } from '../cluster/definable-cluster';
 import { InMemoryRunStore } from './in-memory-run-store';
 import { hasEnded } from './run-store';
 import type { RecordedEvent, RecordedRunOutput, RecordedRunStatus, RunChange, RunRecord, RunStore } from './run-store';
@@ -102,7 +103,7 @@ export class LiveRun {
   /** @internal The store has the run already (a paused run's continuation). */
   markStored(): void {
     this.created = true;
-    this.writes = this.recorder.write(() => this.recorder.store.write(this.record.runId, [], { status: 'running', endedAt: null, output: null, error: null }));
+    this.writes = this.recorder.write(() => this.recorder.store.write(this.record.runId, [], { status: 'running', endedAt: null, output: null, error: null, ...(this.record.owner ? { owner: this.record.owner } : {}) }));
   }
 
   /** Ends a run that stopped without a terminal event (its consumer left the stream). */
@@ -171,20 +172,35 @@ export class RunRecorder implements OnModuleInit, OnApplicationShutdown {
   private readonly live = new Map<string, LiveRun>();
   private pruneTimer: NodeJS.Timeout | undefined;
 
-  constructor(@Inject(DEFINABLE_OPTIONS) options: DefinableModuleOptions) {
+  constructor(
+    @Inject(DEFINABLE_OPTIONS) options: DefinableModuleOptions,
+    private readonly cluster: DefinableCluster,
+  ) {
     this.store = options?.runStore ?? new InMemoryRunStore();
   }
 
   async onModuleInit(): Promise<void> {
     const now = Date.now();
-    const interrupted = await this.store.recover(now);
-    if (interrupted.length) this.logger.warn(`${interrupted.length} run(s) left unfinished by a stopped process are now "interrupted"`);
+    if (this.cluster.enabled && !this.store.shared) {
+      this.logger.warn('the app runs on several replicas (cluster) with a run store of its own process: GET /runs/:id, resumable streams and idempotency keys only see this replica\'s runs. Give every replica one shared store (postgresStores(), or a PostgresRunStore as runStore).');
+    }
+    if (this.cluster.enabled && this.store.shared) {
+      // Other replicas' runs are going on: only a replica found gone has its runs recovered.
+      this.cluster.onReplicaGone(async (replicaId, at) => {
+        const ended = await this.store.recover(at, replicaId);
+        if (ended.length) this.logger.warn(`${ended.length} run(s) left unfinished by replica ${replicaId} are now "interrupted"`);
+      });
+    } else {
+      const interrupted = await this.store.recover(now);
+      if (interrupted.length) this.logger.warn(`${interrupted.length} run(s) left unfinished by a stopped process are now "interrupted"`);
+    }
     await this.write(() => this.store.prune(now));
     this.pruneTimer = setInterval(() => void this.write(() => this.store.prune(Date.now())), PRUNE_INTERVAL_MS).unref();
   }
 
   /** Starts recording a run (`durable`: write it to the store at once, see {@link LiveRun}). */
   begin(record: RunRecord, controller: AbortController, durable = record.background): LiveRun {
+    if (this.cluster.enabled && this.store.shared) record.owner = this.cluster.replicaId;
     const run = new LiveRun(record, controller, this, durable);
     this.live.set(record.runId, run);
     return run;

@@ -107,6 +107,12 @@ export interface RunRetention {
  */
 export interface RunStore {
   /**
+   * Whether every replica of the app sees the same runs (a database server,
+   * e.g. PostgreSQL), so one replica may recover the runs another left. A
+   * store without it (in memory, a SQLite file) is one process's.
+   */
+  readonly shared?: boolean;
+  /**
    * Records a new run, with its first events if any (in one write). A run
    * already recorded under this id (a queued job starting) is updated, keeping
    * its `job`, `createdAt`, `trigger` and `background`.

@@ -1,0 +1,51 @@
+// One replica of an app run on several (the scale-out tests start three, kill them with SIGKILL and
+// start them again). Settings come from the environment; it prints its URL once it listens.
+import 'reflect-metadata';
+import { Controller, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import { Agent, Cron, DefinableModule, OpenAIChat, redisCluster, TriggerEvent } from '../../lib';
+
+const env = (name: string): string => {
+  const value = process.env[name];
+  if (!value) throw new Error(`replica-app needs ${name}`);
+  return value;
+};
+
+/** A job every second: its prompt names the tick, so the fake model counts runs per tick. */
+@Controller()
+class EverySecond {
+  @Cron('* * * * * *', { name: 'every-second' })
+  tick(event: TriggerEvent) {
+    return `tick ${event.timestamp.toISOString()}`;
+  }
+}
+
+const jobs = (process.env.REPLICA_JOBS ?? '').split(',');
+
+@Module({
+  imports: [
+    DefinableModule.forRoot({
+      agent: new Agent({ model: new OpenAIChat({ id: 'gpt-4o', apiKey: 'test-key', baseURL: env('REPLICA_OPENAI_URL'), maxRetries: 0 }) }),
+      cluster: redisCluster({
+        connection: process.env.REPLICA_REDIS_URL ?? 'redis://127.0.0.1:6379',
+        prefix: env('REPLICA_PREFIX'),
+        leaseTtl: Number(process.env.REPLICA_LEASE_TTL ?? 3000),
+        missedTicks: process.env.REPLICA_MISSED_TICKS === 'once' ? 'once' : 'skip',
+      }),
+    }),
+  ],
+  controllers: jobs.includes('cron') ? [EverySecond] : [],
+})
+class ReplicaModule {}
+
+async function main(): Promise<void> {
+  const app = await NestFactory.create(ReplicaModule, new FastifyAdapter(), { logger: ['error', 'warn'] });
+  app.enableShutdownHooks();
+  await app.listen(0, '127.0.0.1');
+  process.stdout.write(`${(await app.getUrl()).replace('[::1]', '127.0.0.1').replace('localhost', '127.0.0.1')}\n`);
+}
+main().catch((error) => {
+  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});
