@@ -103,3 +103,90 @@ export async function transaction<T>(pool: PostgresPool, work: (client: Postgres
     throw error;
   }
 }
+
+/** The connection options every PostgreSQL store takes (each store's own options interface documents them). */
+export interface PostgresStoreConnection {
+  pool?: PostgresPool;
+  connectionString?: string;
+  schema?: string;
+  tablePrefix?: string;
+}
+
+/**
+ * What a PostgreSQL store shares with the others: its options checked (exactly
+ * one of `pool` and `connectionString`, an identifier for the schema and the
+ * prefix), its pool (its own one ended by {@link PostgresTables.close}, an
+ * app's one left open), its quoted table names, and its tables created once
+ * on first use.
+ */
+export class PostgresTables {
+  readonly pool: PostgresPool;
+  /** The quoted schema. */
+  readonly schema: string;
+  private readonly ownsPool: boolean;
+  private readonly prefix: string;
+  private ready?: Promise<void>;
+  private ended?: Promise<void>;
+
+  /**
+   * @param store the store's class name, for the error messages.
+   * @param longestName the longest name the store gives after the prefix (a table or an index).
+   * @param create the DDL of the store's tables, run once (`CREATE ... IF NOT EXISTS`).
+   */
+  constructor(
+    options: PostgresStoreConnection | undefined,
+    store: string,
+    longestName: string,
+    private readonly create: (tables: PostgresTables) => string,
+  ) {
+    const { pool, connectionString } = options ?? {};
+    if ((pool === undefined) === (connectionString === undefined)) {
+      throw new TypeError(`${store} needs exactly one of pool and connectionString, e.g. new ${store}({ connectionString: 'postgres://user@host/db' }).`);
+    }
+    if (connectionString !== undefined && (typeof connectionString !== 'string' || connectionString === '')) {
+      throw new TypeError(`${store}: connectionString must be a non-empty string.`);
+    }
+    if (pool !== undefined && (typeof pool?.query !== 'function' || typeof pool.connect !== 'function')) {
+      throw new TypeError(`${store}: pool must be a pg Pool (with query() and connect()).`);
+    }
+    this.schema = quote(checkIdentifier(options?.schema ?? 'definable', `${store}: schema`, 0));
+    this.prefix = checkIdentifier(options?.tablePrefix ?? '', `${store}: tablePrefix`, longestName.length, true);
+    this.ownsPool = pool === undefined;
+    this.pool = pool ?? createPool(connectionString!, store);
+  }
+
+  /** A table's qualified, quoted name: `"schema"."<prefix>name"`. */
+  table(name: string): string {
+    return `${this.schema}.${this.local(name)}`;
+  }
+
+  /** A quoted name within the schema (an index's): `"<prefix>name"`. */
+  local(name: string): string {
+    return quote(`${this.prefix}${name}`);
+  }
+
+  /** Creates the schema and tables once; a failed attempt (database down) is tried again on the next call. */
+  setUp(): Promise<void> {
+    this.ready ??= transaction(this.pool, async (client) => {
+      // CREATE ... IF NOT EXISTS is not safe against itself run concurrently (a duplicate key in the
+      // catalog): one process at a time per schema, whichever store (CREATE SCHEMA is shared by all).
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`nestjs-definable:${this.schema}`]);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
+      await client.query(this.create(this));
+    }).catch((error: unknown) => {
+      this.ready = undefined;
+      throw error;
+    });
+    return this.ready;
+  }
+
+  /** Ends the pool made from `connectionString`; an app's `pool` is left open. Twice is fine. */
+  async close(): Promise<void> {
+    if (!this.ownsPool) return;
+    this.ended ??= this.pool.end();
+    await this.ended;
+  }
+}
+
+/** Milliseconds since the epoch on the database's clock, the same for every replica (SQL). */
+export const PG_NOW_MS = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;

@@ -1,6 +1,6 @@
 import { AgentError } from '../errors';
 import type { Message } from '../messages';
-import { checkIdentifier, createPool, quote, transaction, type PostgresPool } from './postgres-pool';
+import { PG_NOW_MS, PostgresTables, transaction, type PostgresPool } from './postgres-pool';
 import type { SessionInfo, SessionScope, SessionStore } from './session-store';
 
 /**
@@ -40,11 +40,8 @@ interface SessionRow {
   message_count: number;
 }
 
-/** The longest name we give that adds to the prefix (PostgreSQL shortens the names it makes itself). */
-const LONGEST_SUFFIX = 'sessions_anonymous_key'.length;
-
-/** Milliseconds since the epoch on the database's clock, the same for every replica. */
-const NOW = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;
+/** The longest name we give after the prefix (PostgreSQL shortens the names it makes itself). */
+const LONGEST_NAME = 'sessions_anonymous_key';
 
 /**
  * A session store on PostgreSQL through `pg` (an optional peer dependency:
@@ -74,36 +71,38 @@ const NOW = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;
  * ```
  */
 export class PostgresSessionStore implements SessionStore {
+  private readonly tables: PostgresTables;
   private readonly pool: PostgresPool;
-  private readonly ownsPool: boolean;
-  private readonly schema: string;
   private readonly sessions: string;
   private readonly messages: string;
-  private readonly names: { sessions: string; prefix: string };
-  private ready?: Promise<void>;
-  private ended?: Promise<void>;
 
   constructor(options: PostgresSessionStoreOptions) {
-    const { pool, connectionString } = options ?? {};
-    if ((pool === undefined) === (connectionString === undefined)) {
-      throw new TypeError(
-        "PostgresSessionStore needs exactly one of pool and connectionString, e.g. new PostgresSessionStore({ connectionString: 'postgres://user@host/db' }).",
-      );
-    }
-    if (connectionString !== undefined && (typeof connectionString !== 'string' || connectionString === '')) {
-      throw new TypeError('PostgresSessionStore: connectionString must be a non-empty string.');
-    }
-    if (pool !== undefined && (typeof pool?.query !== 'function' || typeof pool.connect !== 'function')) {
-      throw new TypeError('PostgresSessionStore: pool must be a pg Pool (with query() and connect()).');
-    }
-    const schema = checkIdentifier(options.schema ?? 'definable', 'PostgresSessionStore: schema', 0);
-    const prefix = checkIdentifier(options.tablePrefix ?? '', 'PostgresSessionStore: tablePrefix', LONGEST_SUFFIX, true);
-    this.schema = quote(schema);
-    this.sessions = `${this.schema}.${quote(`${prefix}sessions`)}`;
-    this.messages = `${this.schema}.${quote(`${prefix}session_messages`)}`;
-    this.names = { sessions: `${prefix}sessions`, prefix };
-    this.ownsPool = pool === undefined;
-    this.pool = pool ?? createPool(connectionString!, 'PostgresSessionStore');
+    this.tables = new PostgresTables(
+      options,
+      'PostgresSessionStore',
+      LONGEST_NAME,
+      (t) => `
+        CREATE TABLE IF NOT EXISTS ${t.table('sessions')} (
+          id bigserial PRIMARY KEY,
+          session_id text NOT NULL,
+          user_id text,
+          created_at bigint NOT NULL,
+          updated_at bigint NOT NULL,
+          message_count integer NOT NULL DEFAULT 0
+        );
+        CREATE UNIQUE INDEX IF NOT EXISTS ${t.local('sessions_user_key')} ON ${t.table('sessions')} (session_id, user_id);
+        CREATE UNIQUE INDEX IF NOT EXISTS ${t.local('sessions_anonymous_key')} ON ${t.table('sessions')} (session_id) WHERE user_id IS NULL;
+        CREATE TABLE IF NOT EXISTS ${t.table('session_messages')} (
+          session_ref bigint NOT NULL REFERENCES ${t.table('sessions')} (id) ON DELETE CASCADE,
+          position integer NOT NULL,
+          message json NOT NULL,
+          PRIMARY KEY (session_ref, position)
+        );
+      `,
+    );
+    this.pool = this.tables.pool;
+    this.sessions = this.tables.table('sessions');
+    this.messages = this.tables.table('session_messages');
   }
 
   async getSession(sessionId: string, scope?: SessionScope): Promise<SessionInfo | null> {
@@ -146,7 +145,7 @@ export class PostgresSessionStore implements SessionStore {
         // The upsert locks the session's row until COMMIT: a concurrent append to it waits here and then numbers after us.
         const { rows } = await client.query(
           `INSERT INTO ${this.sessions} AS s (session_id, user_id, created_at, updated_at, message_count)
-           VALUES ($1, $2, ${NOW}, ${NOW}, $3)
+           VALUES ($1, $2, ${PG_NOW_MS}, ${PG_NOW_MS}, $3)
            ON CONFLICT ${conflict} DO UPDATE
              SET updated_at = GREATEST(s.updated_at, EXCLUDED.updated_at), message_count = s.message_count + EXCLUDED.message_count
            RETURNING id, message_count`,
@@ -174,9 +173,7 @@ export class PostgresSessionStore implements SessionStore {
 
   /** Ends the pool the store created from `connectionString`; an app's `pool` is left open. */
   async close(): Promise<void> {
-    if (!this.ownsPool) return;
-    this.ended ??= this.pool.end();
-    await this.ended;
+    await this.tables.close();
   }
 
   /** The WHERE clause of the scope's session, or (without a scope) of the most recently updated one with this id. */
@@ -188,44 +185,12 @@ export class PostgresSessionStore implements SessionStore {
 
   private async guard<T>(work: () => Promise<T>): Promise<T> {
     try {
-      await this.setUp();
+      await this.tables.setUp();
       return await work();
     } catch (error) {
       if (error instanceof AgentError) throw error;
       const message = error instanceof Error ? error.message : String(error);
       throw new AgentError('session_store', `PostgreSQL session store failed: ${message}`, { cause: error });
     }
-  }
-
-  /** Creates the schema and tables once per store; a failed attempt (database down) is tried again on the next call. */
-  private setUp(): Promise<void> {
-    this.ready ??= transaction(this.pool, async (client) => {
-      // CREATE ... IF NOT EXISTS is not safe against itself run concurrently (a duplicate key in the catalog): one process at a time.
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`nestjs-definable:${this.schema}.${this.names.sessions}`]);
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
-      const p = this.names.prefix;
-      await client.query(`
-        CREATE TABLE IF NOT EXISTS ${this.sessions} (
-          id bigserial PRIMARY KEY,
-          session_id text NOT NULL,
-          user_id text,
-          created_at bigint NOT NULL,
-          updated_at bigint NOT NULL,
-          message_count integer NOT NULL DEFAULT 0
-        );
-        CREATE UNIQUE INDEX IF NOT EXISTS ${quote(`${p}sessions_user_key`)} ON ${this.sessions} (session_id, user_id);
-        CREATE UNIQUE INDEX IF NOT EXISTS ${quote(`${p}sessions_anonymous_key`)} ON ${this.sessions} (session_id) WHERE user_id IS NULL;
-        CREATE TABLE IF NOT EXISTS ${this.messages} (
-          session_ref bigint NOT NULL REFERENCES ${this.sessions} (id) ON DELETE CASCADE,
-          position integer NOT NULL,
-          message json NOT NULL,
-          PRIMARY KEY (session_ref, position)
-        );
-      `);
-    }).catch((error: unknown) => {
-      this.ready = undefined;
-      throw error;
-    });
-    return this.ready;
   }
 }
