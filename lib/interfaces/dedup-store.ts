@@ -1,6 +1,7 @@
 import { trimOldest } from '../agent/bounded';
 import { openSqlite } from '../agent/sessions/open-sqlite';
 import type { InboundMessage } from './inbound-message';
+import { parseMessage, serializeMessage } from './inbox-message';
 
 /** A message in a chat inbox, received and not yet answered. */
 export interface InboxEntry {
@@ -152,19 +153,4 @@ export class SqliteDedupStore implements DedupStore {
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
-}
-
-/** A message as the inbox stores it: JSON, bytes (downloaded images, files) as base64, without the platform's raw object. */
-function serializeMessage(message: InboundMessage): string {
-  return JSON.stringify({ ...message, raw: null }, function (this: Record<string, unknown>, key, value) {
-    // The holder's own value: a Buffer has already been through its toJSON() in `value`.
-    const original = this[key];
-    return original instanceof Uint8Array ? { $bytes: Buffer.from(original.buffer, original.byteOffset, original.byteLength).toString('base64') } : value;
-  });
-}
-
-function parseMessage(text: string): InboundMessage {
-  return JSON.parse(text, (_key, value) =>
-    value && typeof value === 'object' && typeof value.$bytes === 'string' && Object.keys(value).length === 1 ? new Uint8Array(Buffer.from(value.$bytes, 'base64')) : value,
-  ) as InboundMessage;
 }

@@ -3,6 +3,8 @@ export { ChatScheduler } from './chat-scheduler';
 export type { ChatSchedulerLimits } from './chat-scheduler';
 export { InMemoryDedupStore, SqliteDedupStore } from './dedup-store';
 export type { DedupStore, InboxEntry, SqliteDedupStoreOptions } from './dedup-store';
+export { PostgresDedupStore } from './postgres-dedup-store';
+export type { PostgresDedupStoreOptions } from './postgres-dedup-store';
 export { defaultUserId, LINK_CODE_TTL_MS } from './identity/identity-resolver';
 export type { IdentityResolver, PlatformIdentity } from './identity/identity-resolver';
 export { SqliteIdentityResolver } from './identity/sqlite-identity-resolver';
