@@ -18,6 +18,8 @@ export { Memory } from './memory/memory';
 export type { MemoryChange, MemoryOptions } from './memory/memory';
 export { InMemoryMemoryStore, SqliteMemoryStore } from './memory/memory-store';
 export type { InMemoryMemoryStoreOptions, MemoryRecord, MemoryStore, SqliteMemoryStoreOptions } from './memory/memory-store';
+export { PostgresMemoryStore } from './memory/postgres-memory-store';
+export type { PostgresMemoryStoreOptions } from './memory/postgres-memory-store';
 export { BUILTIN_READERS, docxReader, htmlReader, pdfReader, textReader } from './readers/builtin-readers';
 export type { FileInput, FileReader, LoadedFile, ReadersOptions } from './readers/file-reader';
 export { messageText } from './messages';

@@ -1,12 +1,28 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Agent, Memory, SqliteMemoryStore } from '../../lib';
+import { randomBytes } from 'node:crypto';
+import { Pool } from 'pg';
+import { Agent, Memory, PostgresMemoryStore, SqliteMemoryStore } from '../../lib';
 import { collect, MemoryLogger, modelFor, tempDir, useFakeOpenAI } from '../support/fixtures';
 
 const fake = useFakeOpenAI();
 const dir = tempDir();
 after(() => dir.cleanup());
+
+// The machine's PostgreSQL: a schema of the test's own, dropped after.
+const PG_URL = process.env.DEFINABLE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
+const schemas: string[] = [];
+const freshSchema = () => {
+  const schema = `definable_test_${randomBytes(6).toString('hex')}`;
+  schemas.push(schema);
+  return schema;
+};
+after(async () => {
+  const admin = new Pool({ connectionString: PG_URL, max: 1 });
+  for (const schema of schemas) await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await admin.end();
+});
 
 const ops = (...operations: { op: string; id?: string; text?: string }[]) => ({
   content: JSON.stringify({ operations: operations.map((operation) => ({ id: '', text: '', ...operation })) }),
@@ -48,15 +64,22 @@ describe('Memory through the real openai client', () => {
     assert.deepEqual(await memory.list('bob'), []);
   });
 
-  it('replaces a changed preference instead of adding a contradiction', async () => {
-    const memory = new Memory({ store: new SqliteMemoryStore({ path: join(dir.path, 'memory.db') }) });
-    const old = await memory.add('carol', 'Prefers tea');
-    const agent = new Agent({ model: modelFor(fake), memory });
-    fake.enqueue({ content: 'Coffee, noted.' }, ops({ op: 'update', id: old.id, text: 'Prefers coffee' }));
-    await collect(agent.stream('Actually I switched to coffee.', { userId: 'carol' }));
-    assert.match(fake.requests[1].body.messages[1].content, new RegExp(`${old.id}: Prefers tea`));
-    assert.deepEqual((await memory.list('carol')).map((record) => [record.id, record.text]), [[old.id, 'Prefers coffee']]);
-  });
+  for (const [name, open] of [
+    ['SqliteMemoryStore', () => new SqliteMemoryStore({ path: join(dir.path, 'memory.db') })],
+    ['PostgresMemoryStore', () => new PostgresMemoryStore({ connectionString: PG_URL, schema: freshSchema() })],
+  ] as const) {
+    it(`replaces a changed preference instead of adding a contradiction (${name})`, async () => {
+      const store = open();
+      const memory = new Memory({ store });
+      const old = await memory.add('carol', 'Prefers tea');
+      const agent = new Agent({ model: modelFor(fake), memory });
+      fake.enqueue({ content: 'Coffee, noted.' }, ops({ op: 'update', id: old.id, text: 'Prefers coffee' }));
+      await collect(agent.stream('Actually I switched to coffee.', { userId: 'carol' }));
+      assert.match(fake.requests.at(-1)!.body.messages[1].content, new RegExp(`${old.id}: Prefers tea`));
+      assert.deepEqual((await memory.list('carol')).map((record) => [record.id, record.text]), [[old.id, 'Prefers coffee']]);
+      await store.close();
+    });
+  }
 
   it('never fails the run when the memory update fails', async () => {
     const logger = new MemoryLogger();
