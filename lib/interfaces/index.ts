@@ -9,6 +9,8 @@ export { defaultUserId, LINK_CODE_TTL_MS } from './identity/identity-resolver';
 export type { IdentityResolver, PlatformIdentity } from './identity/identity-resolver';
 export { SqliteIdentityResolver } from './identity/sqlite-identity-resolver';
 export type { SqliteIdentityResolverOptions } from './identity/sqlite-identity-resolver';
+export { PostgresIdentityResolver } from './identity/postgres-identity-resolver';
+export type { PostgresIdentityResolverOptions } from './identity/postgres-identity-resolver';
 export type { ChatTarget, InboundMessage } from './inbound-message';
 export { getInterfaceClientToken, INTERFACE_CLIENTS } from './interface-client';
 export { InterfaceSupervisor } from './interface.supervisor';
