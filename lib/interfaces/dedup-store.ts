@@ -30,6 +30,14 @@ export interface DedupStore {
   admit?(key: string, message: InboundMessage, inbox: string): Promise<boolean>;
   /** The messages of `inbox` admitted and not yet answered, in the order they came. */
   pending?(inbox: string): Promise<InboxEntry[]>;
+  /**
+   * Whether the message was answered (recorded by {@link DedupStore.add}) —
+   * not merely admitted. On several replicas sharing the inbox, a message is
+   * checked under its chat's lock before it is answered, so one another
+   * replica answered meanwhile is not answered again. Optional: without it
+   * that check is skipped.
+   */
+  answered?(key: string): Promise<boolean>;
 }
 
 /**
@@ -46,6 +54,10 @@ export class InMemoryDedupStore implements DedupStore {
 
   async has(key: string): Promise<boolean> {
     return this.keys.has(key) || this.inboxOf.has(key);
+  }
+
+  async answered(key: string): Promise<boolean> {
+    return this.keys.has(key);
   }
 
   async add(key: string): Promise<void> {
@@ -133,6 +145,10 @@ export class SqliteDedupStore implements DedupStore {
 
   async has(key: string): Promise<boolean> {
     return this.statements.seen.get(key) !== undefined || this.statements.inboxed.get(key) !== undefined;
+  }
+
+  async answered(key: string): Promise<boolean> {
+    return this.statements.seen.get(key) !== undefined;
   }
 
   async add(key: string): Promise<void> {

@@ -11,14 +11,27 @@ import { DEFINABLE_OPTIONS } from '../module/definable.module-definition';
 import { redactSecrets } from '../module/redact';
 import { SqliteRunStore } from '../module/runs/sqlite-run-store';
 import { settleWithin } from '../module/settle-within';
+import { DefinableCluster } from '../module/cluster/definable-cluster';
+import type { Lease } from '../module/cluster/lease';
 import { Backoff } from './backoff';
 import { SqliteDedupStore } from './dedup-store';
 import { INTERFACE_CLIENTS } from './interface-client';
 import { MessagePipeline } from './message-pipeline';
 import { InterfaceAuthError, InterfaceConflictError, InterfaceSetupError, MessagingInterface } from './messaging-interface';
 
-/** Where an interface is in its life. */
-export type InterfaceState = 'starting' | 'running' | 'restarting' | 'failed' | 'stopped';
+/**
+ * Where an interface is in its life. `standby`: on several replicas, another
+ * replica holds the interface's lease and receives; this one takes over if
+ * that one goes away.
+ */
+export type InterfaceState = 'starting' | 'running' | 'restarting' | 'standby' | 'failed' | 'stopped';
+
+/**
+ * An interface's part on several replicas (the module's `cluster` option):
+ * `leader` — this replica holds the lease and receives; `standby` — another
+ * replica does; `shared` — every replica receives (webhook mode).
+ */
+export type InterfaceRole = 'leader' | 'standby' | 'shared';
 
 /** An interface's state as `/health` and {@link InterfaceSupervisor.status} report it. */
 export interface InterfaceStatus {
@@ -31,6 +44,8 @@ export interface InterfaceStatus {
   lastError?: string;
   /** Messages queued or being answered. */
   pending: number;
+  /** On several replicas (`cluster`): this replica's part in receiving. */
+  role?: InterfaceRole;
 }
 
 interface Entry {
@@ -44,6 +59,10 @@ interface Entry {
   nextAttemptAt?: number;
   lastError?: string;
   timer?: NodeJS.Timeout;
+  /** On several replicas: the key of the lease to hold before receiving (none: every replica receives). */
+  exclusive?: string;
+  lease?: Lease;
+  role?: InterfaceRole;
 }
 
 /**
@@ -73,6 +92,7 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
     private readonly moduleRef: ModuleRef,
     metrics: DefinableMetrics,
     approvals: RunApprovals,
+    private readonly cluster: DefinableCluster,
   ) {
     // Public /health shows states and restart counts, never raw errors (they can carry phone
     // numbers, internal URLs, tokens): those are in the log and in status().
@@ -88,7 +108,7 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
       if (names.has(platform.name)) throw new Error(`DefinableModule: two interfaces are named "${platform.name}"; give each a distinct name option.`);
       names.add(platform.name);
       const chosen = platform.options.agent;
-      const pipeline = new MessagePipeline(platform, chosen instanceof Agent ? agents.resolve(chosen) : agents.get(chosen), runner, options.identityResolver, this.sharedInbox, approvals);
+      const pipeline = new MessagePipeline(platform, chosen instanceof Agent ? agents.resolve(chosen) : agents.get(chosen), runner, options.identityResolver, this.sharedInbox, approvals, cluster);
       metrics.addQueue(`chat:${platform.name}`, () => pipeline.pending);
       return { platform, pipeline, backoff: new Backoff(), state: 'stopped' as InterfaceState, restarts: 0, generation: 0 };
     });
@@ -105,6 +125,7 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
       ...(entry.state === 'restarting' && entry.nextAttemptAt ? { nextAttemptAt: new Date(entry.nextAttemptAt).toISOString() } : {}),
       ...(entry.lastError ? { lastError: entry.lastError } : {}),
       pending: entry.pipeline.pending,
+      ...(entry.role ? { role: entry.role } : {}),
     }));
   }
 
@@ -128,6 +149,15 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
         this.failed(entry, error);
         continue;
       }
+      if (this.cluster.enabled) {
+        entry.exclusive = platform.exclusiveKey();
+        entry.role = entry.exclusive === undefined ? 'shared' : 'standby';
+        // Not awaited, like a launch: the replica that gets the lease receives, the others stand by.
+        if (entry.exclusive !== undefined) {
+          void this.contend(entry);
+          continue;
+        }
+      }
       // Not awaited: a slow or failing platform never holds up the app. Messages a crash left in the
       // inbox are queued first, so each chat's order holds; they are answered once the interface runs.
       void entry.pipeline
@@ -141,6 +171,8 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
     this.stopping = true;
     for (const entry of this.entries) clearTimeout(entry.timer);
     await Promise.all(this.entries.map((entry) => this.quietly(entry, () => entry.platform.stop())));
+    // Stopped receiving: a standby replica takes over now, while this one answers what it has (chat locks keep the order).
+    await Promise.all(this.entries.map((entry) => entry.lease?.release().catch(() => entry.lease?.stopKeeping())));
     await settleWithin(Promise.all(this.entries.map((entry) => entry.pipeline.drain())), this.options?.shutdownTimeout ?? 10_000);
   }
 
@@ -186,6 +218,8 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
     void this.quietly(entry, () => entry.platform.stop());
     if (error instanceof InterfaceAuthError || error instanceof InterfaceSetupError) {
       entry.state = 'failed';
+      // Another replica may try (and, with the same credentials, park too).
+      void entry.lease?.release().catch(() => entry.lease?.stopKeeping());
       const fix = error instanceof InterfaceAuthError ? ' Fix the credentials and restart the app.' : '';
       this.logger.error(`${entry.platform.name} stopped for good: ${redactSecrets(error.message)}${fix}`);
       return;
@@ -198,6 +232,50 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
     const kind = error instanceof InterfaceConflictError ? 'conflict' : 'failure';
     this.logger.warn(`${entry.platform.name} ${kind}: ${redactSecrets(error.message)} — restarting in ${delay / 1000} s (restart #${entry.restarts})`);
     entry.timer = setTimeout(() => void this.launch(entry), delay);
+  }
+
+  /**
+   * On several replicas: takes the interface's lease and receives (first
+   * answering what the shared inbox holds unanswered), or stands by and tries
+   * again every third of the lease TTL — so when the holder dies without
+   * releasing it, a standby replica receives within the TTL.
+   */
+  private async contend(entry: Entry): Promise<void> {
+    if (this.stopping || entry.state === 'failed') return;
+    const lease = (entry.lease ??= this.cluster.lease(this.cluster.key('interface', entry.exclusive!)));
+    let held = false;
+    try {
+      held = await lease.acquire();
+    } catch (error) {
+      this.logger.warn(`${entry.platform.name}: could not reach Redis for the interface's lease: ${redactSecrets(error instanceof Error ? error.message : String(error))}`);
+    }
+    if (this.stopping) {
+      if (held) await lease.release().catch(() => undefined);
+      return;
+    }
+    if (!held) {
+      entry.role = 'standby';
+      entry.state = 'standby';
+      entry.timer = setTimeout(() => void this.contend(entry), Math.floor(this.cluster.config!.leaseTtl / 3));
+      return;
+    }
+    entry.role = 'leader';
+    this.logger.log(`${entry.platform.name}: this replica holds the lease and receives`);
+    lease.keep((reason) => this.demote(entry, reason));
+    await entry.pipeline.recover().catch((error) => this.logger.error(`${entry.platform.name}: could not read the chat inbox: ${redactSecrets(String(error))}`));
+    await this.launch(entry);
+  }
+
+  /** The lease was lost (taken over, or not renewed while Redis was away): stop receiving and stand by. */
+  private demote(entry: Entry, reason: string): void {
+    if (this.stopping) return;
+    this.logger.warn(`${entry.platform.name}: lost the interface's lease (${reason}); standing by`);
+    entry.generation++;
+    clearTimeout(entry.timer);
+    void this.quietly(entry, () => entry.platform.stop());
+    entry.role = 'standby';
+    entry.state = 'standby';
+    entry.timer = setTimeout(() => void this.contend(entry), Math.floor(this.cluster.config!.leaseTtl / 3));
   }
 
   private async quietly(entry: Entry, work: () => Promise<void>): Promise<void> {

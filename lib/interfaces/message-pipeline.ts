@@ -4,6 +4,7 @@ import type { ApprovalRecord } from '../agent';
 import type { AgentRunner } from '../module/agent.runner';
 import { approvalDecidedText, approvalRequestText } from '../module/approvals/approval-text';
 import type { RunApprovals } from '../module/approvals/run-approvals';
+import type { DefinableCluster } from '../module/cluster/definable-cluster';
 import type { RunRecord } from '../module/runs/run-store';
 import { ChatScheduler } from './chat-scheduler';
 import { DedupStore, InMemoryDedupStore } from './dedup-store';
@@ -69,6 +70,8 @@ export class MessagePipeline {
     dedup?: DedupStore,
     /** The module's approvals: without them, a paused run's approvals are not offered in the chat. */
     private readonly approvals?: RunApprovals,
+    /** On several replicas: a chat is answered under its lock, by one replica at a time. */
+    private readonly cluster?: DefinableCluster,
   ) {
     this.logger = new Logger(`Definable:${platform.name}`);
     const { maxConcurrentRuns = 10, maxQueued = 1_000, maxQueuedPerChat = 50 } = platform.options;
@@ -151,14 +154,32 @@ export class MessagePipeline {
         try {
           // A recovered message waits for the interface to run (its replies need the platform's client).
           if (recovered) await this.started;
-          await this.answer(message);
+          if (this.cluster?.enabled) await this.cluster.withLock(this.cluster.key('chat', this.platform.name, chatKey), () => this.answerOnce(key, message));
+          else await this.answerAndRecord(key, message);
+        } catch (error) {
+          // The chat's lock could not be had (Redis away): the message stays in the inbox, answered after a restart or a takeover.
+          this.logger.error(`${message.messageId} in ${message.chatId} was not answered: ${error instanceof Error ? error.message : String(error)}`);
         } finally {
           this.inFlight.delete(key);
-          await this.dedup.add(key).catch((error) => this.logger.warn(`could not record ${key}: ${String(error)}`));
         }
       },
       recovered,
     );
+  }
+
+  /** Under the chat's lock: answers unless another replica already did (it took the message from the shared inbox). */
+  private async answerOnce(key: string, message: InboundMessage): Promise<void> {
+    if (await this.dedup.answered?.(key)) return;
+    await this.answerAndRecord(key, message);
+  }
+
+  /** Answers, then records the message answered (it leaves the inbox), whatever the answer's outcome. */
+  private async answerAndRecord(key: string, message: InboundMessage): Promise<void> {
+    try {
+      await this.answer(message);
+    } finally {
+      await this.dedup.add(key).catch((error) => this.logger.warn(`could not record ${key}: ${String(error)}`));
+    }
   }
 
   /** Waits for the queued and running messages to be answered. */

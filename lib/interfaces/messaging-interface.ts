@@ -167,6 +167,18 @@ export abstract class MessagingInterface {
     return this.options.name ?? this.platform;
   }
 
+  /**
+   * What only one process may hold at a time to receive for this interface —
+   * the polling loop or gateway session of one bot — as a key; `undefined`
+   * when any number of processes may receive at once (webhook mode). On
+   * several replicas (the module's `cluster` option) the supervisor runs the
+   * interface on the one replica holding a lease on this key, and the others
+   * stand by. Default: the platform and the interface's name.
+   */
+  exclusiveKey(): string | undefined {
+    return `${this.platform}:${this.name}`;
+  }
+
   /** Connects and starts intake; resolves once running. Later failures go to `runtime.crashed()`. */
   abstract start(runtime: InterfaceRuntime): Promise<void>;
   /** Stops intake (replies to messages in flight can still be sent). Must be safe to call in any state. */

@@ -103,6 +103,10 @@ export class PostgresDedupStore implements DedupStore {
     return this.guard(async () => (await this.pool.query(`SELECT 1 FROM ${this.inbox} WHERE key = $1`, [key])).rows.length > 0);
   }
 
+  async answered(key: string): Promise<boolean> {
+    return this.guard(async () => (await this.pool.query(`SELECT 1 FROM ${this.inbox} WHERE key = $1 AND answered_at IS NOT NULL`, [key])).rows.length > 0);
+  }
+
   async add(key: string): Promise<void> {
     await this.guard(async () => {
       // Answered, and out of its inbox: one statement, the key's row locked while it changes.

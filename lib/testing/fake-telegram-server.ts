@@ -48,6 +48,14 @@ export interface FakeTelegramServer {
   addFile(fileId: string, content: Buffer, path?: string): void;
   /** The highest offset a getUpdates confirmed (updates below it are acknowledged). */
   readonly confirmedOffset: number;
+  /**
+   * getUpdates answered 409 Conflict because another getUpdates of the same
+   * token came while it was held — two pollers of one bot, as Telegram
+   * answers them ("terminated by other getUpdates request").
+   */
+  readonly pollConflicts: number;
+  /** The most getUpdates requests of one token that were open at once (1 when a single poller runs). */
+  readonly maxConcurrentPolls: number;
   /** Resolves with the first call (past or future) matching the predicate. */
   waitForCall(predicate: (call: TelegramCall) => boolean): Promise<TelegramCall>;
   /** Texts sent with sendMessage to a chat, in order. */
@@ -87,6 +95,12 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
   let nextUpdateId = 1;
   let nextMessageId = 1000;
   let confirmedOffset = 0;
+  let pollConflicts = 0;
+  let maxConcurrentPolls = 0;
+  /** Per token: getUpdates requests open, and how to end the one held (with 409, when a second poller comes). */
+  const openPolls = new Map<string, number>();
+  const heldResponse = new WeakMap<(instead: () => void) => void, ServerResponse>();
+  const heldPolls = new Map<string, (instead: () => void) => void>();
   const wake = () => longPoll.wake();
 
   const record = (call: TelegramCall) => {
@@ -148,7 +162,7 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
       case 'sendChatAction':
         return ok(res, true);
       case 'getUpdates':
-        return getUpdates(res, params);
+        return getUpdates(res, params, token);
       case 'sendMessage': {
         if (params.parse_mode === 'Markdown' && !balancedMarkdown(String(params.text ?? ''))) {
           return void send(res, 400, { ok: false, error_code: 400, description: "Bad Request: can't parse entities: Can't find end of the entity" });
@@ -190,7 +204,20 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
     }
   }
 
-  function getUpdates(res: ServerResponse, params: Record<string, any>): void {
+  function getUpdates(res: ServerResponse, params: Record<string, any>, token: string): void {
+    const open = (openPolls.get(token) ?? 0) + 1;
+    openPolls.set(token, open);
+    maxConcurrentPolls = Math.max(maxConcurrentPolls, open);
+    res.once('close', () => openPolls.set(token, (openPolls.get(token) ?? 1) - 1));
+    // A second poller of one token: Telegram ends the held request with 409.
+    const held = heldPolls.get(token);
+    if (held) {
+      heldPolls.delete(token);
+      held(() => {
+        pollConflicts++;
+        send(heldResponse.get(held)!, 409, { ok: false, error_code: 409, description: 'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running' });
+      });
+    }
     const offset = Number(params.offset ?? 0);
     if (offset > confirmedOffset) confirmedOffset = offset;
     // Confirmed updates are forgotten, as Telegram does.
@@ -198,7 +225,12 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
     const limit = Number(params.limit ?? 100);
     const respond = () => ok(res, updates.filter((update) => update.update_id >= offset).slice(0, limit));
     if (updates.some((update) => update.update_id >= offset) || !Number(params.timeout)) return respond();
-    longPoll.hold(res, Math.min(Number(params.timeout) * 1000, options.maxHoldMs ?? 25_000), respond);
+    const release = longPoll.hold(res, Math.min(Number(params.timeout) * 1000, options.maxHoldMs ?? 25_000), () => {
+      if (heldPolls.get(token) === release) heldPolls.delete(token);
+      respond();
+    });
+    heldPolls.set(token, release);
+    heldResponse.set(release, res);
   }
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -216,6 +248,12 @@ export async function startFakeTelegram(options: FakeTelegramOptions = {}): Prom
     calls,
     get confirmedOffset() {
       return confirmedOffset;
+    },
+    get pollConflicts() {
+      return pollConflicts;
+    },
+    get maxConcurrentPolls() {
+      return maxConcurrentPolls;
     },
     pushUpdate,
     sendUserMessage: ({ chatId, userId, text, chatType = 'private', firstName = 'User', messageId }) =>

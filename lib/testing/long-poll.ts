@@ -10,7 +10,7 @@ export class LongPoll {
   private readonly timers = new Set<NodeJS.Timeout>();
 
   /** Holds `res` up to `ms`, then (or on wake) calls `respond`. */
-  hold(res: ServerResponse, ms: number, respond: () => void): void {
+  hold(res: ServerResponse, ms: number, respond: () => void): (instead: () => void) => void {
     let done = false;
     const finish = () => {
       if (done) return;
@@ -32,6 +32,15 @@ export class LongPoll {
         this.timers.delete(timer);
       }
     });
+    // Ends the hold now with another answer (unless it has ended).
+    return (instead) => {
+      if (done) return;
+      done = true;
+      this.held.delete(finish);
+      clearTimeout(timer);
+      this.timers.delete(timer);
+      if (!res.destroyed) instead();
+    };
   }
 
   /** Answers every held request now. */

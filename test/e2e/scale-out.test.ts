@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { startFakeOpenAI } from '../../lib/testing';
-import type { FakeOpenAIServer } from '../../lib/testing';
+import { echoReply, startFakeOpenAI, startFakeTelegram } from '../../lib/testing';
+import type { FakeOpenAIServer, FakeTelegramServer } from '../../lib/testing';
 import { killHard } from '../support/child-process';
-import { redisPrefix, Replica, startReplica, stopReplicas } from '../support/replicas';
+import { health, PG_URL, pgSchema, redisPrefix, Replica, startReplica, stopReplicas } from '../support/replicas';
 
 /** The instants (ms) of the ticks the fake model was asked about, each with how many runs asked. */
 function tickRuns(openai: FakeOpenAIServer): Map<number, number> {
@@ -48,5 +48,88 @@ describe('three replicas on one Redis (each a child process; one killed with SIG
     const wrong = window.flatMap((instant, index) => (counts[index] === 1 ? [] : [`${new Date(instant).toISOString()}: ${counts[index]}`]));
     assert.deepEqual(wrong, [], 'every tick in the window ran once');
     assert.equal(counts.reduce((sum, count) => sum + count, 0), 60);
+  });
+});
+
+describe('a Telegram bot polled by one of three replicas (the leader SIGKILLed mid-traffic)', { timeout: 240_000 }, () => {
+  const replicas: (Replica | undefined)[] = [];
+  const keys = redisPrefix();
+  const pg = pgSchema();
+  let openai: FakeOpenAIServer | undefined;
+  let telegram: FakeTelegramServer | undefined;
+  after(async () => {
+    await stopReplicas(replicas);
+    await openai?.close();
+    await telegram?.close();
+    await keys.cleanup();
+    await pg.cleanup();
+  });
+
+  /** Resolves with the replica whose interface is the leader once exactly one is and the others stand by. */
+  async function leader(among: Replica[], deadline = Date.now() + 60_000): Promise<Replica> {
+    for (;;) {
+      const roles = await Promise.all(among.map(async (replica) => (await health(replica))?.interfaces?.[0]?.role));
+      const leaders = among.filter((_, index) => roles[index] === 'leader');
+      if (leaders.length === 1 && roles.filter((role) => role === 'standby').length === among.length - 1) return leaders[0];
+      if (Date.now() > deadline) throw new Error(`no single leader: ${roles.join(', ')}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  it('answers 300 messages over 30 chats, each at least once and in chat order, with one poller at a time and a takeover after the kill', { timeout: 200_000 }, async () => {
+    // A slow model: runs are in flight when the leader dies.
+    openai = await startFakeOpenAI({ defaultReply: (body) => ({ ...echoReply(body), delayMs: 30 }) });
+    telegram = await startFakeTelegram({ maxHoldMs: 500 });
+    const leaseTtl = 3000;
+    const env = {
+      REPLICA_OPENAI_URL: openai.baseURL,
+      REPLICA_PREFIX: keys.prefix,
+      REPLICA_JOBS: 'telegram',
+      REPLICA_TELEGRAM_API: telegram.apiRoot,
+      REPLICA_PG_URL: PG_URL,
+      REPLICA_PG_SCHEMA: pg.schema,
+      REPLICA_LEASE_TTL: String(leaseTtl),
+    };
+    replicas.push(...(await Promise.all([0, 1, 2].map(() => startReplica(env)))));
+    const first = await leader(replicas as Replica[]);
+
+    const CHATS = 30;
+    const PER_CHAT = 10;
+    let killedAt = 0;
+    for (let index = 0; index < CHATS * PER_CHAT; index++) {
+      const chat = index % CHATS;
+      telegram.sendUserMessage({ chatId: 1000 + chat, userId: 2000 + chat, text: `m${chat}-${Math.floor(index / CHATS)}` });
+      if (index === 100) {
+        killedAt = Date.now();
+        await killHard(first.child);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 40));
+    }
+    const survivors = replicas.filter((replica) => replica !== first) as Replica[];
+    await leader(survivors);
+
+    const answers = (chat: number) => telegram!.sentTexts(1000 + chat).filter((text) => text.startsWith('You said: '));
+    const expected = (chat: number) => Array.from({ length: PER_CHAT }, (_, n) => `You said: m${chat}-${n}`);
+    const deadline = Date.now() + 90_000;
+    while (!Array.from({ length: CHATS }, (_, chat) => expected(chat).every((text) => answers(chat).includes(text))).every(Boolean)) {
+      if (Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+
+    let duplicates = 0;
+    for (let chat = 0; chat < CHATS; chat++) {
+      const got = answers(chat);
+      const firsts = got.filter((text, position) => got.indexOf(text) === position);
+      assert.deepEqual(firsts, expected(chat), `chat ${chat}: every message answered, in the order sent`);
+      duplicates += got.length - firsts.length;
+    }
+    const takeover = telegram.calls.find((call) => call.method === 'getUpdates' && call.at > killedAt)!.at - killedAt;
+    process.stdout.write(`# telegram failover: takeover after ${takeover} ms (lease TTL ${leaseTtl} ms), ${duplicates} duplicate answer(s)\n`);
+    assert.equal(telegram.pollConflicts, 0, 'no 409: never two pollers');
+    assert.equal(telegram.maxConcurrentPolls, 1, 'one getUpdates open at a time');
+    // The leader answers at most 10 chats at once (maxConcurrentRuns): what was in flight at the kill.
+    assert.ok(duplicates <= 10, `${duplicates} duplicates`);
+    // A hang guard with room for a loaded machine: the lease lapses within its TTL, a standby retries every third of it.
+    assert.ok(takeover < 2 * leaseTtl, `takeover after ${takeover} ms`);
   });
 });

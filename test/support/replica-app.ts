@@ -4,7 +4,7 @@ import 'reflect-metadata';
 import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
-import { Agent, Cron, DefinableModule, OpenAIChat, redisCluster, TriggerEvent } from '../../lib';
+import { Agent, Cron, DefinableModule, MessagingInterface, OpenAIChat, PostgresDedupStore, redisCluster, TelegramInterface, TriggerEvent } from '../../lib';
 
 const env = (name: string): string => {
   const value = process.env[name];
@@ -23,6 +23,13 @@ class EverySecond {
 
 const jobs = (process.env.REPLICA_JOBS ?? '').split(',');
 
+/** A Telegram bot polling the parent's fake Bot API, its chat inbox on the test's PostgreSQL schema. */
+function interfaces(): MessagingInterface[] {
+  if (!jobs.includes('telegram')) return [];
+  const dedup = new PostgresDedupStore({ connectionString: env('REPLICA_PG_URL'), schema: env('REPLICA_PG_SCHEMA') });
+  return [new TelegramInterface({ botToken: 'replica-token', apiRoot: env('REPLICA_TELEGRAM_API'), dedup, maxConcurrentRuns: 10 })];
+}
+
 @Module({
   imports: [
     DefinableModule.forRoot({
@@ -33,6 +40,7 @@ const jobs = (process.env.REPLICA_JOBS ?? '').split(',');
         leaseTtl: Number(process.env.REPLICA_LEASE_TTL ?? 3000),
         missedTicks: process.env.REPLICA_MISSED_TICKS === 'once' ? 'once' : 'skip',
       }),
+      interfaces: interfaces(),
     }),
   ],
   controllers: jobs.includes('cron') ? [EverySecond] : [],

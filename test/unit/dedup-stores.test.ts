@@ -50,6 +50,7 @@ function contract(name: string, open: (shared?: string) => Inbox, options: { dur
       assert.equal(await store.admit('k1', message('1'), 'telegram'), false, 'already in the inbox');
       assert.equal(await store.admit('k1', message('1'), 'discord'), false, 'in another inbox counts too');
       assert.equal(await store.has('k1'), true, 'an inboxed key is known');
+      assert.equal(await store.answered('k1'), false, 'an inboxed key is not answered');
       assert.deepEqual((await store.pending('telegram')).map((entry) => [entry.key, entry.message.messageId]), [['k1', '1'], ['k2', '2']]);
       assert.deepEqual((await store.pending('discord')).map((entry) => entry.key), ['k3']);
       assert.deepEqual(await store.pending('signal'), []);
@@ -57,6 +58,9 @@ function contract(name: string, open: (shared?: string) => Inbox, options: { dur
       await store.add('k1');
       assert.deepEqual((await store.pending('telegram')).map((entry) => entry.key), ['k2'], 'an answered message leaves its inbox');
       assert.equal(await store.has('k1'), true);
+      assert.equal(await store.answered('k1'), true);
+      assert.equal(await store.answered('k2'), false);
+      assert.equal(await store.answered('unknown'), false);
       assert.equal(await store.admit('k1', message('1'), 'telegram'), false, 'an answered key is not admitted again');
       await store.add('never-admitted');
       assert.equal(await store.admit('never-admitted', message('n'), 'telegram'), false);

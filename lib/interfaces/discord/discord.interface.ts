@@ -3,6 +3,7 @@ import type { Client, ClientOptions, Interaction, Message } from 'discord.js';
 import type { ApprovalRecord, FileInput, ImageInput } from '../../agent';
 import type { ChatTarget, InboundMessage } from '../inbound-message';
 import { InterfaceAuthError, InterfaceOptions, InterfaceRuntime, loadPlatformPackage, MessagingInterface } from '../messaging-interface';
+import { tokenDigest } from '../token-digest';
 
 /** Options of {@link DiscordInterface}. */
 export interface DiscordInterfaceOptions extends InterfaceOptions {
@@ -89,6 +90,11 @@ export class DiscordInterface extends MessagingInterface {
       partials: [Partials.Channel],
       ...this.options.clientOptions,
     });
+  }
+
+  /** One gateway session per bot token. */
+  override exclusiveKey(): string | undefined {
+    return this.options.botToken ? `discord:${tokenDigest(this.options.botToken)}` : super.exclusiveKey();
   }
 
   async start(runtime: InterfaceRuntime): Promise<void> {

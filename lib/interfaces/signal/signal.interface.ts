@@ -35,6 +35,11 @@ export class SignalInterface extends MessagingInterface {
     if (typeof options.number !== 'string' || options.number === '') throw new TypeError('SignalInterface needs the bot\'s registered number, e.g. \'+15550001\'.');
   }
 
+  /** One receive loop per number (a message received is gone from signal-cli). */
+  override exclusiveKey(): string | undefined {
+    return `signal:${this.options.number}`;
+  }
+
   async start(runtime: InterfaceRuntime): Promise<void> {
     const controller = new AbortController();
     this.controller = controller;

@@ -2,6 +2,7 @@ import type { Context, Telegraf } from 'telegraf';
 import type { ApprovalRecord, FileInput, ImageInput } from '../../agent';
 import type { ChatTarget, InboundMessage } from '../inbound-message';
 import { timingSafeEqual } from 'node:crypto';
+import { tokenDigest } from '../token-digest';
 import { DefinableHttpError } from '../../module/http-errors';
 import { areRoutesMounted } from '../interface-routes';
 import {
@@ -141,6 +142,12 @@ export class TelegramInterface extends MessagingInterface {
     }
     await this.getBot().handleUpdate(update as never);
     return { ok: true };
+  }
+
+  /** One poller per bot token (Telegram answers a second one with 409 Conflict); in webhook mode any replica takes updates. */
+  override exclusiveKey(): string | undefined {
+    if (this.options.mode === 'webhook') return undefined;
+    return this.options.botToken ? `telegram:${tokenDigest(this.options.botToken)}` : super.exclusiveKey();
   }
 
   async start(runtime: InterfaceRuntime): Promise<void> {
