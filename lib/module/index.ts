@@ -8,7 +8,7 @@ export { DEFINABLE_OPTIONS } from './definable.module-definition';
 export type { DefinableModuleExtras, DefinableModuleOptions, DefinableServerOptions } from './definable-module.options';
 export { InjectAgent } from './inject-agent.decorator';
 export { RunTracker } from './run.tracker';
-export { InMemoryRunStore, LiveRun, RunIdempotency, RunRecorder, SqliteRunStore } from './runs';
+export { InMemoryRunStore, LiveRun, PostgresRunStore, RunIdempotency, RunRecorder, SqliteRunStore } from './runs';
 export type {
   IdempotencyClaim,
   IdempotencyRecord,
@@ -22,6 +22,7 @@ export type {
   RunRecord,
   RunRetention,
   RunStore,
+  PostgresRunStoreOptions,
   SqliteRunStoreOptions,
 } from './runs';
 export { QuotaExceededError, RunQuotas } from './quotas';

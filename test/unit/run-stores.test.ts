@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { InMemoryRunStore, RecordedEvent, RunEvent, RunRecord, RunStore, SqliteRunStore } from '../../lib';
+import { after, afterEach, describe, it } from 'node:test';
+import { Pool } from 'pg';
+import { InMemoryRunStore, PostgresRunStore, RecordedEvent, RunEvent, RunJob, RunRecord, RunStore, SqliteRunStore } from '../../lib';
 import { tempDir } from '../support/fixtures';
 
 const dir = tempDir();
@@ -28,8 +30,9 @@ const content = (runId: string, seq: number): RecordedEvent => ({
 });
 const seqs = (events: RecordedEvent[]) => events.map((recorded) => recorded.seq);
 
-function contract(name: string, open: (retention?: { maxAge?: number; maxRuns?: number }) => RunStore) {
+function contract(name: string, open: (retention?: { maxAge?: number; maxRuns?: number }) => RunStore, cleanup?: () => Promise<void>) {
   describe(`${name} (RunStore contract)`, () => {
+    if (cleanup) afterEach(cleanup);
     it('records a run, its events in batches and its changes; reads the events after any sequence number', async () => {
       const store = open();
       await store.create(record('r1'));
@@ -184,5 +187,202 @@ describe('SqliteRunStore across a restart', () => {
     assert.deepEqual((await second.queuedJobs()).map((run) => run.runId).sort(), ['cut', 'waiting']);
     await second.close();
     await first.close();
+  });
+});
+
+// The machine's PostgreSQL (as CI's): each test on a schema of its own, dropped after it.
+const PG_URL = process.env.DEFINABLE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
+const admin = new Pool({ connectionString: PG_URL, max: 2 });
+after(() => admin.end());
+let schemas: string[] = [];
+const freshSchema = () => {
+  const schema = `definable_test_${randomBytes(6).toString('hex')}`;
+  schemas.push(schema);
+  return schema;
+};
+async function dropSchemas(): Promise<void> {
+  for (const schema of schemas.splice(0)) await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+}
+contract('PostgresRunStore', (retention) => new PostgresRunStore({ connectionString: PG_URL, schema: freshSchema(), retention }), dropSchemas);
+
+describe('PostgresRunStore on one database shared by replicas', () => {
+  afterEach(dropSchemas);
+  const pools: Pool[] = [];
+  afterEach(async () => {
+    for (const pool of pools.splice(0)) await pool.end();
+  });
+  /** Two "replicas": a store on a pool of its own each, one schema. */
+  const twoStores = (schema = freshSchema(), tablePrefix?: string) => {
+    const [a, b] = [new Pool({ connectionString: PG_URL }), new Pool({ connectionString: PG_URL })];
+    pools.push(a, b);
+    return [new PostgresRunStore({ pool: a, schema, tablePrefix }), new PostgresRunStore({ pool: b, schema, tablePrefix })];
+  };
+  const job = (attempts: number): RunJob => ({
+    handler: 'Hooks.onOrder',
+    event: { body: { id: 1 }, headers: {}, source: 'POST /orders', timestamp: 1 },
+    principal: null,
+    attempts,
+    maxAttempts: 2,
+    retryDelay: 10,
+    nextAttemptAt: 1,
+  });
+
+  it('gives an idempotency key to exactly one of the claims racing from both replicas, tables created meanwhile', async () => {
+    const [a, b] = twoStores();
+    // Both set up the fresh schema at once, then 20 claims of each of three keys race, from both pools.
+    const claims = ['k1', 'k2', 'k3'].flatMap((key) =>
+      Array.from({ length: 20 }, (_, i) =>
+        (i % 2 ? a : b).claimIdempotencyKey({ scope: 'api-key:x', key, requestHash: 'h', runId: `${key}-r${i}`, createdAt: 1_000, expiresAt: 5_000 }),
+      ),
+    );
+    const results = await Promise.all(claims);
+    for (const key of ['k1', 'k2', 'k3']) {
+      const holders = new Set(results.filter((held) => held.key === key).map((held) => held.runId));
+      assert.equal(holders.size, 1, `one winner for ${key}, got ${[...holders].join(', ')}`);
+      const [winner] = holders;
+      assert.equal((await a.claimIdempotencyKey({ scope: 'api-key:x', key, requestHash: 'h', runId: 'late', createdAt: 2_000, expiresAt: 9_000 })).runId, winner);
+      assert.deepEqual(await b.claimIdempotencyKey({ scope: 'api-key:x', key, requestHash: 'h2', runId: 'later', createdAt: 5_000, expiresAt: 9_000 }), {
+        scope: 'api-key:x',
+        key,
+        requestHash: 'h2',
+        runId: 'later',
+        createdAt: 5_000,
+        expiresAt: 9_000,
+      }, 'expired: the other replica takes it');
+    }
+    // Expired keys racing again: still one winner.
+    const again = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).claimIdempotencyKey({ scope: 'api-key:x', key: 'k1', requestHash: 'h', runId: `again-${i}`, createdAt: 9_000, expiresAt: 20_000 })),
+    );
+    assert.equal(new Set(again.map((held) => held.runId)).size, 1);
+  });
+
+  it("recover(now, owner) recovers only that replica's runs: jobs back in the queue or failed, plain runs interrupted", async () => {
+    const [a, b] = twoStores();
+    await a.create(record('dead-plain', { owner: 'replica-a', lastSeq: 2 }), [content('dead-plain', 1), content('dead-plain', 2)]);
+    await a.create(record('dead-job-left', { owner: 'replica-a', job: job(1) }), [content('dead-job-left', 1)]);
+    await a.create(record('dead-job-spent', { owner: 'replica-a', job: job(2) }));
+    await a.create(record('dead-queued-job', { owner: 'replica-a', status: 'queued', job: job(0) }));
+    await a.create(record('dead-queued', { owner: 'replica-a', status: 'queued', background: true }));
+    await a.create(record('dead-paused', { owner: 'replica-a', status: 'paused' }));
+    await a.create(record('dead-done', { owner: 'replica-a', status: 'completed', endedAt: 5 }));
+    await b.create(record('alive-plain', { owner: 'replica-b' }), [content('alive-plain', 1)]);
+    await b.create(record('alive-job', { owner: 'replica-b', job: job(1) }));
+    await b.create(record('unowned'));
+
+    // Two replicas find replica-a gone at once: each of its runs is recovered by exactly one of them.
+    const [byA, byB] = await Promise.all([b.recover(7_000, 'replica-a'), a.recover(7_000, 'replica-a')]);
+    assert.deepEqual([...byA, ...byB].sort(), ['dead-job-spent', 'dead-plain', 'dead-queued']);
+    assert.deepEqual(await b.recover(7_001, 'replica-a'), [], 'once');
+
+    const plain = await b.get('dead-plain');
+    assert.deepEqual([plain?.status, plain?.endedAt, plain?.error?.code, plain?.lastSeq, plain?.owner], ['interrupted', 7_000, 'interrupted', 2, 'replica-a']);
+    assert.deepEqual(seqs(await b.events('dead-plain')), [1, 2], 'its events stay');
+    const left = await b.get('dead-job-left');
+    assert.deepEqual([left?.status, left?.job?.nextAttemptAt, left?.job?.attempts, left?.lastSeq, left?.endedAt], ['queued', 7_000, 1, 0, null]);
+    assert.deepEqual(await b.events('dead-job-left'), [], 'the cut attempt is forgotten');
+    assert.deepEqual([(await b.get('dead-job-spent'))?.status, (await b.get('dead-job-spent'))?.error?.code], ['failed', 'interrupted']);
+    assert.equal((await b.get('dead-queued-job'))?.status, 'queued', 'a queued job waits for its attempt');
+    assert.equal((await b.get('dead-queued'))?.status, 'interrupted');
+    assert.equal((await b.get('dead-paused'))?.status, 'paused', 'a paused run waits for its approvals');
+    assert.equal((await b.get('dead-done'))?.status, 'completed');
+    assert.deepEqual((await a.queuedJobs()).map((run) => run.runId).sort(), ['dead-job-left', 'dead-queued-job']);
+
+    // The other replica's running runs, and runs with no owner, are untouched.
+    for (const runId of ['alive-plain', 'alive-job', 'unowned']) assert.equal((await a.get(runId))?.status, 'running', runId);
+    assert.deepEqual(seqs(await a.events('alive-plain')), [1]);
+    assert.deepEqual(await a.recover(8_000, 'replica-c'), [], 'a replica with no runs');
+    // Without an owner (one node starting): every run left running.
+    assert.deepEqual((await a.recover(9_000)).sort(), ['alive-plain', 'unowned']);
+    assert.equal((await a.get('alive-job'))?.status, 'queued');
+  });
+
+  it("sees through one replica's pool what the other wrote, in sequence order; a change of owner is kept", async () => {
+    const [a, b] = twoStores(freshSchema(), 'app_');
+    await a.create(record('r', { owner: 'replica-a' }), [content('r', 1), content('r', 2)]);
+    await a.write('r', [content('r', 3)]);
+    await a.write('r', [content('r', 4), content('r', 5), content('r', 6)], { status: 'running' });
+    assert.deepEqual(seqs(await b.events('r')), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(seqs(await b.events('r', 3)), [4, 5, 6]);
+    assert.equal((await b.get('r'))?.lastSeq, 6);
+    // A continuation taken up by the other replica.
+    await b.write('r', [], { owner: 'replica-b', status: 'running' });
+    await b.write('r', [content('r', 7)], { status: 'completed', endedAt: 9, error: null });
+    assert.deepEqual([(await a.get('r'))?.owner, (await a.get('r'))?.status, (await a.get('r'))?.lastSeq], ['replica-b', 'completed', 7]);
+    assert.deepEqual(seqs(await a.events('r', 5)), [6, 7]);
+    // A batch written twice is refused whole: neither its events nor its change.
+    await assert.rejects(b.write('r', [content('r', 7)], { status: 'error' }), /PostgreSQL run store failed: .*duplicate key/);
+    assert.equal((await a.get('r'))?.status, 'completed');
+    // A write for a run that is not recorded writes nothing.
+    await a.write('ghost', [content('ghost', 1)], { status: 'completed' });
+    assert.equal(await b.get('ghost'), null);
+    assert.deepEqual(await b.events('ghost'), []);
+    const { rows } = await admin.query(`SELECT count(*)::int AS n FROM "${schemas[0]}".app_run_events`);
+    assert.equal(rows[0].n, 7, 'one row per event, under the prefix');
+  });
+
+  it('round-trips JSON exactly (a NUL character, unicode, key order) in outputs, errors, jobs and events', async () => {
+    const [a, b] = twoStores();
+    const output = { content: 'a NUL \u0000 here, 🚀, "quoted" \\', status: 'completed', zeta: 1, alpha: { z: [1.5e300, null], a: true } } as unknown as RunRecord['output'];
+    const error = { message: 'm \u0000', code: 'internal' } as RunRecord['error'];
+    const theJob = { ...job(0), event: { body: { z: '\u0000', a: [] }, headers: { 'x-b': ['1', '2'] }, source: 's', timestamp: 2 } };
+    const event = { seq: 1, event: { event: 'RunContent', runId: 'j', sessionId: 's', agentId: 'a', createdAt: 1, content: 'token \u0000 🚀' } as RunEvent };
+    const terminal = { seq: 2, event: { event: 'RunCompleted', runId: 'j', sessionId: 's', agentId: 'a', createdAt: 2, output } as RunEvent };
+    await a.create(record('j', { status: 'queued', job: theJob, error }), [event]);
+    await a.write('j', [terminal], { status: 'completed', endedAt: 3, output });
+    const got = await b.get('j');
+    assert.equal(JSON.stringify(got?.output), JSON.stringify(output));
+    assert.equal(JSON.stringify(got?.error), JSON.stringify(error));
+    assert.equal(JSON.stringify(got?.job), JSON.stringify(theJob));
+    assert.equal(JSON.stringify(await b.events('j')), JSON.stringify([event, terminal]), 'the terminal event with its output, keys in order');
+    const { rows } = await admin.query(`SELECT event::text AS text FROM "${schemas[0]}".run_events WHERE seq = 2`);
+    assert.match(rows[0].text, /"output":"\$run\.output"/, 'the output is stored once, in the run row');
+  });
+
+  it('prunes from two replicas at once without deleting more than the retention asks', async () => {
+    const schema = freshSchema();
+    const pool = new Pool({ connectionString: PG_URL });
+    pools.push(pool);
+    const [a, b] = [new PostgresRunStore({ pool, schema, retention: { maxRuns: 5 } }), new PostgresRunStore({ pool, schema, retention: { maxRuns: 5 } })];
+    for (let i = 0; i < 12; i++) await a.create(record(`r${String(i).padStart(2, '0')}`, { createdAt: i, status: 'completed', endedAt: 10 }), [content(`r${i}`, 1)]);
+    await Promise.all([a.prune(20), b.prune(20)]);
+    const { rows } = await admin.query(`SELECT run_id FROM "${schema}".runs ORDER BY run_id`);
+    assert.deepEqual(rows.map((row: { run_id: string }) => row.run_id), ['r07', 'r08', 'r09', 'r10', 'r11']);
+    const { rows: events } = await admin.query(`SELECT count(*)::int AS n FROM "${schema}".run_events`);
+    assert.equal(events[0].n, 5, "the pruned runs' events went with them");
+  });
+
+  it('refuses a schema or prefix that is not an identifier, and a missing or double connection, at construction', () => {
+    assert.throws(() => new PostgresRunStore({ connectionString: PG_URL, schema: 'bad-schema' }), /PostgresRunStore: schema "bad-schema" must be letters, digits and "_"/);
+    assert.throws(() => new PostgresRunStore({ connectionString: PG_URL, schema: 'x"; DROP TABLE y; --' }), /schema .* must be letters/);
+    assert.throws(() => new PostgresRunStore({ connectionString: PG_URL, tablePrefix: 'my prefix' }), /PostgresRunStore: tablePrefix "my prefix" must be letters/);
+    assert.throws(() => new PostgresRunStore({ connectionString: PG_URL, tablePrefix: 'p'.repeat(45) }), /tablePrefix .* too long: at most 44/);
+    assert.throws(() => new PostgresRunStore({} as never), /PostgresRunStore needs exactly one of pool and connectionString/);
+    assert.throws(() => new PostgresRunStore({ connectionString: '' }), /connectionString must be a non-empty string/);
+    const pool = new Pool({ connectionString: PG_URL });
+    pools.push(pool);
+    assert.throws(() => new PostgresRunStore({ pool, connectionString: PG_URL }), /exactly one of pool and connectionString/);
+    assert.throws(() => new PostgresRunStore({ pool: {} as never }), /pool must be a pg Pool/);
+  });
+
+  it("close() ends the pool it created, not the app's", async () => {
+    const [borrowed] = twoStores();
+    await borrowed.create(record('c'));
+    await borrowed.close();
+    assert.equal((await pools[0].query('SELECT 1 AS one')).rows[0].one, 1, "the app's pool still works");
+
+    const owning = new PostgresRunStore({ connectionString: PG_URL, schema: schemas[0] });
+    assert.equal((await owning.get('c'))?.status, 'running');
+    await owning.close();
+    await owning.close(); // twice is fine
+    await assert.rejects(owning.get('c'), /PostgreSQL run store failed: .*pool/i);
+  });
+
+  it('says what is wrong when the database is unreachable', async () => {
+    const store = new PostgresRunStore({ connectionString: 'postgres://postgres@127.0.0.1:1/test', schema: freshSchema() });
+    await assert.rejects(store.get('x'), /PostgreSQL run store failed: .*ECONNREFUSED/);
+    await assert.rejects(store.write('x', [content('x', 1)], { status: 'completed' }), /ECONNREFUSED/);
+    await assert.rejects(store.recover(1), /ECONNREFUSED/);
+    await store.close();
   });
 });
