@@ -83,6 +83,8 @@ export type { PostgresSessionStoreOptions } from './sessions/postgres-session-st
 export type { PostgresPool } from './sessions/postgres-pool';
 export { SqliteApprovalStore } from './approvals/sqlite-approval-store';
 export type { SqliteApprovalStoreOptions } from './approvals/sqlite-approval-store';
+export { PostgresApprovalStore } from './approvals/postgres-approval-store';
+export type { PostgresApprovalStoreOptions } from './approvals/postgres-approval-store';
 export { defineTool } from './tools/tool';
 export type { Tool, ToolConfig, ToolContext } from './tools/tool';
 export type { Toolset } from './tools/toolset';

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { SqliteApprovalStore } from '../../lib';
+import { after, afterEach, describe, it } from 'node:test';
+import { Pool } from 'pg';
+import { PostgresApprovalStore, SqliteApprovalStore } from '../../lib';
 import { ApprovalError, InMemoryApprovalStore } from '../../lib/agent/approvals/approval-store';
 import type { ApprovalRecord, ApprovalStore, PausedRun, PausedRunState } from '../../lib/agent/approvals/approval-store';
 import { tempDir } from '../support/fixtures';
@@ -92,10 +94,13 @@ async function race<T>(calls: Promise<T>[]): Promise<{ values: T[]; codes: strin
 interface Subject {
   /** A new, empty store. */
   open(): ApprovalStore;
+  /** Run after each test (drops what it made). */
+  cleanup?: () => Promise<void>;
 }
 
 function contract(name: string, subject: Subject) {
   describe(`${name} (ApprovalStore contract)`, () => {
+    if (subject.cleanup) afterEach(subject.cleanup);
     it('gives back a saved paused run exactly (state and arguments deep-equal), a copy, and null for an unknown run', async () => {
       const store = subject.open();
       const run = twoPending('r1');
@@ -271,6 +276,108 @@ function contract(name: string, subject: Subject) {
 
 contract('InMemoryApprovalStore', { open: () => new InMemoryApprovalStore() });
 contract('SqliteApprovalStore', { open: () => new SqliteApprovalStore({ path: freshPath() }) });
+
+// The machine's PostgreSQL (as CI's): each test on a schema of its own, dropped after it.
+const PG_URL = process.env.DEFINABLE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
+const admin = new Pool({ connectionString: PG_URL, max: 2 });
+after(() => admin.end());
+let schemas: string[] = [];
+const freshSchema = () => {
+  const schema = `definable_test_${randomBytes(6).toString('hex')}`;
+  schemas.push(schema);
+  return schema;
+};
+async function dropSchemas(): Promise<void> {
+  for (const schema of schemas.splice(0)) await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+}
+contract('PostgresApprovalStore', { open: () => new PostgresApprovalStore({ connectionString: PG_URL, schema: freshSchema() }), cleanup: dropSchemas });
+
+describe('PostgresApprovalStore on one database shared by replicas', () => {
+  afterEach(dropSchemas);
+  const pools: Pool[] = [];
+  afterEach(async () => {
+    for (const pool of pools.splice(0)) await pool.end();
+  });
+  /** Two "replicas": a store on a pool of its own each, one schema. */
+  const twoStores = (schema = freshSchema(), tablePrefix?: string) => {
+    const [a, b] = [new Pool({ connectionString: PG_URL }), new Pool({ connectionString: PG_URL })];
+    pools.push(a, b);
+    return [new PostgresApprovalStore({ pool: a, schema, tablePrefix }), new PostgresApprovalStore({ pool: b, schema, tablePrefix })];
+  };
+
+  it('lets exactly one of the decisions and claims racing from both replicas win, for each of several runs', async () => {
+    const [a, b] = twoStores(freshSchema(), 'app_');
+    const runIds = ['r1', 'r2', 'r3', 'r4'];
+    for (const runId of runIds) await (runId === 'r2' ? b : a).savePaused(paused(runId, [approval(runId, `${runId}-a1`)]));
+    assert.deepEqual(await b.getPaused('r1'), paused('r1', [approval('r1', 'r1-a1')]), 'one replica sees what the other saved');
+    assert.equal(await b.claim('r1'), null, 'pending');
+    for (const runId of runIds) {
+      const stores = [a, b, a, b, a, b];
+      const decisions = await race(stores.map((store, index) => store.decide(runId, `${runId}-a1`, { approve: index % 2 === 0, decidedBy: `who-${index}` }, 2_000 + index)));
+      assert.equal(decisions.values.length, 1, runId);
+      assert.deepEqual(decisions.codes, Array(5).fill('approval_decided'));
+      assert.deepEqual((await (runId === 'r3' ? a : b).getPaused(runId))?.approvals[0], decisions.values[0], 'the winner is what is recorded');
+    }
+    const claims = await Promise.all(runIds.flatMap((runId) => [a, b, a, b, a, b].map((store) => store.claim(runId))));
+    for (const runId of runIds) assert.equal(claims.filter((claimed) => claimed?.runId === runId).length, 1, runId);
+    assert.equal(claims.filter((claimed) => claimed !== null).length, runIds.length);
+    assert.equal(await a.claim('r1'), null);
+    assert.equal((await b.getPaused('r4'))?.status, 'continuing');
+  });
+
+  it('expires overdue approvals from both replicas at once, each run reported by one of them', async () => {
+    const [a, b] = twoStores();
+    for (let i = 0; i < 10; i++) {
+      const runId = `run-${i}`;
+      await a.savePaused(paused(runId, [approval(runId, `${runId}-x`, { expiresAt: 5_000 }), approval(runId, `${runId}-y`, { expiresAt: 5_000 })], { pausedAt: i }));
+    }
+    const [fromA, fromB] = await Promise.all([a.expire(5_000), b.expire(5_000)]);
+    assert.deepEqual([...fromA, ...fromB].sort(), Array.from({ length: 10 }, (_, i) => `run-${i}`).sort());
+    assert.deepEqual(await b.list({ status: 'pending' }), []);
+  });
+
+  it('keeps a NUL character, unicode and key order in the paused state and the arguments, and null arguments apart from none', async () => {
+    const [a, b] = twoStores();
+    const run = paused('j', [
+      approval('j', 'j-1', { args: { z: 'NUL \u0000 🚀', a: [1, { y: null, b: 2 }] } }),
+      approval('j', 'j-2', { args: null }),
+      approval('j', 'j-3', { args: undefined }),
+    ]);
+    run.state.input = 'a NUL \u0000 here';
+    await a.savePaused(run);
+    const got = await b.getPaused('j');
+    assert.equal(JSON.stringify(got?.state), JSON.stringify(run.state));
+    assert.equal(JSON.stringify(got?.approvals[0].args), JSON.stringify(run.approvals[0].args));
+    assert.deepEqual(got?.approvals.map((record) => record.args), [run.approvals[0].args, null, undefined]);
+    assert.deepEqual((await a.list({ runId: 'j' })).map((record) => record.args), [run.approvals[0].args, null, undefined]);
+  });
+
+  it('refuses a schema or prefix that is not an identifier, and a missing or double connection, at construction', () => {
+    assert.throws(() => new PostgresApprovalStore({ connectionString: PG_URL, schema: 'bad-schema' }), /PostgresApprovalStore: schema "bad-schema" must be letters, digits and "_"/);
+    assert.throws(() => new PostgresApprovalStore({ connectionString: PG_URL, tablePrefix: 'bad;' }), /PostgresApprovalStore: tablePrefix "bad;" must be letters/);
+    assert.throws(() => new PostgresApprovalStore({ connectionString: PG_URL, tablePrefix: 'p'.repeat(40) }), /tablePrefix .* too long: at most 39/);
+    assert.throws(() => new PostgresApprovalStore({} as never), /PostgresApprovalStore needs exactly one of pool and connectionString/);
+    const pool = new Pool({ connectionString: PG_URL });
+    pools.push(pool);
+    assert.throws(() => new PostgresApprovalStore({ pool, connectionString: PG_URL }), /exactly one of pool and connectionString/);
+  });
+
+  it("close() ends the pool it created, not the app's; an unreachable database is a clear rejection", async () => {
+    const [borrowed] = twoStores();
+    await borrowed.savePaused(twoPending('c'));
+    await borrowed.close();
+    assert.equal((await pools[0].query('SELECT 1 AS one')).rows[0].one, 1, "the app's pool still works");
+    const owning = new PostgresApprovalStore({ connectionString: PG_URL, schema: schemas[0] });
+    assert.equal((await owning.getPaused('c'))?.approvals.length, 2);
+    await owning.close();
+    await owning.close(); // twice is fine
+    await assert.rejects(owning.getPaused('c'), /PostgreSQL approval store failed: .*pool/i);
+
+    const down = new PostgresApprovalStore({ connectionString: 'postgres://postgres@127.0.0.1:1/test', schema: freshSchema() });
+    await assert.rejects(down.decide('r', 'a', { approve: true, decidedBy: 'bob' }, 1), /PostgreSQL approval store failed: .*ECONNREFUSED/);
+    await down.close();
+  });
+});
 
 describe('SqliteApprovalStore on a shared file', () => {
   it('keeps runs, decisions and claims across close and reopen', async () => {
