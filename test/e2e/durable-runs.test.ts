@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Agent, ApiKeyAuth, DefinableModule, JwtAuth, CompositeAuth, SqliteRunStore } from '../../lib';
+import { Pool } from 'pg';
+import { Agent, ApiKeyAuth, DefinableModule, JwtAuth, CompositeAuth, PostgresRunStore, SqliteRunStore } from '../../lib';
 import { FakeOpenAIServer, startFakeOpenAI } from '../../lib/testing';
 import { modelFor, tempDir } from '../support/fixtures';
 import { PLATFORMS, post, readSse, SseEvent, startApp, TestApp } from '../support/nest';
@@ -240,3 +242,64 @@ for (const platform of PLATFORMS) {
     });
   });
 }
+
+// Two replicas of one app on the machine's PostgreSQL (a schema of their own, dropped after): what one
+// records, the other answers from.
+describe('durable runs shared by two replicas on PostgreSQL', () => {
+  const PG_URL = process.env.DEFINABLE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const schema = `definable_test_${randomBytes(6).toString('hex')}`;
+  let fake: FakeOpenAIServer;
+  let replicas: TestApp[] = [];
+  const chatCalls = () => fake.requests.filter((request) => request.path.endsWith('/chat/completions')).length;
+
+  before(async () => {
+    fake = await startFakeOpenAI({ defaultReply: () => ({ chunks: words, chunkDelayMs: 1 }) });
+    // One after the other: a replica starting recovers the runs left unfinished, and none are yet.
+    for (const platform of PLATFORMS) {
+      replicas.push(
+        await startApp(platform, {
+          imports: [
+            DefinableModule.forRoot({
+              agent: new Agent({ name: 'main', model: modelFor(fake) }),
+              auth: new ApiKeyAuth({ keys: [API_KEY] }),
+              runStore: new PostgresRunStore({ connectionString: PG_URL, schema }),
+            }),
+          ],
+        }),
+      );
+    }
+  });
+  after(async () => {
+    for (const replica of replicas) await replica.close();
+    replicas = [];
+    await fake.close();
+    const admin = new Pool({ connectionString: PG_URL });
+    await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await admin.end();
+  });
+
+  it("a background run started on one replica is followed on the other: its record, then its events replayed in order", async () => {
+    const [a, b] = replicas;
+    const started = await post(`${a.url}/run`, { input: 'across replicas', background: true }, trusted);
+    assert.equal(started.status, 202);
+    const run = await waitForStatus(`${b.url}/runs/${started.body.run_id}`, trusted, (status) => status === 'completed');
+    assert.equal(run.output.content, words.join(''));
+    const events = await readEvents(`${b.url}/runs/${started.body.run_id}/events`, trusted);
+    assert.deepEqual(events.map((event) => event.id), events.map((_, index) => index + 1));
+    assert.equal(events.at(-1)?.event, 'RunCompleted');
+    assert.deepEqual([events.at(-1)?.data.output.status, events.at(-1)?.data.output.metrics.output_tokens], ['completed', TOKENS], "the terminal event carries the run's output");
+    assert.equal(contentOf(events), words.join(''));
+    const rest = await readEvents(`${a.url}/runs/${started.body.run_id}/events`, { ...trusted, 'last-event-id': String(events.length - 3) });
+    assert.deepEqual(rest.map((event) => event.id), [events.length - 2, events.length - 1, events.length]);
+  });
+
+  it('duplicates sent to both replicas at once race to one run: one model call, one answer', async () => {
+    const before = chatCalls();
+    const headers = { ...trusted, 'idempotency-key': 'across-replicas' };
+    const answers = await Promise.all(Array.from({ length: 6 }, (_, index) => post(`${replicas[index % 2].url}/run`, { input: 'once only' }, headers)));
+    assert.deepEqual(answers.map((answer) => answer.status), Array(6).fill(200));
+    assert.equal(new Set(answers.map((answer) => answer.body.run_id)).size, 1);
+    assert.ok(answers.every((answer) => answer.body.content === words.join('')));
+    assert.equal(chatCalls(), before + 1);
+  });
+});
