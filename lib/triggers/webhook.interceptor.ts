@@ -137,11 +137,22 @@ export class WebhookInterceptor implements NestInterceptor {
     let runId: string = randomUUID();
     if (key) {
       const claim = await this.idempotency.claim(principal, key, { route: event.source, body: event.body });
-      if (claim.replay) return accepted({ run_id: claim.runId, status: (await this.recorder.get(claim.runId))?.status ?? 'queued' });
+      if (claim.replay) {
+        const record = await this.recorder.get(claim.runId);
+        // On several replicas, the first delivery's replica may have died between recording it and queuing it.
+        if (record) await this.queue.resubmit(record);
+        return accepted({ run_id: claim.runId, status: record?.status ?? 'queued' });
+      }
       runId = claim.runId;
     }
     const handler = `${context.getClass().name}.${methodNameOf(context)}`;
-    await this.queue.enqueue({ runId, handler, event, principal, maxAttempts: meta.maxAttempts ?? 5, retryDelay: meta.retryDelay ?? 1000 });
+    try {
+      await this.queue.enqueue({ runId, handler, event, principal, maxAttempts: meta.maxAttempts ?? 5, retryDelay: meta.retryDelay ?? 1000 });
+    } catch (error) {
+      // Not queued: the key is given back, so the sender's retry is queued anew rather than answered with this one.
+      if (key) await this.idempotency.release(principal, key, runId).catch(() => undefined);
+      throw error;
+    }
     return accepted({ run_id: runId, status: 'queued' });
   }
 
