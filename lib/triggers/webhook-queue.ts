@@ -107,6 +107,11 @@ export class WebhookQueue implements OnApplicationBootstrap, BeforeApplicationSh
     }
   }
 
+  /** @internal Whether deliveries are BullMQ jobs shared by the replicas (the `cluster` option). */
+  get clustered(): boolean {
+    return this.cluster.enabled;
+  }
+
   /** @internal Registers an async webhook's handler (by the explorer). */
   register(handler: string, call: (event: TriggerEvent) => unknown, agent?: string): void {
     this.handlers.set(handler, { call, agent });

@@ -139,9 +139,11 @@ export class WebhookInterceptor implements NestInterceptor {
       const claim = await this.idempotency.claim(principal, key, { route: event.source, body: event.body });
       if (claim.replay) {
         const record = await this.recorder.get(claim.runId);
-        // On several replicas, the first delivery's replica may have died between recording it and queuing it.
+        // On several replicas, the first delivery's replica may have died between recording it and queuing it (queued
+        // again here), or between claiming its key and recording it (queued below under the claimed id: BullMQ runs one
+        // job per id, however many replicas queue it).
         if (record) await this.queue.resubmit(record);
-        return accepted({ run_id: claim.runId, status: record?.status ?? 'queued' });
+        if (record || !this.queue.clustered) return accepted({ run_id: claim.runId, status: record?.status ?? 'queued' });
       }
       runId = claim.runId;
     }
