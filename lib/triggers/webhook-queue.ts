@@ -267,9 +267,11 @@ export class WebhookQueue implements OnApplicationBootstrap, BeforeApplicationSh
     const event: TriggerEvent = { body: job.event.body, headers: job.event.headers, source: job.event.source, timestamp: new Date(job.event.timestamp), raw: null };
     try {
       const output = await this.executor.execute((await handler.call(event)) as never, event, handler.agent, (job.principal ?? undefined) as AuthContext | undefined, runId);
+      await this.recorded(runId);
       if (!output) await store.write(runId, [], { status: 'completed', endedAt: Date.now(), output: null, error: null });
       return { kind: 'done' };
     } catch (error) {
+      await this.recorded(runId);
       if (this.stopping && error instanceof AgentError && (error.code === 'shutting_down' || error.code === 'cancelled')) {
         // Cut by shutdown: back to the queue for the next start (another replica, on several).
         await store.resetRun(runId, { status: 'queued', endedAt: null, output: null, error: null, job: { ...job, nextAttemptAt: Date.now() } });
@@ -277,6 +279,16 @@ export class WebhookQueue implements OnApplicationBootstrap, BeforeApplicationSh
       }
       return this.fail(runId, job, error);
     }
+  }
+
+  /**
+   * On several replicas, waits for the run's last write: the job is acknowledged only once its record has
+   * ended (else a replica dying in between leaves a record nobody runs again), and a retry's reset is not
+   * overtaken by the run's own end.
+   */
+  private async recorded(runId: string): Promise<void> {
+    const live = this.cluster.enabled ? this.recorder.find(runId) : undefined;
+    if (live?.isOver) await live.ended;
   }
 
   /** Records a failed attempt: the job queued again for its retry, or `failed` once its attempts are spent. */
