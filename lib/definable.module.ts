@@ -30,6 +30,7 @@ import { RunTracing } from './module/telemetry/run-tracing';
 import { RunIdempotency } from './module/runs/run-idempotency';
 import { RunRecorder } from './module/runs/run-recorder';
 import { DefinableCluster } from './module/cluster/definable-cluster';
+import { SharedStores } from './module/shared-stores';
 import { createDeclaredWebhooksController } from './triggers/declared-webhooks';
 import { TriggerExecutor } from './triggers/trigger.executor';
 import { TriggerExplorer } from './triggers/trigger.explorer';
@@ -47,6 +48,7 @@ const EXPORTED = [AgentRunner, RunApprovals, RunTracing, DefinableMetrics, RunQu
 /** The module's own providers (besides the agents and the registry, which depend on the options). */
 const PROVIDERS: Provider[] = [
   DefinableCluster,
+  SharedStores,
   RunTracker,
   RunRecorder,
   RunIdempotency,

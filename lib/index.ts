@@ -68,6 +68,8 @@ export type {
   DefinableServerOptions,
   EndedRunFigures,
   HealthContributor,
+  ReadinessCheck,
+  DefinableStores,
   InterfaceGauge,
   MetricsOptions,
   MetricsSources,
@@ -205,3 +207,7 @@ export type {
   SqliteIdentityResolverOptions,
   TelegramInterfaceOptions,
 } from './interfaces';
+
+// The stores of an app on several replicas, on PostgreSQL (they span the layers, as DefinableModule does).
+export { postgresStores, PostgresStores } from './postgres-stores';
+export type { PostgresStoresOptions } from './postgres-stores';

@@ -112,8 +112,6 @@ export class Agent {
   readonly name: string;
   /** The model the agent calls. */
   readonly model: Model;
-  /** The session store the agent reads and writes history in. */
-  readonly sessionStore: SessionStore;
   /** The agent's memory, if any. */
   readonly memory?: Memory;
   /** The agent's knowledge, if any. */
@@ -122,6 +120,7 @@ export class Agent {
   private readonly setup: AgentSetup;
   private defaultLogger: boolean;
   private defaultApprovals: boolean;
+  private defaultSessions: boolean;
   private readonly emitters = new Set<AgentEmitter>();
   private readonly declaredTriggers: AgentTriggerEntry[] = [];
 
@@ -132,7 +131,7 @@ export class Agent {
     this.id = options.id ?? randomUUID();
     this.name = options.name ?? 'agent';
     this.model = options.model;
-    this.sessionStore = options.sessionStore ?? new InMemorySessionStore();
+    this.defaultSessions = !options.sessionStore;
     const historyLimit = wholeNumber(options.historyLimit, DEFAULT_HISTORY_LIMIT, 0, 'historyLimit');
     const maxSteps = wholeNumber(options.maxSteps, DEFAULT_MAX_STEPS, 1, 'maxSteps');
     this.defaultLogger = !options.logger;
@@ -160,7 +159,7 @@ export class Agent {
       tools,
       toolDefinitions: toolDefinitions(tools.values()),
       toolsets,
-      sessionStore: this.sessionStore,
+      sessionStore: options.sessionStore ?? new InMemorySessionStore(),
       historyLimit,
       maxSteps,
       approvals: options.approvals?.store ?? new InMemoryApprovalStore(),
@@ -224,6 +223,29 @@ export class Agent {
     if (!logger || typeof logger.error !== 'function') throw new TypeError('useLogger() needs a logger with log, warn and error methods.');
     this.setup.logger = logger;
     this.defaultLogger = false;
+  }
+
+  /** The session store the agent reads and writes history in. */
+  get sessionStore(): SessionStore {
+    return this.setup.sessionStore;
+  }
+
+  /** Whether the agent keeps history in its default in-memory store (no `sessionStore` was given). */
+  get usesDefaultSessionStore(): boolean {
+    return this.defaultSessions;
+  }
+
+  /**
+   * Replaces the agent's session store (`DefinableModule` gives agents without
+   * one the module's shared `stores.sessions`). Runs started after it read and
+   * write history there.
+   */
+  useSessionStore(store: SessionStore): void {
+    if (!store || typeof store.getMessages !== 'function' || typeof store.append !== 'function') {
+      throw new TypeError('useSessionStore() needs a SessionStore.');
+    }
+    this.setup.sessionStore = store;
+    this.defaultSessions = false;
   }
 
   /** Where the agent's runs paused for approval wait. */

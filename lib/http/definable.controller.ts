@@ -95,16 +95,27 @@ export class DefinableController {
   /**
    * `GET /health/ready`: readiness for load balancers and Kubernetes probes —
    * 200 while the app takes runs, 503 from the moment shutdown begins (while
-   * runs in flight drain), so traffic moves away first. Public.
+   * runs in flight drain), so traffic moves away first — and 503
+   * `unavailable` while what the app needs does not answer (Redis of the
+   * `cluster` option, the database of the `stores` option), naming it in
+   * `unreachable`. Public.
    */
   @Get('health/ready')
   @Public()
-  ready(@Res({ passthrough: true }) reply: any): { status: 'ready' | 'shutting_down' } {
-    if (!this.runner.isClosing) return { status: 'ready' };
-    const raw = reply.raw ?? reply;
-    if (typeof reply.status === 'function') reply.status(503);
-    else raw.statusCode = 503;
-    return { status: 'shutting_down' };
+  async ready(@Res({ passthrough: true }) reply: any): Promise<{ status: 'ready' | 'shutting_down' | 'unavailable'; unreachable?: string[] }> {
+    const unavailable = () => {
+      const raw = reply.raw ?? reply;
+      if (typeof reply.status === 'function') reply.status(503);
+      else raw.statusCode = 503;
+    };
+    if (this.runner.isClosing) {
+      unavailable();
+      return { status: 'shutting_down' };
+    }
+    const unreachable = await this.healthFields.unreachable();
+    if (!unreachable.length) return { status: 'ready' };
+    unavailable();
+    return { status: 'unavailable', unreachable };
   }
 
   /** `POST /run`: runs an agent and answers with its output or its events. */
@@ -250,10 +261,7 @@ export class DefinableController {
   @UseGuards(DefinableAuthGuard)
   async cancelRun(@Req() request: any): Promise<WireRun> {
     const record = await this.visibleRun(request);
-    const live = this.recorder.find(record.runId);
-    if (!live) return publicRun(record, 'POST /runs/:id/cancel');
-    if (!live.isOver) live.controller.abort('Cancelled with POST /runs/:id/cancel.');
-    return publicRun(await live.ended, 'POST /runs/:id/cancel');
+    return publicRun(await this.recorder.cancel(record, 'Cancelled with POST /runs/:id/cancel.'), 'POST /runs/:id/cancel');
   }
 
   /**

@@ -14,7 +14,7 @@ import { settleWithin } from '../module/settle-within';
 import { DefinableCluster } from '../module/cluster/definable-cluster';
 import type { Lease } from '../module/cluster/lease';
 import { Backoff } from './backoff';
-import { SqliteDedupStore } from './dedup-store';
+import { DedupStore, SqliteDedupStore } from './dedup-store';
 import { INTERFACE_CLIENTS } from './interface-client';
 import { MessagePipeline } from './message-pipeline';
 import { InterfaceAuthError, InterfaceConflictError, InterfaceSetupError, MessagingInterface } from './messaging-interface';
@@ -78,7 +78,9 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
   private readonly logger = new Logger('Definable:Interfaces');
   private readonly entries: Entry[];
   /** The chat inbox of interfaces without a `dedup` store, in a `SqliteRunStore`'s file. */
-  private readonly sharedInbox?: SqliteDedupStore;
+  private readonly sharedInbox?: DedupStore;
+  /** The inbox opened here (closed here); the module's `stores.inbox` closes with the stores. */
+  private ownInbox?: SqliteDedupStore;
   private stopping = false;
 
   constructor(
@@ -100,7 +102,7 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
     const names = new Set<string>();
     // With a durable run store, interfaces that name no dedup store keep their chat inbox in its file.
     const runStore = options?.runStore;
-    this.sharedInbox = runStore instanceof SqliteRunStore && runStore.path !== ':memory:' ? new SqliteDedupStore({ path: runStore.path }) : undefined;
+    this.sharedInbox = options?.stores?.inbox ?? (runStore instanceof SqliteRunStore && runStore.path !== ':memory:' ? (this.ownInbox = new SqliteDedupStore({ path: runStore.path })) : undefined);
     this.entries = (options?.interfaces ?? []).map((platform) => {
       if (!(platform instanceof MessagingInterface)) {
         throw new TypeError('DefinableModule: interfaces must be TelegramInterface, DiscordInterface, SignalInterface or other MessagingInterface instances.');
@@ -184,7 +186,7 @@ export class InterfaceSupervisor implements OnApplicationBootstrap, BeforeApplic
         entry.state = 'stopped';
       }),
     );
-    await this.sharedInbox?.close();
+    await this.ownInbox?.close();
   }
 
   private async launch(entry: Entry): Promise<void> {

@@ -45,6 +45,8 @@ export class MessagePipeline {
   private readonly logger: Logger;
   private readonly scheduler: ChatScheduler;
   private readonly dedup: DedupStore;
+  /** Per chat: the last message being taken in (see {@link MessagePipeline.receive}). */
+  private readonly arrivals = new Map<string, Promise<void>>();
   /** Messages received and not finished: a re-delivery while they run is dropped too. */
   private readonly inFlight = new Set<string>();
   /** Resolves once the interface runs (see {@link MessagePipeline.ready}). */
@@ -101,6 +103,23 @@ export class MessagePipeline {
    * answer happens later, in chat order.
    */
   async receive(message: InboundMessage): Promise<void> {
+    // One chat's messages are taken in one at a time, in the order they came: a platform hands a batch
+    // over at once (telegraf runs a getUpdates batch's handlers together), and the inbox's writes must
+    // not let a later message be queued ahead of an earlier one.
+    const chatKey = `${message.platform}:${message.chatId}`;
+    const taking = (this.arrivals.get(chatKey) ?? Promise.resolve()).then(() => this.take(message, chatKey));
+    const settled = taking.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.arrivals.set(chatKey, settled);
+    void settled.then(() => {
+      if (this.arrivals.get(chatKey) === settled) this.arrivals.delete(chatKey);
+    });
+    return taking;
+  }
+
+  private async take(message: InboundMessage, chatKey: string): Promise<void> {
     const key = `${message.platform}:${message.chatId}:${message.messageId}`;
     if (message.fromSelf || this.inFlight.has(key) || (await this.dedup.has(key))) return;
     const { allow, rejectMessage, hooks } = this.platform.options;
@@ -113,7 +132,6 @@ export class MessagePipeline {
       }
     }
     if (hooks?.onMessageReceived && (await this.callHook('onMessageReceived', () => hooks.onMessageReceived!(message))) === false) return;
-    const chatKey = `${message.platform}:${message.chatId}`;
     if (!this.scheduler.hasRoom(chatKey)) {
       // Not recorded: a re-delivery after the backlog cleared is taken.
       this.logger.warn(`refused ${message.messageId} in ${message.chatId}: ${this.scheduler.size} messages are queued (maxQueued / maxQueuedPerChat)`);

@@ -134,6 +134,8 @@ export class AgentRunner {
       // The recorder keeps the events; nothing else here needs them.
       for await (const _event of events);
     })();
+    // Answered once the run is in the store: its id works at once on every replica of a shared store.
+    await this.recorder.find(runId)?.stored;
     return { runId, sessionId };
   }
 

@@ -6,6 +6,7 @@ import type { McpServerOptions, OpenAICompatOptions, UiChatOptions } from '../ht
 import type { MessagingInterface } from '../interfaces/messaging-interface';
 import type { ApprovalsOptions } from './approvals/approvals-options';
 import type { ClusterConfig } from './cluster/cluster-options';
+import type { DefinableStores } from './definable-stores';
 import type { RunStore } from './runs/run-store';
 import type { QuotaOptions } from './quotas/run-quotas';
 import type { MetricsOptions } from './telemetry/run-metrics';
@@ -51,6 +52,13 @@ export interface DefinableModuleOptions {
    * triggers, decorators or interfaces changes.
    */
   cluster?: ClusterConfig;
+  /**
+   * Stores every replica shares (see `postgresStores()`): sessions of agents
+   * without a `sessionStore`, the run store unless `runStore` is given, the
+   * chat inbox of interfaces without a `dedup`, approvals of agents without
+   * an `approvals.store`. Closed with the app.
+   */
+  stores?: DefinableStores;
   /** Idempotency keys (`Idempotency-Key` on `/run` and webhooks): `ttl`, how long a key is kept, in ms. Default 24 hours. */
   idempotency?: { ttl?: number };
   /**

@@ -166,7 +166,14 @@ export class WebhookQueue implements OnApplicationBootstrap, BeforeApplicationSh
       if (this.recorder.store.shared) void this.requeueStored();
       return;
     }
-    const jobs = await this.recorder.store.queuedJobs();
+    let jobs: RunRecord[];
+    try {
+      jobs = await this.recorder.store.queuedJobs();
+    } catch (error) {
+      // The app starts all the same: what was queued stays in the store for the next start.
+      this.logger.error(`could not read the queued webhook deliveries from the run store: ${redactSecrets(error instanceof Error ? error.message : String(error))}`);
+      return;
+    }
     if (jobs.length) this.logger.log(`${jobs.length} queued webhook deliver${jobs.length === 1 ? 'y' : 'ies'} taken up`);
     for (const record of jobs) this.schedule(record.runId, record.job!.nextAttemptAt);
   }

@@ -4,7 +4,7 @@ import 'reflect-metadata';
 import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
-import { Agent, Cron, DefinableModule, MessagingInterface, OpenAIChat, PostgresDedupStore, redisCluster, TelegramInterface, TriggerEvent } from '../../lib';
+import { Agent, Cron, DefinableModule, MessagingInterface, OpenAIChat, postgresStores, redisCluster, TelegramInterface, TriggerEvent } from '../../lib';
 
 const env = (name: string): string => {
   const value = process.env[name];
@@ -23,11 +23,10 @@ class EverySecond {
 
 const jobs = (process.env.REPLICA_JOBS ?? '').split(',');
 
-/** A Telegram bot polling the parent's fake Bot API, its chat inbox on the test's PostgreSQL schema. */
+/** A Telegram bot polling the parent's fake Bot API (its chat inbox: the shared stores'). */
 function interfaces(): MessagingInterface[] {
   if (!jobs.includes('telegram')) return [];
-  const dedup = new PostgresDedupStore({ connectionString: env('REPLICA_PG_URL'), schema: env('REPLICA_PG_SCHEMA') });
-  return [new TelegramInterface({ botToken: 'replica-token', apiRoot: env('REPLICA_TELEGRAM_API'), dedup, maxConcurrentRuns: 10 })];
+  return [new TelegramInterface({ botToken: 'replica-token', apiRoot: env('REPLICA_TELEGRAM_API'), maxConcurrentRuns: 10 })];
 }
 
 @Module({
@@ -41,6 +40,7 @@ function interfaces(): MessagingInterface[] {
         missedTicks: process.env.REPLICA_MISSED_TICKS === 'once' ? 'once' : 'skip',
       }),
       interfaces: interfaces(),
+      ...(process.env.REPLICA_PG_SCHEMA ? { stores: postgresStores({ connectionString: env('REPLICA_PG_URL'), schema: env('REPLICA_PG_SCHEMA') }) } : {}),
     }),
   ],
   controllers: jobs.includes('cron') ? [EverySecond] : [],

@@ -24,7 +24,8 @@ export interface AgentSetup {
   readonly toolDefinitions: ToolDefinition[];
   /** Toolsets asked for their tools at the start of each run; empty for an agent with static tools only. */
   readonly toolsets: readonly Toolset[];
-  readonly sessionStore: SessionStore;
+  /** Where history is kept (replaced by `useSessionStore()`: read it when a run starts). */
+  sessionStore: SessionStore;
   readonly historyLimit: number;
   readonly maxSteps: number;
   /** Where runs paused for approval wait (replaced by `useApprovalStore()`: read it when pausing or going on). */

@@ -60,6 +60,7 @@ export class RunApprovals implements OnModuleInit, OnApplicationBootstrap, OnApp
   private readonly logger = new Logger('Definable:Approvals');
   private readonly approver?: ApproverRule;
   private owned?: SqliteApprovalStore;
+  private readonly sharedApprovals: boolean;
   private timer?: NodeJS.Timeout;
   private readonly listeners = new Set<ApprovalListener>();
   /** Expired approvals the listeners heard of (whoever expired them: a sweep, or a run going on). */
@@ -72,6 +73,7 @@ export class RunApprovals implements OnModuleInit, OnApplicationBootstrap, OnApp
     @Inject(DEFINABLE_OPTIONS) options: DefinableModuleOptions,
   ) {
     this.approver = options?.approvals?.approver;
+    this.sharedApprovals = options?.stores?.approvals !== undefined;
     if (this.approver !== undefined && typeof this.approver !== 'function') {
       throw new TypeError('DefinableModule option approvals.approver must be a function (principal, approval) => boolean.');
     }
@@ -79,7 +81,8 @@ export class RunApprovals implements OnModuleInit, OnApplicationBootstrap, OnApp
 
   onModuleInit(): void {
     const store = this.recorder.store;
-    if (!(store instanceof SqliteRunStore)) return;
+    // The module's shared stores give their approval store (SharedStores), not a file.
+    if (!(store instanceof SqliteRunStore) || this.sharedApprovals) return;
     for (const agent of this.agents.all()) {
       if (!agent.usesDefaultApprovalStore) continue;
       this.owned ??= new SqliteApprovalStore({ path: store.path });

@@ -88,7 +88,8 @@ export class DefinableCluster implements OnModuleInit, OnApplicationBootstrap, O
     if (!this.redisClient) return;
     // A clean exit: this replica's runs have ended (drained or marked); nothing of it is left to recover.
     await this.redisClient.zrem(this.key('replicas'), this.config!.replicaId).catch(() => undefined);
-    await Promise.all([this.redisClient, this.subscriber].map((client) => client?.quit().catch(() => client.disconnect())));
+    // quit() waits for Redis to answer: a client that is not connected is dropped at once.
+    await Promise.all([this.redisClient, this.subscriber].map((client) => (client?.status === 'ready' ? client.quit().catch(() => client.disconnect()) : client?.disconnect())));
   }
 
   /**

@@ -10,6 +10,10 @@ import type { RecordedEvent, RecordedRunOutput, RecordedRunStatus, RunChange, Ru
 
 /** How often a live run's new events are written to the store (a stream's tokens go in batches). */
 const FLUSH_INTERVAL_MS = 200;
+/** How long `cancel()` waits for another replica's run to end. */
+const CANCEL_WAIT_MS = 10_000;
+/** How often it looks. */
+const CANCEL_POLL_MS = 100;
 /** How often ended runs past the retention are pruned. */
 const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
@@ -58,7 +62,15 @@ export class LiveRun {
     this.startedRunning = record.status === 'running';
     this.created = durable;
     this.writes = durable ? recorder.write(() => recorder.store.create({ ...record })) : Promise.resolve();
+    this.stored = this.writes;
   }
+
+  /**
+   * Settles once a durable run's first write is done (at once for others):
+   * from then on every process on a shared store finds it. Never rejects (a
+   * failing store is logged).
+   */
+  readonly stored: Promise<void>;
 
   /** Whether this process's part of the run is over (it ended, or paused for approvals: {@link LiveRun.abandon}). */
   get isOver(): boolean {
@@ -171,12 +183,16 @@ export class RunRecorder implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('Definable:Runs');
   private readonly live = new Map<string, LiveRun>();
   private pruneTimer: NodeJS.Timeout | undefined;
+  /** Resolves once the store is closed at shutdown. */
+  readonly closed: Promise<void>;
+  private markClosed!: () => void;
 
   constructor(
     @Inject(DEFINABLE_OPTIONS) options: DefinableModuleOptions,
     private readonly cluster: DefinableCluster,
   ) {
-    this.store = options?.runStore ?? new InMemoryRunStore();
+    this.store = options?.runStore ?? options?.stores?.runs ?? new InMemoryRunStore();
+    this.closed = new Promise((resolve) => (this.markClosed = resolve));
   }
 
   async onModuleInit(): Promise<void> {
@@ -185,14 +201,23 @@ export class RunRecorder implements OnModuleInit, OnApplicationShutdown {
       this.logger.warn('the app runs on several replicas (cluster) with a run store of its own process: GET /runs/:id, resumable streams and idempotency keys only see this replica\'s runs. Give every replica one shared store (postgresStores(), or a PostgresRunStore as runStore).');
     }
     if (this.cluster.enabled && this.store.shared) {
+      // A cancel sent to another replica (POST /runs/:id/cancel there) for a run that lives here.
+      this.cluster.subscribe('cancel', (message) => {
+        const { runId, reason } = JSON.parse(message) as { runId: string; reason: string };
+        const live = this.live.get(runId);
+        if (live && !live.isOver) live.controller.abort(reason);
+      });
       // Other replicas' runs are going on: only a replica found gone has its runs recovered.
       this.cluster.onReplicaGone(async (replicaId, at) => {
         const ended = await this.store.recover(at, replicaId);
         if (ended.length) this.logger.warn(`${ended.length} run(s) left unfinished by replica ${replicaId} are now "interrupted"`);
       });
     } else {
-      const interrupted = await this.store.recover(now);
-      if (interrupted.length) this.logger.warn(`${interrupted.length} run(s) left unfinished by a stopped process are now "interrupted"`);
+      // A store that cannot be reached now is logged, not fatal: the app starts and says it is not ready.
+      await this.write(async () => {
+        const interrupted = await this.store.recover(now);
+        if (interrupted.length) this.logger.warn(`${interrupted.length} run(s) left unfinished by a stopped process are now "interrupted"`);
+      });
     }
     await this.write(() => this.store.prune(now));
     this.pruneTimer = setInterval(() => void this.write(() => this.store.prune(Date.now())), PRUNE_INTERVAL_MS).unref();
@@ -230,6 +255,30 @@ export class RunRecorder implements OnModuleInit, OnApplicationShutdown {
     );
   }
 
+  /**
+   * Cancels a run that has not ended — live here, or (on several replicas)
+   * on the replica running it, which hears of it through Redis — and resolves
+   * with its record once it has ended, or as it stands after
+   * `CANCEL_WAIT_MS` (a run no replica holds ends when its replica is found
+   * gone). A run that ended is left as it is.
+   */
+  async cancel(record: RunRecord, reason: string): Promise<RunRecord> {
+    const live = this.live.get(record.runId);
+    if (live) {
+      if (!live.isOver) live.controller.abort(reason);
+      return live.ended;
+    }
+    if (!this.cluster.enabled || !this.store.shared || hasEnded(record.status) || record.status === 'paused') return record;
+    await this.cluster.publish('cancel', JSON.stringify({ runId: record.runId, reason }));
+    const deadline = Date.now() + CANCEL_WAIT_MS;
+    let current: RunRecord | null = record;
+    while (current && !hasEnded(current.status) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, CANCEL_POLL_MS));
+      current = await this.store.get(record.runId);
+    }
+    return current ?? record;
+  }
+
   /** The run if it is live in this process. */
   find(runId: string): LiveRun | undefined {
     return this.live.get(runId);
@@ -259,7 +308,11 @@ export class RunRecorder implements OnModuleInit, OnApplicationShutdown {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     // Runs are drained (or cancelled) before this hook: wait for their last writes.
     await Promise.all([...this.live.values()].map((run) => (run.isOver ? run.ended : undefined)));
-    await this.store.close();
+    try {
+      await this.store.close();
+    } finally {
+      this.markClosed();
+    }
   }
 }
 

@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Agent, DefinableModule, postgresStores, redisCluster } from '../../lib';
+import { FakeOpenAIServer, startFakeOpenAI } from '../../lib/testing';
+import { modelFor } from '../support/fixtures';
+import { post, readSse, SseEvent, startApp, TestApp } from '../support/nest';
+import { PG_URL, pgSchema, redisPrefix, REDIS_URL } from '../support/replicas';
+
+const WORDS = Array.from({ length: 60 }, (_, index) => `w${index} `);
+
+async function getJson(url: string): Promise<{ status: number; body: any }> {
+  const response = await fetch(url);
+  return { status: response.status, body: await response.json() };
+}
+
+/** Two replicas in this process — A on Fastify, B on Express — on one Redis prefix and one PostgreSQL schema. */
+describe('two replicas sharing Redis (cluster) and PostgreSQL (stores)', () => {
+  const keys = redisPrefix();
+  const pg = pgSchema();
+  let fake: FakeOpenAIServer;
+  let a: TestApp;
+  let b: TestApp;
+
+  const replica = (platform: 'fastify' | 'express') =>
+    startApp(platform, {
+      imports: [
+        DefinableModule.forRoot({
+          agent: new Agent({ name: 'main', model: modelFor(fake) }),
+          cluster: redisCluster({ connection: REDIS_URL, prefix: keys.prefix, leaseTtl: 3000 }),
+          stores: postgresStores({ connectionString: PG_URL, schema: pg.schema }),
+        }),
+      ],
+    });
+
+  before(async () => {
+    fake = await startFakeOpenAI();
+    a = await replica('fastify');
+    b = await replica('express');
+  });
+  after(async () => {
+    await a?.close();
+    await b?.close();
+    await fake?.close();
+    await keys.cleanup();
+    await pg.cleanup();
+  });
+
+  it('a session continued through A, then B, sees its history', async () => {
+    const first = await post(`${a.url}/run`, { input: 'my name is Ada', session_id: 'shared-session', user_id: 'ada' });
+    assert.equal(first.status, 200);
+    const second = await post(`${b.url}/run`, { input: 'what is my name?', session_id: 'shared-session', user_id: 'ada' });
+    assert.equal(second.status, 200);
+    const sent = fake.requests.at(-1)!.body.messages.map((message: any) => message.content);
+    assert.deepEqual(sent.slice(-3), ['my name is Ada', 'You said: my name is Ada', 'what is my name?'], 'B sent the model the history A wrote');
+  });
+
+  it('a run started on A is streamed and cancelled through B', async () => {
+    // A slow stream: the run is still going when B cancels it.
+    fake.enqueue({ content: WORDS.join(''), chunks: WORDS, chunkDelayMs: 50 });
+    const started = await post(`${a.url}/run`, { input: 'a long answer', background: true });
+    assert.equal(started.status, 202);
+    const runId = started.body.run_id;
+    const response = await fetch(`${b.url}/runs/${runId}/events`, { headers: { accept: 'text/event-stream' } });
+    assert.equal(response.status, 200);
+    const events: SseEvent[] = [];
+    let cancelled: Promise<{ status: number; body: any }> | undefined;
+    for await (const event of readSse(response)) {
+      events.push(event);
+      if (event.event === 'RunContent' && !cancelled) cancelled = post(`${b.url}/runs/${runId}/cancel`, {});
+    }
+    const cancel = await cancelled!;
+    assert.equal(cancel.status, 200);
+    assert.equal(cancel.body.status, 'cancelled', 'the cancel reached the replica that runs it; B answers with the ended run');
+    assert.equal(events.at(-1)?.event, 'RunCancelled', 'the stream read through B ends with the cancel');
+    assert.ok(events.filter((event) => event.event === 'RunContent').length < WORDS.length, 'cut before the end');
+    assert.equal((await getJson(`${a.url}/runs/${runId}`)).body.status, 'cancelled');
+  });
+
+  it('shows the cluster and the stores in /health, ready while Redis and PostgreSQL answer', async () => {
+    const health = (await getJson(`${b.url}/health`)).body;
+    assert.equal(health.cluster.redis, 'up');
+    assert.match(health.cluster.replica, /\S/);
+    assert.equal(health.stores, 'up');
+    assert.deepEqual(await getJson(`${a.url}/health/ready`), { status: 200, body: { status: 'ready' } });
+  });
+});
+
+describe('a replica whose Redis and PostgreSQL do not answer', () => {
+  let fake: FakeOpenAIServer;
+  let app: TestApp;
+  before(async () => {
+    fake = await startFakeOpenAI();
+    app = await startApp('fastify', {
+      imports: [
+        DefinableModule.forRoot({
+          agent: new Agent({ name: 'main', model: modelFor(fake) }),
+          // Ports that refuse: the app starts anyway and says it is not ready.
+          cluster: redisCluster({ connection: 'redis://127.0.0.1:1', prefix: 'definable-test-unreachable' }),
+          stores: postgresStores({ connectionString: 'postgres://postgres@127.0.0.1:1/test' }),
+        }),
+      ],
+    });
+  });
+  after(async () => {
+    await app?.close();
+    await fake?.close();
+  });
+
+  it('starts, and answers /health/ready 503 naming Redis and the database', async () => {
+    const ready = await getJson(`${app.url}/health/ready`);
+    assert.deepEqual(ready, { status: 503, body: { status: 'unavailable', unreachable: ['redis', 'database'] } });
+    const health = (await getJson(`${app.url}/health`)).body;
+    assert.equal(health.status, 'ok', '/health is liveness: the process lives');
+    assert.notEqual(health.cluster.redis, 'up');
+    assert.equal(health.stores, 'down');
+  });
+});
