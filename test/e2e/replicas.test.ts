@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Agent, DefinableModule, postgresStores, redisCluster } from '../../lib';
+import { Controller } from '@nestjs/common';
+import { Agent, Cron, DefinableModule, postgresStores, redisCluster, TriggerEvent } from '../../lib';
 import { FakeOpenAIServer, startFakeOpenAI } from '../../lib/testing';
 import { modelFor } from '../support/fixtures';
 import { post, readSse, SseEvent, startApp, TestApp } from '../support/nest';
 import { PG_URL, pgSchema, redisPrefix, REDIS_URL } from '../support/replicas';
+import { startTcpProxy, TcpProxy } from '../support/tcp-proxy';
 
 const WORDS = Array.from({ length: 60 }, (_, index) => `w${index} `);
 
@@ -113,5 +115,95 @@ describe('a replica whose Redis and PostgreSQL do not answer', () => {
     assert.equal(health.status, 'ok', '/health is liveness: the process lives');
     assert.notEqual(health.cluster.redis, 'up');
     assert.equal(health.stores, 'down');
+  });
+});
+
+/** What a tick job asked the model: the instants (ms) of the ticks run, with how many runs each. */
+function ticksRun(fake: FakeOpenAIServer): Map<number, number> {
+  const runs = new Map<number, number>();
+  for (const request of fake.requests) {
+    const match = /^tick (\S+)$/.exec(String(request.body?.messages?.at(-1)?.content ?? ''));
+    if (match) runs.set(Date.parse(match[1]), (runs.get(Date.parse(match[1])) ?? 0) + 1);
+  }
+  return runs;
+}
+
+@Controller()
+class EverySecond {
+  @Cron('* * * * * *', { name: 'restart-tick' })
+  tick(event: TriggerEvent) {
+    return `tick ${event.timestamp.toISOString()}`;
+  }
+}
+
+describe('Redis and PostgreSQL restarting under two replicas (each reaching them through a proxy the test cuts)', { timeout: 120_000 }, () => {
+  const keys = redisPrefix();
+  const pg = pgSchema();
+  let fake: FakeOpenAIServer;
+  const proxies: TcpProxy[] = [];
+  const apps: TestApp[] = [];
+  after(async () => {
+    for (const app of apps) await app.close();
+    for (const proxy of proxies) await proxy.close();
+    await fake?.close();
+    await keys.cleanup();
+    await pg.cleanup();
+  });
+
+  const ready = async (app: TestApp) => (await fetch(`${app.url}/health/ready`)).status;
+  async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  it('become unready while the engines are away, reconnect without a restart, and run each cron tick at most once throughout', async () => {
+    fake = await startFakeOpenAI();
+    for (const platform of ['fastify', 'express'] as const) {
+      const redis = await startTcpProxy(Number(new URL(REDIS_URL).port || 6379));
+      const postgres = await startTcpProxy(Number(new URL(PG_URL).port || 5432));
+      proxies.push(redis, postgres);
+      apps.push(
+        await startApp(platform, {
+          imports: [
+            DefinableModule.forRoot({
+              agent: new Agent({ name: 'main', model: modelFor(fake) }),
+              cluster: redisCluster({ connection: `redis://127.0.0.1:${redis.port}`, prefix: keys.prefix, leaseTtl: 2000 }),
+              stores: postgresStores({ connectionString: PG_URL.replace(/:\d+\//, `:${postgres.port}/`), schema: pg.schema }),
+            }),
+          ],
+          controllers: [EverySecond],
+        }),
+      );
+    }
+    const first = await post(`${apps[0].url}/run`, { input: 'before', session_id: 'restart', user_id: 'u' });
+    assert.equal(first.status, 200);
+    await until(async () => ticksRun(fake).size >= 2, 'ticks before the outage');
+
+    // Both engines go away for every replica, as when the services restart.
+    for (const proxy of proxies) await proxy.cut();
+    const cutAt = Date.now();
+    for (const app of apps) {
+      const body = await (await fetch(`${app.url}/health/ready`)).json();
+      assert.deepEqual(body, { status: 'unavailable', unreachable: ['redis', 'database'] });
+    }
+    const during = await post(`${apps[1].url}/run`, { input: 'during', session_id: 'restart', user_id: 'u' });
+    assert.ok(during.status >= 500 && during.status < 600 && typeof during.body?.error?.code === 'string', `a run during the outage fails cleanly: ${during.status} ${JSON.stringify(during.body)}`);
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+
+    for (const proxy of proxies) await proxy.restore();
+    const restoredAt = Date.now();
+    for (const app of apps) await until(async () => (await ready(app)) === 200, 'readiness after the restart');
+    const after = await post(`${apps[1].url}/run`, { input: 'after', session_id: 'restart', user_id: 'u' });
+    assert.equal(after.status, 200, JSON.stringify(after.body));
+    const sent = fake.requests.at(-1)!.body.messages.map((message: any) => message.content);
+    assert.ok(sent.includes('before'), 'the session written before the outage is read after it');
+    await until(async () => [...ticksRun(fake).keys()].some((instant) => instant > restoredAt + 1000), 'ticks after the restart');
+
+    const runs = ticksRun(fake);
+    assert.deepEqual([...runs].filter(([, count]) => count !== 1), [], 'no tick ran twice, before, during or after');
+    assert.equal([...runs.keys()].filter((instant) => instant > cutAt + 500 && instant < restoredAt - 500).length, 0, 'no tick ran while Redis was away (not claimable: not run, never twice)');
   });
 });

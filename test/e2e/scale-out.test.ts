@@ -51,6 +51,43 @@ describe('three replicas on one Redis (each a child process; one killed with SIG
   });
 });
 
+describe("a tick missed while no replica was up (missedTicks: 'once')", { timeout: 120_000 }, () => {
+  const replicas: (Replica | undefined)[] = [];
+  const keys = redisPrefix();
+  let openai: FakeOpenAIServer | undefined;
+  after(async () => {
+    await stopReplicas(replicas);
+    await openai?.close();
+    await keys.cleanup();
+  });
+
+  it('runs the latest missed tick once when a replica starts again, and the schedule on from there', { timeout: 100_000 }, async () => {
+    openai = await startFakeOpenAI();
+    const env = { REPLICA_OPENAI_URL: openai.baseURL, REPLICA_PREFIX: keys.prefix, REPLICA_JOBS: 'cron', REPLICA_CRON: '*/5 * * * * *', REPLICA_MISSED_TICKS: 'once' };
+    replicas.push(await startReplica(env));
+    const ran = async (instant: number) => {
+      const deadline = Date.now() + 20_000;
+      while (!tickRuns(openai!).has(instant)) {
+        if (Date.now() > deadline) throw new Error(`the tick of ${new Date(instant).toISOString()} did not run`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+    const first = Math.ceil(Date.now() / 5000) * 5000;
+    await ran(first);
+    await killHard(replicas[0]!.child);
+    // Two ticks pass with no replica up; it starts again before the third.
+    await until(first + 10_500);
+    replicas[0] = await startReplica(env);
+    await ran(first + 15_000);
+    const runs = tickRuns(openai);
+    assert.deepEqual(
+      [first, first + 5_000, first + 10_000, first + 15_000].map((instant) => runs.get(instant) ?? 0),
+      [1, 0, 1, 1],
+      'the missed tick at +5 s is not run, the latest missed one (+10 s) is caught up once, +15 s runs on schedule',
+    );
+  });
+});
+
 describe('a Telegram bot polled by one of three replicas (the leader SIGKILLed mid-traffic)', { timeout: 240_000 }, () => {
   const replicas: (Replica | undefined)[] = [];
   const keys = redisPrefix();

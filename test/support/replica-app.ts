@@ -12,10 +12,10 @@ const env = (name: string): string => {
   return value;
 };
 
-/** A job every second: its prompt names the tick, so the fake model counts runs per tick. */
+/** A job every second (or on REPLICA_CRON): its prompt names the tick, so the fake model counts runs per tick. */
 @Controller()
 class EverySecond {
-  @Cron('* * * * * *', { name: 'every-second' })
+  @Cron(process.env.REPLICA_CRON ?? '* * * * * *', { name: 'every-second' })
   tick(event: TriggerEvent) {
     return `tick ${event.timestamp.toISOString()}`;
   }

@@ -10,6 +10,8 @@ export interface PostgresQueryResult {
 export interface PostgresPoolClient {
   query(text: string, values?: unknown[]): Promise<PostgresQueryResult>;
   release(error?: Error | boolean): void;
+  on?(event: 'error', listener: (error: Error) => void): unknown;
+  off?(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 /**
@@ -87,11 +89,20 @@ export function quote(identifier: string): string {
 /** Runs `work` in one transaction on a client of `pool`, rolled back if it throws. */
 export async function transaction<T>(pool: PostgresPool, work: (client: PostgresPoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  // A connection lost between two statements is an 'error' event on the checked-out client, which
+  // would end the process unheard: the next statement fails with it instead, and the client is dropped.
+  let lost: Error | undefined;
+  const onError = (error: Error) => (lost = error);
+  client.on?.('error', onError);
+  const release = (error?: Error) => {
+    client.off?.('error', onError);
+    client.release(error ?? lost);
+  };
   try {
     await client.query('BEGIN');
     const result = await work(client);
     await client.query('COMMIT');
-    client.release();
+    release();
     return result;
   } catch (error) {
     // A client whose rollback fails is broken: release it with the error so the pool discards it.
@@ -99,7 +110,7 @@ export async function transaction<T>(pool: PostgresPool, work: (client: Postgres
       () => undefined,
       (rollbackError: Error) => rollbackError,
     );
-    client.release(broken ?? undefined);
+    release(broken ?? undefined);
     throw error;
   }
 }
