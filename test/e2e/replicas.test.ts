@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Controller } from '@nestjs/common';
-import { Agent, Cron, DefinableModule, postgresStores, redisCluster, TriggerEvent } from '../../lib';
-import { FakeOpenAIServer, startFakeOpenAI } from '../../lib/testing';
+import type { TestingModule } from '@nestjs/testing';
+import { Agent, Cron, DefinableModule, DiscordInterface, InterfaceSupervisor, postgresStores, redisCluster, TriggerEvent } from '../../lib';
+import { FakeOpenAIServer, startFakeDiscord, startFakeOpenAI, TestModel } from '../../lib/testing';
 import { modelFor } from '../support/fixtures';
-import { post, readSse, SseEvent, startApp, TestApp } from '../support/nest';
+import { bootModule, post, readSse, SseEvent, startApp, TestApp } from '../support/nest';
 import { PG_URL, pgSchema, redisPrefix, REDIS_URL } from '../support/replicas';
 import { startTcpProxy, TcpProxy } from '../support/tcp-proxy';
 
@@ -205,5 +206,57 @@ describe('Redis and PostgreSQL restarting under two replicas (each reaching them
     const runs = ticksRun(fake);
     assert.deepEqual([...runs].filter(([, count]) => count !== 1), [], 'no tick ran twice, before, during or after');
     assert.equal([...runs.keys()].filter((instant) => instant > cutAt + 500 && instant < restoredAt - 500).length, 0, 'no tick ran while Redis was away (not claimable: not run, never twice)');
+  });
+});
+
+describe('a Discord bot on two replicas: one gateway session, handed over when its replica stops', { timeout: 60_000 }, () => {
+  const keys = redisPrefix();
+  after(() => keys.cleanup());
+
+  it('identifies once, answers from the leader, and the standby takes over when the leader shuts down', async () => {
+    const TOKEN = 'discord-replicas-token';
+    const fake = await startFakeDiscord({ token: TOKEN });
+    const boot = () =>
+      bootModule({
+        agent: { model: new TestModel({ responses: (call) => `echo: ${call.messages.at(-1)?.content}` }) },
+        interfaces: [
+          new DiscordInterface({
+            botToken: TOKEN,
+            clientOptions: { rest: { api: fake.api }, ws: { buildIdentifyThrottler: () => ({ waitForIdentify: async () => {} }) as never } },
+          }),
+        ],
+        cluster: redisCluster({ connection: REDIS_URL, prefix: keys.prefix, leaseTtl: 1500 }),
+      });
+    const modules: TestingModule[] = [];
+    try {
+      modules.push(await boot(), await boot());
+      const roles = () => modules.map((moduleRef) => moduleRef.get(InterfaceSupervisor).status()[0]);
+      const settled = async () => {
+        for (;;) {
+          const states = roles();
+          if (states.some((state) => state.state === 'running') && states.some((state) => state.role === 'standby')) return states;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      };
+      const states = await settled();
+      assert.deepEqual(states.map((state) => state.role).sort(), ['leader', 'standby']);
+      assert.equal(fake.identifies, 1, 'one gateway session for the token');
+      fake.sendGuildMessage({ authorId: '5', content: `<@${fake.bot.id}> first` });
+      await fake.waitForCall((call) => call.method === 'POST' && call.body?.content === 'echo: first');
+
+      const leader = modules[states.findIndex((state) => state.role === 'leader')];
+      const standby = modules.find((moduleRef) => moduleRef !== leader)!;
+      await leader.close();
+      modules.splice(modules.indexOf(leader), 1);
+      while (standby.get(InterfaceSupervisor).status()[0].state !== 'running') await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(standby.get(InterfaceSupervisor).status()[0].role, 'leader');
+      assert.equal(fake.identifies, 2, 'the standby opened the one session after the leader closed its own');
+      fake.sendGuildMessage({ authorId: '5', content: `<@${fake.bot.id}> second` });
+      await fake.waitForCall((call) => call.method === 'POST' && call.body?.content === 'echo: second');
+      assert.equal(fake.calls.filter((call) => call.method === 'POST' && /^echo: /.test(call.body?.content ?? '')).length, 2, 'each message answered once');
+    } finally {
+      for (const moduleRef of modules) await moduleRef.close();
+      await fake.close();
+    }
   });
 });
