@@ -5,6 +5,7 @@ import { BullQueue } from '../module/cluster/bull-queue';
 import type { BullCounts, BullJob, BullOutcome } from '../module/cluster/bull-queue';
 import { DefinableCluster } from '../module/cluster/definable-cluster';
 import { HealthRegistry } from '../module/health.registry';
+import { DefinableHttpError } from '../module/http-errors';
 import { redactSecrets } from '../module/redact';
 import { DefinableMetrics } from '../module/telemetry/definable-metrics';
 import { RunTracker } from '../module/run.tracker';
@@ -131,7 +132,12 @@ export class WebhookQueue implements OnApplicationBootstrap, BeforeApplicationSh
       nextAttemptAt: now,
     };
     // Written before the 202: a store failure fails the request (the sender retries), never loses it.
-    await this.recorder.store.create(queuedRecord(delivery.runId, event.source, now, job));
+    try {
+      await this.recorder.store.create(queuedRecord(delivery.runId, event.source, now, job));
+    } catch (error) {
+      this.logger.error(`${job.handler} (${event.source}): the delivery could not be recorded in the run store: ${redactSecrets(error instanceof Error ? error.message : String(error))}`);
+      throw new DefinableHttpError(503, 'store_unavailable', 'The delivery could not be recorded: the run store does not answer. Send it again in a moment.');
+    }
     if (!this.cluster.enabled) return this.schedule(delivery.runId, now);
     try {
       await this.queue().add(delivery.runId, { runId: delivery.runId, trigger: event.source, createdAt: now, job }, job.maxAttempts);
@@ -142,7 +148,7 @@ export class WebhookQueue implements OnApplicationBootstrap, BeforeApplicationSh
       await this.recorder.store
         .write(delivery.runId, [], { status: 'failed', endedAt: Date.now(), error: { code: 'internal', message: 'The delivery could not be queued; send it again.' } })
         .catch(() => undefined);
-      throw new AgentError('internal', 'The delivery could not be queued; send it again.');
+      throw new DefinableHttpError(503, 'queue_unavailable', 'The delivery could not be queued: Redis does not answer. Send it again in a moment.');
     }
     this.refreshCountsSoon();
   }

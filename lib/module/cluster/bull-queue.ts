@@ -87,6 +87,9 @@ function loadBullMQ(): BullModule {
  * another worker; a processor decides on attempts itself (`attemptsStarted`
  * counts the starts a crash cut), so BullMQ never fails a job for stalling.
  */
+/** How long adding a job may wait for Redis. */
+const ADD_TIMEOUT_MS = 5_000;
+
 export class BullQueue<T> {
   private readonly queue: BullQueueClient;
   private worker?: BullWorkerClient;
@@ -100,7 +103,9 @@ export class BullQueue<T> {
     private readonly options: BullQueueOptions<T>,
   ) {
     this.bull = loadBullMQ();
-    this.queue = new this.bull.Queue(options.name, { connection: bullConnection(config.connection), prefix: config.prefix });
+    // A delivery is added inside its HTTP request: while Redis is away, adding fails at once (the sender
+    // is told to retry) rather than waiting in ioredis' offline queue.
+    this.queue = new this.bull.Queue(options.name, { connection: { ...bullConnection(config.connection), enableOfflineQueue: false }, prefix: config.prefix });
     this.queue.on('error', (error: Error) => options.onError(error));
   }
 
@@ -109,7 +114,15 @@ export class BullQueue<T> {
    * to `attempts` times.
    */
   async add(id: string, data: T, attempts: number): Promise<void> {
-    await this.queue.add(this.options.name, data, this.jobOptions(id, attempts));
+    // BullMQ waits for a first connection however long it takes: a Redis down since the start fails the add here.
+    // (Should the add land later after all, its run's record has ended and the job is skipped.)
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ADD_TIMEOUT_MS} ms`)), ADD_TIMEOUT_MS)));
+    try {
+      await Promise.race([this.queue.add(this.options.name, data, this.jobOptions(id, attempts)), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Adds several jobs in one round trip (each a no-op where its id is kept). */
