@@ -41,10 +41,10 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { JSON_INPUT, LONG_REPLY_CHUNKS, STREAM_INPUT } from './support/bench-payloads';
-import { percentile, postJson, postStream, runLoad, Send, StreamMarkers, StreamSample } from './support/http-load';
-import { clockTicksPerSecond, cpuSeconds } from './support/proc-cpu';
+import { Arm, cell, cpuMs, Figures, perSecond, ratio, section } from './support/http-arms';
+import { percentile, postJson, postStream, StreamMarkers } from './support/http-load';
+import { clockTicksPerSecond } from './support/proc-cpu';
 import { pinSelf, startProcess, stopProcess } from './support/processes';
 
 const REQUESTS = Number(process.env.BENCH_HTTP_REQUESTS ?? 2000);
@@ -53,8 +53,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const BASELINE_LIB = process.env.BENCH_BASELINE_LIB ? resolve(process.env.BENCH_BASELINE_LIB) : undefined;
 const JSON_CONNECTIONS = [1, 32];
 const STREAM_CONNECTIONS = 8;
-/** Wait after a round's last answer before reading the server's CPU time. */
-const SETTLE_MS = 50;
 
 const SERVER_CORE = '0';
 const LOAD_CORE = '1';
@@ -73,22 +71,8 @@ type ArmName =
   | 'module-traced';
 
 /** A running server under test. */
-interface Server {
-  name: ArmName;
-  url: URL;
+interface Server extends Arm<ArmName> {
   child: ChildProcess;
-  pid: number;
-}
-
-/** One arm's figures in one section. */
-interface Figures {
-  requests: number;
-  seconds: number;
-  cpuSeconds: number;
-  /** CPU ms per request of each round, in order. */
-  roundCpuMs: number[];
-  latencies: number[];
-  streams: StreamSample[];
 }
 
 const JSON_BODY = JSON.stringify({ input: JSON_INPUT });
@@ -112,45 +96,8 @@ async function startServer(name: ArmName, modelURL: string): Promise<Server> {
     'module-traced': ['module-traced', modelURL],
   };
   const { child, line } = await startProcess(args[name], { cpus: SERVER_CORE });
-  return { name, url: new URL('/run', line), child, pid: child.pid! };
+  return { name, urls: [new URL('/run', line)], child, pids: [child.pid!] };
 }
-
-/** One measured round: the load, then the server's CPU time it cost (read before and after). */
-async function round<T>(server: Server, connections: number, total: number, send: Send<T>): Promise<{ seconds: number; cpuSeconds: number; results: T[] }> {
-  const before = cpuSeconds(server.pid);
-  const { seconds, results } = await runLoad(server.url, connections, total, send);
-  await delay(SETTLE_MS);
-  return { seconds, cpuSeconds: cpuSeconds(server.pid) - before, results };
-}
-
-/** Warms every arm up, then runs ROUNDS rounds in alternating order; returns each arm's figures. */
-async function section<T>(
-  servers: Server[],
-  connections: number,
-  total: number,
-  sendFor: (server: Server) => Send<T>,
-  record: (figures: Figures, results: T[]) => void,
-): Promise<Map<ArmName, Figures>> {
-  const figures = new Map(servers.map((server) => [server.name, { requests: 0, seconds: 0, cpuSeconds: 0, roundCpuMs: [], latencies: [], streams: [] } as Figures]));
-  for (const server of servers) await runLoad(server.url, connections, Math.max(connections, Math.ceil(total / 4)), sendFor(server));
-  for (let r = 0; r < ROUNDS; r++) {
-    for (const server of r % 2 ? [...servers].reverse() : servers) {
-      const measured = await round(server, connections, total, sendFor(server));
-      const arm = figures.get(server.name)!;
-      arm.requests += total;
-      arm.seconds += measured.seconds;
-      arm.cpuSeconds += measured.cpuSeconds;
-      arm.roundCpuMs.push((measured.cpuSeconds * 1000) / total);
-      record(arm, measured.results);
-    }
-  }
-  return figures;
-}
-
-const perSecond = (figures: Figures) => figures.requests / figures.seconds;
-const cpuMs = (figures: Figures) => (figures.cpuSeconds * 1000) / figures.requests;
-const ratio = (value: number) => value.toFixed(3);
-const cell = (text: string, width: number) => text.padStart(width);
 
 /** Prints "module CPU/request vs before" when module-before ran. */
 function printBefore(figures: Map<ArmName, Figures>): void {
@@ -265,7 +212,7 @@ async function main(): Promise<void> {
     if (BASELINE_LIB) console.log(`  module-before: serve() from ${BASELINE_LIB}`);
 
     for (const connections of JSON_CONNECTIONS) {
-      const figures = await section(servers, connections, REQUESTS, () => postJson(JSON_BODY), (arm, latencies) => arm.latencies.push(...latencies));
+      const figures = await section(servers, connections, REQUESTS, ROUNDS, () => postJson(JSON_BODY), (arm, latencies) => arm.latencies.push(...latencies));
       printJson(connections, figures);
     }
 
@@ -274,6 +221,7 @@ async function main(): Promise<void> {
       streaming,
       STREAM_CONNECTIONS,
       STREAMS,
+      ROUNDS,
       (server) => postStream(STREAM_BODY, server.name === 'floor' ? FLOOR_FRAMES : MODULE_FRAMES),
       (arm, samples) => arm.streams.push(...samples),
     );

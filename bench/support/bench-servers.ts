@@ -17,6 +17,16 @@
  *   measured against); with Prometheus metrics on; with in-memory quotas (requests, tokens and cost
  *   per user, agent and globally, never reached); with an OpenTelemetry SDK registered
  *   (BasicTracerProvider, a SimpleSpanProcessor and an in-memory exporter, emptied every second).
+ * - `module-distributed <baseURL> <redisURL> <prefix> <pgURL> <schema>`: the `module` arm as one replica
+ *   of several: `cluster: redisCluster({ connection, prefix })` and
+ *   `stores: postgresStores({ connectionString, schema })` (runs, their events and sessions in PostgreSQL).
+ * - `cron <baseURL>` / `cron-distributed <baseURL> <redisURL> <prefix> <pgURL> <schema>`: the agent with
+ *   one `* * * * * *` cron trigger whose handler sends the parent (IPC) `{ kind: 'tick', instant,
+ *   latencyMs }` — the time from the tick's scheduled instant to the handler starting — and returns
+ *   undefined (no run, no model call); embedded defaults, or as `module-distributed` (where
+ *   `TriggerEvent.timestamp` is the scheduled instant; embedded it is the time the tick fired, so the
+ *   instant is that time's whole second). The distributed one also reports each claim of a tick
+ *   (`{ kind: 'claim', key, won }`).
  * - `tg-bare <baseURL> <apiRoot>`: a bare telegraf bot calling the openai client;
  *   `tg-module <baseURL> <apiRoot>`: the agent behind TelegramInterface in a Nest application
  *   context. Both print "ready" and answer an IPC "rss" message with their resident set size.
@@ -26,7 +36,8 @@ import { NestFactory } from '@nestjs/core';
 import Fastify from 'fastify';
 import OpenAI from 'openai';
 import { Telegraf } from 'telegraf';
-import { Agent, DefinableModule, InterfaceSupervisor, OpenAIChat, serve, SqliteRunStore, TelegramInterface } from '../../lib';
+import { Agent, DefinableModule, InterfaceSupervisor, OpenAIChat, postgresStores, redisCluster, serve, SqliteRunStore, TelegramInterface } from '../../lib';
+import { DefinableCluster } from '../../lib/module/cluster/definable-cluster';
 import { startFakeOpenAI } from '../../lib/testing';
 import { benchReply } from './bench-payloads';
 
@@ -86,6 +97,34 @@ function registerTracing(): void {
   setInterval(() => exporter.reset(), 1000).unref();
 }
 
+/** The module options of a replica of several: `[redisURL, prefix, pgURL, schema]` from the command line. */
+function distributed([connection, prefix, connectionString, schema]: string[]) {
+  return { cluster: redisCluster({ connection, prefix }), stores: postgresStores({ connectionString, schema }) };
+}
+
+/** Serves an agent with a `* * * * * *` cron trigger that reports how late each tick's handler started (see the kinds above). */
+async function startCron(client: OpenAI, cluster: string[] | undefined): Promise<string> {
+  const agent = new Agent({ model: new OpenAIChat({ id: 'gpt-4o', client }) });
+  agent.on({ cron: '* * * * * *' }, (event) => {
+    const now = Date.now();
+    const instant = cluster ? event.timestamp.getTime() : Math.floor(event.timestamp.getTime() / 1000) * 1000;
+    process.send?.({ kind: 'tick', instant, latencyMs: now - instant });
+    return undefined;
+  });
+  const server = await serve(agent, { port: 0, host: '127.0.0.1', logger: false, handleSignals: false, module: cluster ? distributed(cluster) : {} });
+  if (cluster) {
+    // Counts every claim of a tick, won or lost (the sweep of dead replicas claims too: not counted).
+    const coordinator = server.app.get(DefinableCluster);
+    const claim = coordinator.claim.bind(coordinator);
+    coordinator.claim = async (key, ttl) => {
+      const won = await claim(key, ttl);
+      if (key.includes(':cron:')) setImmediate(() => process.send?.({ kind: 'claim', key, won }));
+      return won;
+    };
+  }
+  return server.url;
+}
+
 async function main(): Promise<void> {
   const [kind, baseURL] = process.argv.slice(2);
   if (kind === 'fake') {
@@ -119,6 +158,14 @@ async function main(): Promise<void> {
     const agent = new Agent({ model: new OpenAIChat({ id: 'gpt-4o', client }) });
     const server = await serve(agent, { port: 0, host: '127.0.0.1', logger: false, module: options });
     return void process.stdout.write(`${server.url}\n`);
+  }
+  if (kind === 'module-distributed') {
+    const agent = new Agent({ model: new OpenAIChat({ id: 'gpt-4o', client }) });
+    const server = await serve(agent, { port: 0, host: '127.0.0.1', logger: false, module: distributed(process.argv.slice(4)) });
+    return void process.stdout.write(`${server.url}\n`);
+  }
+  if (kind === 'cron' || kind === 'cron-distributed') {
+    return void process.stdout.write(`${await startCron(client, kind === 'cron-distributed' ? process.argv.slice(4) : undefined)}\n`);
   }
   if (kind === 'module-sqlite') {
     const { mkdtempSync } = require('node:fs') as typeof import('node:fs');

@@ -5,24 +5,29 @@ export type Send<T> = (url: URL, agent: HttpAgent) => Promise<T>;
 
 /**
  * Sends `total` requests to `url` over `connections` keep-alive connections, each connection
- * sending its next request when its previous answer has ended. Resolves with the wall-clock
- * seconds and what `send` measured of each request.
+ * sending its next request when its previous answer has ended. With several URLs (replicas behind
+ * a balancer), connection i sends to `url[i % url.length]`. Resolves with the wall-clock seconds,
+ * what `send` measured of each request, and how many requests each URL was sent.
  */
-export async function runLoad<T>(url: URL, connections: number, total: number, send: Send<T>): Promise<{ seconds: number; results: T[] }> {
+export async function runLoad<T>(url: URL | URL[], connections: number, total: number, send: Send<T>): Promise<{ seconds: number; results: T[]; sentTo: number[] }> {
+  const urls = Array.isArray(url) ? url : [url];
   const agent = new HttpAgent({ keepAlive: true, maxSockets: connections });
   const results: T[] = [];
+  const sentTo = urls.map(() => 0);
   let sent = 0;
   const t0 = performance.now();
   try {
     await Promise.all(
-      Array.from({ length: connections }, async () => {
+      Array.from({ length: connections }, async (_, i) => {
+        const target = i % urls.length;
         while (sent < total) {
           sent++;
-          results.push(await send(url, agent));
+          sentTo[target]++;
+          results.push(await send(urls[target], agent));
         }
       }),
     );
-    return { seconds: (performance.now() - t0) / 1000, results };
+    return { seconds: (performance.now() - t0) / 1000, results, sentTo };
   } finally {
     agent.destroy();
   }

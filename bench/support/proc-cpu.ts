@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 let ticksPerSecond: number | undefined;
 
@@ -28,4 +28,34 @@ export function cpuSeconds(pid: number): number {
   const stime = Number(fields[15 - 3]);
   if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`cannot read the CPU time of pid ${pid} from /proc/${pid}/stat`);
   return (utime + stime) / clockTicksPerSecond();
+}
+
+/** The CPU seconds so far of every process whose command name (/proc/<pid>/comm) is one of `names`, by pid. */
+function cpuByName(names: string[]): Map<number, number> {
+  const found = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (names.includes(readFileSync(`/proc/${entry}/comm`, 'utf8').trim())) found.set(Number(entry), cpuSeconds(Number(entry)));
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+  return found;
+}
+
+/**
+ * Starts measuring the CPU time of the processes named `names` (e.g. `postgres`, `redis-server`:
+ * the servers the app talks to, which are not the app's processes); the function it returns reads
+ * the seconds they used since. A process that started meanwhile counts from zero (a new PostgreSQL
+ * backend); one that exited meanwhile is not counted. Processes of the same names serving others on
+ * the machine count too.
+ */
+export function cpuOfProcessesNamed(names: string[]): () => number {
+  const before = cpuByName(names);
+  return () => {
+    let total = 0;
+    for (const [pid, seconds] of cpuByName(names)) total += seconds - (before.get(pid) ?? 0);
+    return total;
+  };
 }
