@@ -4,6 +4,7 @@ import { Agent, AgentError, AgentRunError } from '../agent';
 import type { RunEvent, RunOptions, RunOutput } from '../agent';
 import { linkedController } from '../agent/abort';
 import { RESUME_HOSTED, RUN_HOSTED, settleRun } from '../agent/agent';
+import { NEW_SESSION } from '../agent/run/new-session';
 import { ApprovalError } from '../agent/approvals/approval-store';
 import type { PausedRun } from '../agent/approvals/approval-store';
 import { isTerminalEvent } from '../agent/run-events';
@@ -328,7 +329,7 @@ export class AgentRunner {
       trigger,
       trace,
       probe: trace || budget ? hostProbe(trace, budget, this.tracker) : undefined,
-      options: { ...runOptions, runId, sessionId, signal: controller.signal, metadata: { ...rest.metadata, trigger } },
+      options: { ...runOptions, runId, sessionId, signal: controller.signal, metadata: { ...rest.metadata, trigger }, ...(rest.sessionId === undefined ? { [NEW_SESSION]: true } : {}) },
     };
   }
 

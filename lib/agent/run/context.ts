@@ -73,6 +73,8 @@ async function* readFiles(setup: AgentSetup, sink: EventSink, files: FileInput[]
 /** The history sent with the run: the caller's `messages`, or the session's latest stored ones. */
 async function loadHistory(run: RunState, explicit: Message[] | undefined, limit: number): Promise<Message[]> {
   const { store, sessionId, userId } = run;
+  // A session id made for this run has nothing stored under it: no round trip to the store.
+  if (run.newSession && !explicit) return [];
   // Sessions are keyed by user: another user's session under this id is not
   // this one. Only a store written before scopes can answer with it.
   const scope = { userId };

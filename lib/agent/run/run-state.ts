@@ -10,6 +10,7 @@ import type { SessionStore } from '../sessions/session-store';
 import type { Tool } from '../tools/tool';
 import type { AgentSetup } from './agent-setup';
 import type { RunProbe } from './run-probe';
+import { NEW_SESSION, type MaybeNewSession } from './new-session';
 
 /**
  * Everything one run knows, from its ids to what the model has produced so
@@ -20,6 +21,8 @@ export class RunState {
   readonly startedAt: number;
   readonly runId: string;
   readonly sessionId: string;
+  /** Whether the session id was made for this run (nothing is stored under it yet). */
+  readonly newSession: boolean;
   readonly userId: string | null;
   readonly metadata: Record<string, unknown>;
   /**
@@ -70,6 +73,7 @@ export class RunState {
     this.startedAt = performance.now() - elapsedMs;
     this.runId = options.runId ?? randomUUID();
     this.sessionId = options.sessionId ?? randomUUID();
+    this.newSession = options.sessionId === undefined || (options as MaybeNewSession)[NEW_SESSION] === true;
     this.userId = options.userId ?? null;
     this.metadata = options.metadata ?? {};
     this.signal = options.signal;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 // Internal helpers of the PostgreSQL stores. Nothing here imports `pg`'s types, so no public
 // declaration names the optional `pg` package: an app without it still compiles ours.
 
@@ -163,7 +164,7 @@ export class PostgresTables {
     this.schema = quote(checkIdentifier(options?.schema ?? 'definable', `${store}: schema`, 0));
     this.prefix = checkIdentifier(options?.tablePrefix ?? '', `${store}: tablePrefix`, longestName.length, true);
     this.ownsPool = pool === undefined;
-    this.pool = pool ?? createPool(connectionString!, store);
+    this.pool = preparedStatements(pool ?? createPool(connectionString!, store));
   }
 
   /** A table's qualified, quoted name: `"schema"."<prefix>name"`. */
@@ -201,3 +202,40 @@ export class PostgresTables {
 
 /** Milliseconds since the epoch on the database's clock, the same for every replica (SQL). */
 export const PG_NOW_MS = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;
+
+/** Statements prepared per pool at most: a store's texts are few (batch inserts vary with their size). */
+const MAX_PREPARED = 256;
+
+/**
+ * A `pg` pool whose single-statement queries run as named prepared statements
+ * (`{ name, text, values }`): PostgreSQL parses and plans each once per
+ * connection instead of at every call. Anything other than a `pg` `Pool` is
+ * used as it is (its `query` may not take a query config).
+ */
+export function preparedStatements(pool: PostgresPool): PostgresPool {
+  let Pool: unknown;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    Pool = (require('pg') as PgModule).Pool;
+  } catch {
+    return pool;
+  }
+  if (!(pool instanceof (Pool as new () => PostgresPool))) return pool;
+  const names = new Map<string, string>();
+  const nameOf = (text: string): string | undefined => {
+    let name = names.get(text);
+    if (name === undefined && names.size < MAX_PREPARED && !text.includes(';')) {
+      name = `definable_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+      names.set(text, name);
+    }
+    return name;
+  };
+  return {
+    query: (text, values) => {
+      const name = nameOf(text);
+      return name ? (pool as unknown as { query(config: object): Promise<PostgresQueryResult> }).query({ name, text, values }) : pool.query(text, values);
+    },
+    connect: () => pool.connect(),
+    end: () => pool.end(),
+  };
+}

@@ -1,6 +1,6 @@
 import { AgentError } from '../errors';
 import type { Message } from '../messages';
-import { PG_NOW_MS, PostgresTables, transaction, type PostgresPool } from './postgres-pool';
+import { PG_NOW_MS, PostgresTables, type PostgresPool } from './postgres-pool';
 import type { SessionInfo, SessionScope, SessionStore } from './session-store';
 
 /**
@@ -54,7 +54,7 @@ const LONGEST_NAME = 'sessions_anonymous_key';
  * one for the anonymous session, whose NULL user a plain unique index would
  * not compare — and its messages are \`json\` rows numbered from 0 (stored as
  * written: JSONB would refuse a NUL character and reorder object keys). Each append
- * is one transaction: the session row is upserted (which locks it, so
+ * is one statement: the session row is upserted (which locks it, so
  * concurrent appends to one session queue up and two concurrent first appends
  * end in one session) and its messages inserted at the next positions.
  *
@@ -141,26 +141,23 @@ export class PostgresSessionStore implements SessionStore {
   async append(sessionId: string, userId: string | null, messages: Message[]): Promise<void> {
     await this.guard(async () => {
       const conflict = userId === null ? '(session_id) WHERE user_id IS NULL' : '(session_id, user_id)';
-      await transaction(this.pool, async (client) => {
-        // The upsert locks the session's row until COMMIT: a concurrent append to it waits here and then numbers after us.
-        const { rows } = await client.query(
-          `INSERT INTO ${this.sessions} AS s (session_id, user_id, created_at, updated_at, message_count)
+      // One statement, one round trip: the upsert locks the session's row until it ends, so a concurrent
+      // append waits and then numbers after us (ON CONFLICT reads the row as the other left it).
+      await this.pool.query(
+        `WITH s AS (
+           INSERT INTO ${this.sessions} AS s (session_id, user_id, created_at, updated_at, message_count)
            VALUES ($1, $2, ${PG_NOW_MS}, ${PG_NOW_MS}, $3)
            ON CONFLICT ${conflict} DO UPDATE
              SET updated_at = GREATEST(s.updated_at, EXCLUDED.updated_at), message_count = s.message_count + EXCLUDED.message_count
-           RETURNING id, message_count`,
-          [sessionId, userId, messages.length],
-        );
-        const { id, message_count: count } = rows[0] as { id: string; message_count: number };
-        if (messages.length === 0) return;
-        await client.query(
-          `INSERT INTO ${this.messages} (session_ref, position, message)
-           SELECT $1, $2 + item.ordinality - 1, item.value FROM json_array_elements($3::json) WITH ORDINALITY AS item`,
-          [id, count - messages.length, JSON.stringify(messages)],
-        );
-      });
+           RETURNING id, message_count
+         )
+         INSERT INTO ${this.messages} (session_ref, position, message)
+         SELECT s.id, s.message_count - $3 + item.ordinality - 1, item.value FROM s, json_array_elements($4::json) WITH ORDINALITY AS item`,
+        [sessionId, userId, messages.length, JSON.stringify(messages)],
+      );
     });
   }
+
 
   async deleteSession(sessionId: string, scope?: SessionScope): Promise<void> {
     await this.guard(async () => {
