@@ -94,21 +94,22 @@ export class PostgresDedupStore implements DedupStore {
         CREATE INDEX IF NOT EXISTS ${t.local('chat_inbox_pending')} ON ${t.table('chat_inbox')} (inbox, seq) WHERE answered_at IS NULL;
         CREATE INDEX IF NOT EXISTS ${t.local('chat_inbox_answered')} ON ${t.table('chat_inbox')} (answered_at) WHERE answered_at IS NOT NULL;
       `,
+      'PostgreSQL chat inbox (PostgresDedupStore)',
     );
     this.pool = this.tables.pool;
     this.inbox = this.tables.table('chat_inbox');
   }
 
   async has(key: string): Promise<boolean> {
-    return this.guard(async () => (await this.pool.query(`SELECT 1 FROM ${this.inbox} WHERE key = $1`, [key])).rows.length > 0);
+    return this.tables.use(async () => (await this.pool.query(`SELECT 1 FROM ${this.inbox} WHERE key = $1`, [key])).rows.length > 0);
   }
 
   async answered(key: string): Promise<boolean> {
-    return this.guard(async () => (await this.pool.query(`SELECT 1 FROM ${this.inbox} WHERE key = $1 AND answered_at IS NOT NULL`, [key])).rows.length > 0);
+    return this.tables.use(async () => (await this.pool.query(`SELECT 1 FROM ${this.inbox} WHERE key = $1 AND answered_at IS NOT NULL`, [key])).rows.length > 0);
   }
 
   async add(key: string): Promise<void> {
-    await this.guard(async () => {
+    await this.tables.use(async () => {
       // Answered, and out of its inbox: one statement, the key's row locked while it changes.
       await this.pool.query(
         `INSERT INTO ${this.inbox} (key, received_at, answered_at) VALUES ($1, ${PG_NOW_MS}, ${PG_NOW_MS})
@@ -122,7 +123,7 @@ export class PostgresDedupStore implements DedupStore {
   }
 
   async admit(key: string, message: InboundMessage, inbox: string): Promise<boolean> {
-    return this.guard(async () => {
+    return this.tables.use(async () => {
       // A key known in any state (in an inbox, answered) conflicts: nothing is written, and no row comes back.
       const { rows } = await this.pool.query(
         `INSERT INTO ${this.inbox} (key, inbox, message, received_at) VALUES ($1, $2, $3, ${PG_NOW_MS})
@@ -134,7 +135,7 @@ export class PostgresDedupStore implements DedupStore {
   }
 
   async pending(inbox: string): Promise<InboxEntry[]> {
-    return this.guard(async () => {
+    return this.tables.use(async () => {
       const { rows } = await this.pool.query(`SELECT key, message FROM ${this.inbox} WHERE inbox = $1 AND answered_at IS NULL ORDER BY seq`, [inbox]);
       return (rows as { key: string; message: string }[]).map((row) => ({ key: row.key, message: parseMessage(row.message) }));
     });
@@ -143,15 +144,5 @@ export class PostgresDedupStore implements DedupStore {
   /** Ends the pool the store created from `connectionString`; an app's `pool` is left open. */
   async close(): Promise<void> {
     await this.tables.close();
-  }
-
-  private async guard<T>(work: () => Promise<T>): Promise<T> {
-    try {
-      await this.tables.setUp();
-      return await work();
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      throw new Error(`PostgreSQL chat inbox (PostgresDedupStore) failed: ${message}`, { cause: error });
-    }
   }
 }

@@ -105,14 +105,17 @@ export class PostgresApprovalStore implements ApprovalStore {
   private readonly approvals: string;
 
   constructor(options: PostgresApprovalStoreOptions) {
-    this.connection = new PostgresTables(options, 'PostgresApprovalStore', LONGEST_NAME, (c) => this.ddl(c));
+    this.connection = new PostgresTables(options, 'PostgresApprovalStore', LONGEST_NAME, (c) => this.ddl(c), (message, cause) =>
+      // The contract's own refusals (approval_decided…) pass as they are.
+      cause instanceof ApprovalError ? cause : new Error(`PostgreSQL approval store failed: ${message}`, { cause }),
+    );
     this.pool = this.connection.pool;
     this.runs = this.connection.table('paused_runs');
     this.approvals = this.connection.table('approvals');
   }
 
   async savePaused(run: PausedRun): Promise<void> {
-    await this.guard(() =>
+    await this.connection.use(() =>
       transaction(this.pool, async (client) => {
         // Saving again replaces the run's approvals, as the in-memory store does.
         await client.query(
@@ -158,7 +161,7 @@ export class PostgresApprovalStore implements ApprovalStore {
   }
 
   async getPaused(runId: string): Promise<PausedRun | null> {
-    return this.guard(async () => {
+    return this.connection.use(async () => {
       // One statement, so the run and its approvals are of one moment.
       const { rows } = await this.pool.query(`SELECT r.*, ${this.approvalsOf('r')} AS approvals FROM ${this.runs} r WHERE r.run_id = $1`, [runId]);
       return rows.length ? fromRunRow(rows[0] as RunRow) : null;
@@ -198,7 +201,7 @@ export class PostgresApprovalStore implements ApprovalStore {
       if (record.status === 'pending') return null;
       throw alreadyDecided(record);
     };
-    return this.guard(async () => {
+    return this.connection.use(async () => {
       for (;;) {
         const record = await attempt();
         if (record) return record;
@@ -207,7 +210,7 @@ export class PostgresApprovalStore implements ApprovalStore {
   }
 
   async expire(now: number): Promise<string[]> {
-    return this.guard(() =>
+    return this.connection.use(() =>
       transaction(this.pool, async (client) => {
         // The overdue rows are locked in one order, so two replicas expiring at once queue up instead of deadlocking.
         const { rows } = await client.query(
@@ -231,7 +234,7 @@ export class PostgresApprovalStore implements ApprovalStore {
   }
 
   async claim(runId: string): Promise<PausedRun | null> {
-    return this.guard(async () => {
+    return this.connection.use(async () => {
       // One statement decides who wins: only a paused run with nothing pending turns continuing, once (a concurrent claim
       // waits for the row and then finds it continuing).
       const { rows } = await this.pool.query(
@@ -249,11 +252,11 @@ export class PostgresApprovalStore implements ApprovalStore {
 
   async remove(runId: string): Promise<void> {
     // Its approvals go with it (ON DELETE CASCADE).
-    await this.guard(() => this.pool.query(`DELETE FROM ${this.runs} WHERE run_id = $1`, [runId]));
+    await this.connection.use(() => this.pool.query(`DELETE FROM ${this.runs} WHERE run_id = $1`, [runId]));
   }
 
   async list(filter: ApprovalFilter = {}): Promise<ApprovalRecord[]> {
-    return this.guard(async () => {
+    return this.connection.use(async () => {
       const where: string[] = [];
       const values: unknown[] = [];
       const add = (condition: (parameter: string) => string, value: unknown) => {
@@ -284,17 +287,6 @@ export class PostgresApprovalStore implements ApprovalStore {
   /** A subquery: the approvals of the run row `alias`, in order, as a JSON array (null if none). */
   private approvalsOf(alias: string): string {
     return `(SELECT json_agg(a ORDER BY a.position) FROM (SELECT position, ${APPROVAL_COLUMNS} FROM ${this.approvals} WHERE run_id = ${alias}.run_id) a)`;
-  }
-
-  private async guard<T>(work: () => Promise<T>): Promise<T> {
-    try {
-      await this.setUp();
-      return await work();
-    } catch (error) {
-      if (error instanceof ApprovalError) throw error;
-      const message = error instanceof Error ? error.message : String(error);
-      throw new Error(`PostgreSQL approval store failed: ${message}`, { cause: error });
-    }
   }
 
   /**

@@ -94,20 +94,21 @@ export class PostgresMemoryStore implements MemoryStore {
         );
         CREATE INDEX IF NOT EXISTS ${t.local('memories_by_user')} ON ${t.table('memories')} (user_id, created_at, seq);
       `,
+      'PostgreSQL memory store (PostgresMemoryStore)',
     );
     this.pool = this.tables.pool;
     this.memories = this.tables.table('memories');
   }
 
   async list(userId: string): Promise<MemoryRecord[]> {
-    return this.guard(async () => {
+    return this.tables.use(async () => {
       const { rows } = await this.pool.query(`SELECT ${COLUMNS} FROM ${this.memories} WHERE user_id = $1 ORDER BY created_at, seq`, [userId]);
       return (rows as MemoryRow[]).map(toRecord);
     });
   }
 
   async add(userId: string, text: string): Promise<MemoryRecord> {
-    return this.guard(async () => {
+    return this.tables.use(async () => {
       const { rows } = await this.pool.query(
         `INSERT INTO ${this.memories} (id, user_id, text, created_at, updated_at) VALUES ($1, $2, $3::json, ${PG_NOW_MS}, ${PG_NOW_MS}) RETURNING ${COLUMNS}`,
         [randomUUID(), userId, JSON.stringify(text)],
@@ -117,7 +118,7 @@ export class PostgresMemoryStore implements MemoryStore {
   }
 
   async update(userId: string, id: string, text: string): Promise<MemoryRecord | null> {
-    return this.guard(async () => {
+    return this.tables.use(async () => {
       const { rows } = await this.pool.query(
         `UPDATE ${this.memories} SET text = $3::json, updated_at = GREATEST(updated_at, ${PG_NOW_MS}) WHERE user_id = $1 AND id = $2 RETURNING ${COLUMNS}`,
         [userId, id, JSON.stringify(text)],
@@ -128,25 +129,15 @@ export class PostgresMemoryStore implements MemoryStore {
   }
 
   async delete(userId: string, id: string): Promise<boolean> {
-    return this.guard(async () => (await this.pool.query(`DELETE FROM ${this.memories} WHERE user_id = $1 AND id = $2 RETURNING id`, [userId, id])).rows.length > 0);
+    return this.tables.use(async () => (await this.pool.query(`DELETE FROM ${this.memories} WHERE user_id = $1 AND id = $2 RETURNING id`, [userId, id])).rows.length > 0);
   }
 
   async clear(userId: string): Promise<void> {
-    await this.guard(() => this.pool.query(`DELETE FROM ${this.memories} WHERE user_id = $1`, [userId]));
+    await this.tables.use(() => this.pool.query(`DELETE FROM ${this.memories} WHERE user_id = $1`, [userId]));
   }
 
   /** Ends the pool the store created from `connectionString`; an app's `pool` is left open. */
   async close(): Promise<void> {
     await this.tables.close();
-  }
-
-  private async guard<T>(work: () => Promise<T>): Promise<T> {
-    try {
-      await this.tables.setUp();
-      return await work();
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      throw new Error(`PostgreSQL memory store (PostgresMemoryStore) failed: ${message}`, { cause: error });
-    }
   }
 }

@@ -139,18 +139,27 @@ export class PostgresTables {
   private readonly prefix: string;
   private ready?: Promise<void>;
   private ended?: Promise<void>;
+  private readonly failure: (message: string, cause: unknown) => Error;
 
   /**
    * @param store the store's class name, for the error messages.
    * @param longestName the longest name the store gives after the prefix (a table or an index).
    * @param create the DDL of the store's tables, run once (`CREATE ... IF NOT EXISTS`).
+   * @param failure what a database failure becomes: the store's label in "<label> failed: …", or a function.
    */
   constructor(
     options: PostgresStoreConnection | undefined,
     store: string,
     longestName: string,
     private readonly create: (tables: PostgresTables) => string,
+    /**
+     * What a failure becomes: an `Error` "<label> failed: <message>" for a
+     * label, or what the function makes (which may return an error of the
+     * store's own contract as it is).
+     */
+    failure: string | ((message: string, cause: unknown) => Error),
   ) {
+    this.failure = typeof failure === 'string' ? (message, cause) => new Error(`${failure} failed: ${message}`, { cause }) : failure;
     const { pool, connectionString } = options ?? {};
     if ((pool === undefined) === (connectionString === undefined)) {
       throw new TypeError(`${store} needs exactly one of pool and connectionString, e.g. new ${store}({ connectionString: 'postgres://user@host/db' }).`);
@@ -177,6 +186,19 @@ export class PostgresTables {
     return quote(`${this.prefix}${name}`);
   }
 
+  /**
+   * Runs `work` once the tables exist. What it throws is rethrown as the
+   * store's `failure` makes it (the thrown error as its `cause`).
+   */
+  async use<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      await this.setUp();
+      return await work();
+    } catch (error) {
+      throw this.failure(error instanceof Error ? error.message : String(error), error);
+    }
+  }
+
   /** Creates the schema and tables once; a failed attempt (database down) is tried again on the next call. */
   setUp(): Promise<void> {
     this.ready ??= transaction(this.pool, async (client) => {
@@ -201,7 +223,8 @@ export class PostgresTables {
 }
 
 /** Milliseconds since the epoch on the database's clock, the same for every replica (SQL). */
-export const PG_NOW_MS = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;
+// The statement's start: the same value everywhere in one statement (a row's created_at and updated_at agree).
+export const PG_NOW_MS = `(extract(epoch from statement_timestamp()) * 1000)::bigint`;
 
 /** Statements prepared per pool at most: a store's texts are few (batch inserts vary with their size). */
 const MAX_PREPARED = 256;

@@ -99,6 +99,7 @@ export class PostgresSessionStore implements SessionStore {
           PRIMARY KEY (session_ref, position)
         );
       `,
+      (message, cause) => (cause instanceof AgentError ? cause : new AgentError('session_store', `PostgreSQL session store failed: ${message}`, { cause })),
     );
     this.pool = this.tables.pool;
     this.sessions = this.tables.table('sessions');
@@ -106,7 +107,7 @@ export class PostgresSessionStore implements SessionStore {
   }
 
   async getSession(sessionId: string, scope?: SessionScope): Promise<SessionInfo | null> {
-    return this.guard(async () => {
+    return this.tables.use(async () => {
       const { text, values } = this.find(sessionId, scope);
       const { rows } = await this.pool.query(
         `SELECT session_id, user_id, created_at, updated_at, message_count FROM ${this.sessions} ${text}`,
@@ -125,7 +126,7 @@ export class PostgresSessionStore implements SessionStore {
   }
 
   async getMessages(sessionId: string, limit?: number, scope?: SessionScope): Promise<Message[]> {
-    return this.guard(async () => {
+    return this.tables.use(async () => {
       const { text, values } = this.find(sessionId, scope);
       // LIMIT NULL is no limit.
       const last = limit === undefined || !Number.isFinite(limit) ? null : Math.max(0, Math.floor(limit));
@@ -139,7 +140,7 @@ export class PostgresSessionStore implements SessionStore {
   }
 
   async append(sessionId: string, userId: string | null, messages: Message[]): Promise<void> {
-    await this.guard(async () => {
+    await this.tables.use(async () => {
       const conflict = userId === null ? '(session_id) WHERE user_id IS NULL' : '(session_id, user_id)';
       // One statement, one round trip: the upsert locks the session's row until it ends, so a concurrent
       // append waits and then numbers after us (ON CONFLICT reads the row as the other left it).
@@ -160,7 +161,7 @@ export class PostgresSessionStore implements SessionStore {
 
 
   async deleteSession(sessionId: string, scope?: SessionScope): Promise<void> {
-    await this.guard(async () => {
+    await this.tables.use(async () => {
       const where = !scope ? 'session_id = $1' : scope.userId === null ? 'session_id = $1 AND user_id IS NULL' : 'session_id = $1 AND user_id = $2';
       const values = scope && scope.userId !== null ? [sessionId, scope.userId] : [sessionId];
       // The messages go with their session (ON DELETE CASCADE).
@@ -178,16 +179,5 @@ export class PostgresSessionStore implements SessionStore {
     if (!scope) return { text: 'WHERE session_id = $1 ORDER BY updated_at DESC, id DESC LIMIT 1', values: [sessionId] };
     if (scope.userId === null) return { text: 'WHERE session_id = $1 AND user_id IS NULL', values: [sessionId] };
     return { text: 'WHERE session_id = $1 AND user_id = $2', values: [sessionId, scope.userId] };
-  }
-
-  private async guard<T>(work: () => Promise<T>): Promise<T> {
-    try {
-      await this.tables.setUp();
-      return await work();
-    } catch (error) {
-      if (error instanceof AgentError) throw error;
-      const message = error instanceof Error ? error.message : String(error);
-      throw new AgentError('session_store', `PostgreSQL session store failed: ${message}`, { cause: error });
-    }
   }
 }

@@ -81,6 +81,7 @@ export class PostgresIdentityResolver implements IdentityResolver {
           expires_at bigint NOT NULL
         );
       `,
+      'PostgreSQL identity resolver (PostgresIdentityResolver)',
     );
     this.pool = this.tables.pool;
     this.identities = this.tables.table('identities');
@@ -88,14 +89,14 @@ export class PostgresIdentityResolver implements IdentityResolver {
   }
 
   async resolve(platform: string, platformUserId: string): Promise<string> {
-    return this.guard(async () => {
+    return this.tables.use(async () => {
       const { rows } = await this.pool.query(`SELECT user_id FROM ${this.identities} WHERE platform = $1 AND platform_user_id = $2`, [platform, platformUserId]);
       return (rows[0] as { user_id: string } | undefined)?.user_id ?? defaultUserId(platform, platformUserId);
     });
   }
 
   async link(platform: string, platformUserId: string, canonicalUserId: string): Promise<void> {
-    await this.guard(() =>
+    await this.tables.use(() =>
       this.pool.query(
         `INSERT INTO ${this.identities} (platform, platform_user_id, user_id) VALUES ($1, $2, $3)
          ON CONFLICT (platform, platform_user_id) DO UPDATE SET user_id = EXCLUDED.user_id`,
@@ -105,11 +106,11 @@ export class PostgresIdentityResolver implements IdentityResolver {
   }
 
   async unlink(platform: string, platformUserId: string): Promise<void> {
-    await this.guard(() => this.pool.query(`DELETE FROM ${this.identities} WHERE platform = $1 AND platform_user_id = $2`, [platform, platformUserId]));
+    await this.tables.use(() => this.pool.query(`DELETE FROM ${this.identities} WHERE platform = $1 AND platform_user_id = $2`, [platform, platformUserId]));
   }
 
   async getIdentities(canonicalUserId: string): Promise<PlatformIdentity[]> {
-    return this.guard(async () => {
+    return this.tables.use(async () => {
       // Byte order, as SQLite sorts, whatever the database's collation.
       const { rows } = await this.pool.query(
         `SELECT platform, platform_user_id FROM ${this.identities} WHERE user_id = $1 ORDER BY platform COLLATE "C", platform_user_id COLLATE "C"`,
@@ -123,7 +124,7 @@ export class PostgresIdentityResolver implements IdentityResolver {
     if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs)) {
       throw new TypeError(`PostgresIdentityResolver.createLinkCode: ttlMs must be a number of milliseconds, e.g. ${LINK_CODE_TTL_MS} (10 minutes); got ${String(ttlMs)}.`);
     }
-    return this.guard(async () => {
+    return this.tables.use(async () => {
       for (let attempt = 0; attempt < CODE_ATTEMPTS; attempt++) {
         const code = newLinkCode(randomBytes);
         // One statement: the expired codes go as the new one is written.
@@ -140,7 +141,7 @@ export class PostgresIdentityResolver implements IdentityResolver {
   }
 
   async redeemLinkCode(code: string): Promise<string | null> {
-    return this.guard(async () => {
+    return this.tables.use(async () => {
       // Single use across processes: the row is deleted as it is read; a concurrent redeem finds it gone.
       const { rows } = await this.pool.query(`DELETE FROM ${this.codes} WHERE code = $1 RETURNING user_id, expires_at > ${PG_NOW_MS} AS valid`, [
         String(code).trim().toUpperCase(),
@@ -153,15 +154,5 @@ export class PostgresIdentityResolver implements IdentityResolver {
   /** Ends the pool the resolver created from `connectionString`; an app's `pool` is left open. */
   async close(): Promise<void> {
     await this.tables.close();
-  }
-
-  private async guard<T>(work: () => Promise<T>): Promise<T> {
-    try {
-      await this.tables.setUp();
-      return await work();
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      throw new Error(`PostgreSQL identity resolver (PostgresIdentityResolver) failed: ${message}`, { cause: error });
-    }
   }
 }

@@ -115,7 +115,7 @@ export class PostgresRunStore implements RunStore {
   constructor(options: PostgresRunStoreOptions) {
     // Retention first: a bad option throws before a pool is made.
     this.retention = retentionOf(options?.retention, 'PostgresRunStore');
-    this.connection = new PostgresTables(options, 'PostgresRunStore', LONGEST_NAME, (c) => this.ddl(c));
+    this.connection = new PostgresTables(options, 'PostgresRunStore', LONGEST_NAME, (c) => this.ddl(c), 'PostgreSQL run store');
     this.pool = this.connection.pool;
     this.runs = this.connection.table('runs');
     this.eventLog = this.connection.table('run_events');
@@ -123,7 +123,7 @@ export class PostgresRunStore implements RunStore {
   }
 
   async create(run: RunRecord, events: RecordedEvent[] = []): Promise<void> {
-    await this.guard(async () => {
+    await this.connection.use(async () => {
       const values: unknown[] = [
         run.runId,
         run.agent,
@@ -161,7 +161,7 @@ export class PostgresRunStore implements RunStore {
     const lastSeq = events.length ? events[events.length - 1].seq : undefined;
     const { set, values } = changeSet(change ?? {}, lastSeq, 2);
     if (set === '') return;
-    await this.guard(async () => {
+    await this.connection.use(async () => {
       const update = `UPDATE ${this.runs} SET ${set} WHERE run_id = $1`;
       if (events.length === 0) {
         await this.pool.query(update, [runId, ...values]);
@@ -177,7 +177,7 @@ export class PostgresRunStore implements RunStore {
   }
 
   async queuedJobs(): Promise<RunRecord[]> {
-    return this.guard(async () => {
+    return this.connection.use(async () => {
       const { rows } = await this.pool.query(
         `SELECT ${RUN_COLUMNS} FROM ${this.runs} WHERE ended_at IS NULL AND status = 'queued' AND job IS NOT NULL ORDER BY created_at, run_id`,
       );
@@ -187,7 +187,7 @@ export class PostgresRunStore implements RunStore {
 
   async resetRun(runId: string, change: RunChange): Promise<void> {
     const { set, values } = changeSet(change, 0, 2);
-    await this.guard(() =>
+    await this.connection.use(() =>
       transaction(this.pool, async (client) => {
         // The row lock first: a write of the run waits for it, and then the delete sees every event written before.
         await client.query(`UPDATE ${this.runs} SET ${set} WHERE run_id = $1`, [runId, ...values]);
@@ -197,14 +197,14 @@ export class PostgresRunStore implements RunStore {
   }
 
   async get(runId: string): Promise<RunRecord | null> {
-    return this.guard(async () => {
+    return this.connection.use(async () => {
       const { rows } = await this.pool.query(`SELECT ${RUN_COLUMNS} FROM ${this.runs} WHERE run_id = $1`, [runId]);
       return rows.length ? fromRow(rows[0] as RunRow) : null;
     });
   }
 
   async events(runId: string, afterSeq = 0): Promise<RecordedEvent[]> {
-    return this.guard(async () => {
+    return this.connection.use(async () => {
       const { rows } = await this.pool.query(`SELECT seq, event FROM ${this.eventLog} WHERE run_id = $1 AND seq > $2 ORDER BY seq`, [
         runId,
         Math.floor(afterSeq),
@@ -220,7 +220,7 @@ export class PostgresRunStore implements RunStore {
   }
 
   async claimIdempotencyKey(claim: IdempotencyRecord): Promise<IdempotencyRecord> {
-    return this.guard(async () => {
+    return this.connection.use(async () => {
       // One statement, so one winner: the upsert locks the key's row (or waits for the concurrent insert of it), replaces
       // it only where it expired, and always returns the row as it stands — ours when we took it.
       const expired = 'k.expires_at <= EXCLUDED.created_at';
@@ -247,11 +247,11 @@ export class PostgresRunStore implements RunStore {
   }
 
   async releaseIdempotencyKey(scope: string, key: string, runId: string): Promise<void> {
-    await this.guard(() => this.pool.query(`DELETE FROM ${this.keys} WHERE scope = $1 AND key = $2 AND run_id = $3`, [scope, key, runId]));
+    await this.connection.use(() => this.pool.query(`DELETE FROM ${this.keys} WHERE scope = $1 AND key = $2 AND run_id = $3`, [scope, key, runId]));
   }
 
   async recover(now: number, owner?: string): Promise<string[]> {
-    return this.guard(() =>
+    return this.connection.use(() =>
       transaction(this.pool, async (client) => {
         // FOR UPDATE: two replicas recovering the same dead one at once do not both take a run — the second waits for the
         // first, then finds the run no longer queued or running and skips it.
@@ -284,7 +284,7 @@ export class PostgresRunStore implements RunStore {
   }
 
   async prune(now: number): Promise<void> {
-    await this.guard(async () => {
+    await this.connection.use(async () => {
       const oldest = now - this.retention.maxAge;
       const expired = `SELECT run_id FROM ${this.runs} WHERE ended_at IS NOT NULL AND ended_at < $1 ORDER BY run_id LIMIT ${PRUNE_CHUNK}`;
       while ((await transaction(this.pool, (client) => this.deleteRuns(client, expired, [oldest]))) === PRUNE_CHUNK);
@@ -348,16 +348,6 @@ export class PostgresRunStore implements RunStore {
       endsRun && isTerminalEvent(event.event) && event.event !== 'RunPaused' && 'output' in event ? { ...event, output: RUN_OUTPUT } : event,
     );
     return [events.map((recorded) => recorded.seq), JSON.stringify(stored)];
-  }
-
-  private async guard<T>(work: () => Promise<T>): Promise<T> {
-    try {
-      await this.setUp();
-      return await work();
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      throw new Error(`PostgreSQL run store failed: ${message}`, { cause: error });
-    }
   }
 
   /** Creates the tables on first use. */
