@@ -185,9 +185,18 @@ export class MessagePipeline {
     );
   }
 
-  /** Under the chat's lock: answers unless another replica already did (it took the message from the shared inbox). */
+  /**
+   * Under the chat's lock, on several replicas: answers unless another
+   * replica already did (it took the message from the shared inbox) — after
+   * the chat's earlier messages still waiting in the inbox, whichever replica
+   * took them in, so a chat is answered in the order its messages came.
+   */
   private async answerOnce(key: string, message: InboundMessage): Promise<void> {
     if (await this.dedup.answered?.(key)) return;
+    for (const earlier of (await this.dedup.pending?.(this.platform.name)) ?? []) {
+      if (earlier.key === key) break;
+      if (earlier.message.chatId === message.chatId && earlier.message.platform === message.platform) await this.answerAndRecord(earlier.key, earlier.message);
+    }
     await this.answerAndRecord(key, message);
   }
 

@@ -5,7 +5,6 @@ import type { DefinableModuleOptions } from './definable-module.options';
 import { DEFINABLE_OPTIONS } from './definable.module-definition';
 import type { DefinableStores } from './definable-stores';
 import { HealthRegistry } from './health.registry';
-import { RunRecorder } from './runs/run-recorder';
 
 /** How often the stores' database and Redis are asked whether they answer, for `/health`. */
 const PROBE_INTERVAL_MS = 5_000;
@@ -15,7 +14,7 @@ const PROBE_INTERVAL_MS = 5_000;
  * the rest of the app sees them: agents without a session or approval store
  * of their own get the shared ones at start; `/health` shows whether the
  * database and Redis answer, and `/health/ready` is 503 while one does not;
- * the stores are closed at shutdown, after the run store.
+ * the stores are closed at shutdown, after the run store (by `RunRecorder`).
  */
 @Injectable()
 export class SharedStores implements OnModuleInit, OnApplicationShutdown {
@@ -28,7 +27,6 @@ export class SharedStores implements OnModuleInit, OnApplicationShutdown {
     @Inject(DEFINABLE_OPTIONS) options: DefinableModuleOptions,
     private readonly agents: AgentRegistry,
     private readonly cluster: DefinableCluster,
-    private readonly recorder: RunRecorder,
     health: HealthRegistry,
   ) {
     this.stores = options?.stores;
@@ -58,11 +56,9 @@ export class SharedStores implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  onApplicationShutdown(): void {
+    // The stores themselves are closed by the RunRecorder, after the run store.
     if (this.timer) clearInterval(this.timer);
-    // The run store closes first (its last writes), then what holds the connections.
-    await this.recorder.closed;
-    await this.stores?.close?.().catch((error) => this.logger.error(`closing the stores failed: ${error instanceof Error ? error.message : String(error)}`));
   }
 
   /** What does not answer now (`redis`, `database`): the app is not ready while anything does not. */

@@ -7,6 +7,7 @@ import { DefinableCluster } from '../module/cluster/definable-cluster';
 import { HealthRegistry } from '../module/health.registry';
 import { DefinableHttpError } from '../module/http-errors';
 import { redactSecrets } from '../module/redact';
+import { settleWithin } from '../module/settle-within';
 import { DefinableMetrics } from '../module/telemetry/definable-metrics';
 import { RunTracker } from '../module/run.tracker';
 import { RunRecorder } from '../module/runs/run-recorder';
@@ -82,6 +83,7 @@ export class WebhookQueue implements OnApplicationBootstrap, BeforeApplicationSh
   private readonly ready: string[] = [];
   private active = 0;
   private stopping = false;
+  private workerStopped?: Promise<void>;
   /** The BullMQ queue, in cluster mode (made at bootstrap). */
   private bull?: BullQueue<ClusterJobData>;
   private counts: BullCounts = { waiting: 0, active: 0, delayed: 0, failed: 0 };
@@ -190,12 +192,16 @@ export class WebhookQueue implements OnApplicationBootstrap, BeforeApplicationSh
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     this.ready.length = 0;
-    await this.bull?.stop().catch((error: unknown) => this.queueFailed('stopping the worker', error));
+    // The worker takes no new job from here on; not awaited: its jobs' runs drain with the others
+    // (RunTracker), and Nest 12 runs these hooks one after another, so waiting here would hold the drain.
+    this.workerStopped = this.bull?.stop().catch((error: unknown) => this.queueFailed('stopping the worker', error));
   }
 
   async onApplicationShutdown(): Promise<void> {
     if (this.countsTimer) clearInterval(this.countsTimer);
     if (this.countsSoon) clearTimeout(this.countsSoon);
+    // Bounded: BullMQ's graceful close waits for Redis, which may be away.
+    if (this.workerStopped) await settleWithin(this.workerStopped, 5_000);
     await this.bull?.close();
   }
 

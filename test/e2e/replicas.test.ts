@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Controller } from '@nestjs/common';
 import type { TestingModule } from '@nestjs/testing';
-import { Agent, Cron, DefinableModule, DiscordInterface, InterfaceSupervisor, postgresStores, redisCluster, TriggerEvent } from '../../lib';
-import { FakeOpenAIServer, startFakeDiscord, startFakeOpenAI, TestModel } from '../../lib/testing';
+import { Agent, Cron, DefinableModule, DiscordInterface, InterfaceSupervisor, postgresStores, redisCluster, TelegramInterface, TriggerEvent } from '../../lib';
+import { FakeOpenAIServer, startFakeDiscord, startFakeOpenAI, startFakeTelegram, TestModel } from '../../lib/testing';
 import { modelFor } from '../support/fixtures';
 import { bootModule, post, readSse, SseEvent, startApp, TestApp } from '../support/nest';
 import { PG_URL, pgSchema, redisPrefix, REDIS_URL } from '../support/replicas';
@@ -256,6 +256,55 @@ describe('a Discord bot on two replicas: one gateway session, handed over when i
       assert.equal(fake.calls.filter((call) => call.method === 'POST' && /^echo: /.test(call.body?.content ?? '')).length, 2, 'each message answered once');
     } finally {
       for (const moduleRef of modules) await moduleRef.close();
+      await fake.close();
+    }
+  });
+});
+
+describe('a Telegram bot in webhook mode on two replicas (no leader: the shared inbox and the chat locks decide)', { timeout: 60_000 }, () => {
+  const keys = redisPrefix();
+  const pg = pgSchema();
+  after(async () => {
+    await keys.cleanup();
+    await pg.cleanup();
+  });
+
+  it('answers each update once when Telegram delivers it to both, and one chat in order when its updates land on either', async () => {
+    const fake = await startFakeTelegram();
+    const replica = (platform: 'fastify' | 'express') =>
+      startApp(platform, {
+        imports: [
+          DefinableModule.forRoot({
+            // A slow answer: updates of one chat reach both replicas while earlier ones are being answered.
+            agent: { model: new TestModel({ responses: (call) => ({ content: `echo: ${call.messages.at(-1)?.content}`, delayMs: 40 }) }) },
+            interfaces: [
+              new TelegramInterface({ botToken: 'webhook-replicas-token', apiRoot: fake.apiRoot, mode: 'webhook', webhookUrl: 'https://bot.example.com/telegram/webhook', webhookSecret: 'replica-secret' }),
+            ],
+            cluster: redisCluster({ connection: REDIS_URL, prefix: keys.prefix, leaseTtl: 2000 }),
+            stores: postgresStores({ connectionString: PG_URL, schema: pg.schema }),
+          }),
+        ],
+      });
+    const apps = [await replica('fastify'), await replica('express')];
+    try {
+      const health = await getJson(`${apps[0].url}/health`);
+      assert.equal(health.body.interfaces[0].role, 'shared', 'every replica receives in webhook mode');
+      const update = (id: number, chat: number, text: string) => ({ update_id: id, message: { message_id: id, date: 0, chat: { id: chat, type: 'private' }, from: { id: chat, is_bot: false, first_name: 'A' }, text } });
+      const deliver = (app: TestApp, body: unknown) => post(`${app.url}/telegram/webhook`, body, { 'x-telegram-bot-api-secret-token': 'replica-secret' });
+      // The same update to both replicas at once (a re-delivery racing the first): answered once.
+      const twice = update(1, 500, 'only once');
+      const statuses = await Promise.all(apps.map((app) => deliver(app, twice)));
+      assert.deepEqual(statuses.map((response) => response.status), [200, 200]);
+      // Ten updates of one chat, alternating between the replicas, each delivered in turn.
+      for (let n = 0; n < 10; n++) assert.equal((await deliver(apps[n % 2], update(10 + n, 600, `m${n}`))).status, 200);
+      const answers = (chat: number) => fake.sentTexts(chat).filter((text) => text.startsWith('echo: '));
+      const deadline = Date.now() + 30_000;
+      while ((answers(500).length < 1 || answers(600).length < 10) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      await new Promise((resolve) => setTimeout(resolve, 300)); // a second answer of the raced update would have come by now
+      assert.deepEqual(answers(500), ['echo: only once']);
+      assert.deepEqual(answers(600), Array.from({ length: 10 }, (_, n) => `echo: m${n}`), 'answered once each, in the order sent');
+    } finally {
+      for (const app of apps) await app.close();
       await fake.close();
     }
   });

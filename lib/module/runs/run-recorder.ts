@@ -6,6 +6,7 @@ import { DEFINABLE_OPTIONS } from '../definable.module-definition';
 import { DefinableCluster } from '../cluster/definable-cluster';
 import { InMemoryRunStore } from './in-memory-run-store';
 import { hasEnded } from './run-store';
+import type { DefinableStores } from '../definable-stores';
 import type { RecordedEvent, RecordedRunOutput, RecordedRunStatus, RunChange, RunRecord, RunStore } from './run-store';
 
 /** How often a live run's new events are written to the store (a stream's tokens go in batches). */
@@ -183,16 +184,14 @@ export class RunRecorder implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('Definable:Runs');
   private readonly live = new Map<string, LiveRun>();
   private pruneTimer: NodeJS.Timeout | undefined;
-  /** Resolves once the store is closed at shutdown. */
-  readonly closed: Promise<void>;
-  private markClosed!: () => void;
+  private readonly stores?: DefinableStores;
 
   constructor(
     @Inject(DEFINABLE_OPTIONS) options: DefinableModuleOptions,
     private readonly cluster: DefinableCluster,
   ) {
     this.store = options?.runStore ?? options?.stores?.runs ?? new InMemoryRunStore();
-    this.closed = new Promise((resolve) => (this.markClosed = resolve));
+    this.stores = options?.stores;
   }
 
   async onModuleInit(): Promise<void> {
@@ -308,11 +307,10 @@ export class RunRecorder implements OnModuleInit, OnApplicationShutdown {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     // Runs are drained (or cancelled) before this hook: wait for their last writes.
     await Promise.all([...this.live.values()].map((run) => (run.isOver ? run.ended : undefined)));
-    try {
-      await this.store.close();
-    } finally {
-      this.markClosed();
-    }
+    await this.store.close();
+    // The module's shared stores go after the run store (its last writes), here: Nest 12 runs the
+    // providers' shutdown hooks one after another, so no hook may wait for another's.
+    await this.stores?.close?.().catch((error) => this.logger.error(`closing the stores failed: ${error instanceof Error ? error.message : String(error)}`));
   }
 }
 
