@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Pool } from 'pg';
 import { Agent, ApiKeyAuth, DefinableModule, JwtAuth, CompositeAuth, PostgresRunStore, SqliteRunStore } from '../../lib';
 import { FakeOpenAIServer, startFakeOpenAI } from '../../lib/testing';
 import { modelFor, tempDir } from '../support/fixtures';
 import { PLATFORMS, post, readSse, SseEvent, startApp, TestApp } from '../support/nest';
+import { dropSchemas, PG_URL, schemaName } from '../support/postgres';
 import jwt from 'jsonwebtoken';
 
 const API_KEY = 'durable-test-key-0001';
@@ -246,8 +245,7 @@ for (const platform of PLATFORMS) {
 // Two replicas of one app on the machine's PostgreSQL (a schema of their own, dropped after): what one
 // records, the other answers from.
 describe('durable runs shared by two replicas on PostgreSQL', () => {
-  const PG_URL = process.env.DEFINABLE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
-  const schema = `definable_test_${randomBytes(6).toString('hex')}`;
+  const schema = schemaName();
   let fake: FakeOpenAIServer;
   let replicas: TestApp[] = [];
   const chatCalls = () => fake.requests.filter((request) => request.path.endsWith('/chat/completions')).length;
@@ -273,9 +271,7 @@ describe('durable runs shared by two replicas on PostgreSQL', () => {
     for (const replica of replicas) await replica.close();
     replicas = [];
     await fake.close();
-    const admin = new Pool({ connectionString: PG_URL });
-    await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await admin.end();
+    await dropSchemas([schema]);
   });
 
   it("a background run started on one replica is followed on the other: its record, then its events replayed in order", async () => {

@@ -2,29 +2,18 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Redis from 'ioredis';
-import { Pool } from 'pg';
 import { killHard, startChild } from './child-process';
+import { dropSchemas, schemaName } from './postgres';
 
 /** The machine's Redis (as CI's); DEFINABLE_TEST_REDIS overrides it. */
 export const REDIS_URL = process.env.DEFINABLE_TEST_REDIS ?? 'redis://127.0.0.1:6379';
 
-/** The machine's PostgreSQL (as CI's); DEFINABLE_TEST_PG overrides it. */
-export const PG_URL = process.env.DEFINABLE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
+export { PG_URL } from './postgres';
 
 /** A PostgreSQL schema of a test's own, and a way to drop it. */
 export function pgSchema(): { schema: string; cleanup: () => Promise<void> } {
-  const schema = `definable_test_${randomBytes(6).toString('hex')}`;
-  return {
-    schema,
-    cleanup: async () => {
-      const pool = new Pool({ connectionString: PG_URL });
-      try {
-        await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      } finally {
-        await pool.end();
-      }
-    },
-  };
+  const schema = schemaName();
+  return { schema, cleanup: () => dropSchemas([schema]) };
 }
 
 /** The /health of a replica (null when it does not answer). */

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
-import { Pool } from 'pg';
 import { PostgresApprovalStore, SqliteApprovalStore } from '../../lib';
 import { ApprovalError, InMemoryApprovalStore } from '../../lib/agent/approvals/approval-store';
 import type { ApprovalRecord, ApprovalStore, PausedRun, PausedRunState } from '../../lib/agent/approvals/approval-store';
 import { tempDir } from '../support/fixtures';
+import { assertCloseEndsOnlyItsOwnPool, assertRefusesBadOptions, PG_URL, testSchemas, withUnreachableStore } from '../support/postgres';
 
 const dir = tempDir();
 after(() => dir.cleanup());
@@ -278,35 +277,16 @@ contract('InMemoryApprovalStore', { open: () => new InMemoryApprovalStore() });
 contract('SqliteApprovalStore', { open: () => new SqliteApprovalStore({ path: freshPath() }) });
 
 // The machine's PostgreSQL (as CI's): each test on a schema of its own, dropped after it.
-const PG_URL = process.env.DEFINABLE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
-const admin = new Pool({ connectionString: PG_URL, max: 2 });
-after(() => admin.end());
-let schemas: string[] = [];
-const freshSchema = () => {
-  const schema = `definable_test_${randomBytes(6).toString('hex')}`;
-  schemas.push(schema);
-  return schema;
-};
-async function dropSchemas(): Promise<void> {
-  for (const schema of schemas.splice(0)) await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-}
-contract('PostgresApprovalStore', { open: () => new PostgresApprovalStore({ connectionString: PG_URL, schema: freshSchema() }), cleanup: dropSchemas });
+const pg = testSchemas();
+contract('PostgresApprovalStore', { open: () => new PostgresApprovalStore({ connectionString: PG_URL, schema: pg.fresh() }), cleanup: pg.drop });
 
 describe('PostgresApprovalStore on one database shared by replicas', () => {
-  afterEach(dropSchemas);
-  const pools: Pool[] = [];
-  afterEach(async () => {
-    for (const pool of pools.splice(0)) await pool.end();
-  });
+  afterEach(pg.drop);
   /** Two "replicas": a store on a pool of its own each, one schema. */
-  const twoStores = (schema = freshSchema(), tablePrefix?: string) => {
-    const [a, b] = [new Pool({ connectionString: PG_URL }), new Pool({ connectionString: PG_URL })];
-    pools.push(a, b);
-    return [new PostgresApprovalStore({ pool: a, schema, tablePrefix }), new PostgresApprovalStore({ pool: b, schema, tablePrefix })];
-  };
+  const twoStores = (schema?: string, tablePrefix?: string) => pg.twoStores((options) => new PostgresApprovalStore(options), schema, tablePrefix);
 
   it('lets exactly one of the decisions and claims racing from both replicas win, for each of several runs', async () => {
-    const [a, b] = twoStores(freshSchema(), 'app_');
+    const [a, b] = twoStores(pg.fresh(), 'app_');
     const runIds = ['r1', 'r2', 'r3', 'r4'];
     for (const runId of runIds) await (runId === 'r2' ? b : a).savePaused(paused(runId, [approval(runId, `${runId}-a1`)]));
     assert.deepEqual(await b.getPaused('r1'), paused('r1', [approval('r1', 'r1-a1')]), 'one replica sees what the other saved');
@@ -353,29 +333,20 @@ describe('PostgresApprovalStore on one database shared by replicas', () => {
   });
 
   it('refuses a schema or prefix that is not an identifier, and a missing or double connection, at construction', () => {
-    assert.throws(() => new PostgresApprovalStore({ connectionString: PG_URL, schema: 'bad-schema' }), /PostgresApprovalStore: schema "bad-schema" must be letters, digits and "_"/);
+    assertRefusesBadOptions((options) => new PostgresApprovalStore(options), 'PostgresApprovalStore', 39, pg.pool());
     assert.throws(() => new PostgresApprovalStore({ connectionString: PG_URL, tablePrefix: 'bad;' }), /PostgresApprovalStore: tablePrefix "bad;" must be letters/);
-    assert.throws(() => new PostgresApprovalStore({ connectionString: PG_URL, tablePrefix: 'p'.repeat(40) }), /tablePrefix .* too long: at most 39/);
-    assert.throws(() => new PostgresApprovalStore({} as never), /PostgresApprovalStore needs exactly one of pool and connectionString/);
-    const pool = new Pool({ connectionString: PG_URL });
-    pools.push(pool);
-    assert.throws(() => new PostgresApprovalStore({ pool, connectionString: PG_URL }), /exactly one of pool and connectionString/);
   });
 
   it("close() ends the pool it created, not the app's; an unreachable database is a clear rejection", async () => {
-    const [borrowed] = twoStores();
-    await borrowed.savePaused(twoPending('c'));
-    await borrowed.close();
-    assert.equal((await pools[0].query('SELECT 1 AS one')).rows[0].one, 1, "the app's pool still works");
-    const owning = new PostgresApprovalStore({ connectionString: PG_URL, schema: schemas[0] });
-    assert.equal((await owning.getPaused('c'))?.approvals.length, 2);
-    await owning.close();
-    await owning.close(); // twice is fine
-    await assert.rejects(owning.getPaused('c'), /PostgreSQL approval store failed: .*pool/i);
-
-    const down = new PostgresApprovalStore({ connectionString: 'postgres://postgres@127.0.0.1:1/test', schema: freshSchema() });
-    await assert.rejects(down.decide('r', 'a', { approve: true, decidedBy: 'bob' }, 1), /PostgreSQL approval store failed: .*ECONNREFUSED/);
-    await down.close();
+    await assertCloseEndsOnlyItsOwnPool(pg, {
+      open: (options) => new PostgresApprovalStore(options),
+      write: (store) => store.savePaused(twoPending('c')),
+      read: async (store) => assert.equal((await store.getPaused('c'))?.approvals.length, 2),
+      closed: /PostgreSQL approval store failed: .*pool/i,
+    });
+    await withUnreachableStore(pg, (options) => new PostgresApprovalStore(options), async (down) => {
+      await assert.rejects(down.decide('r', 'a', { approve: true, decidedBy: 'bob' }, 1), /PostgreSQL approval store failed: .*ECONNREFUSED/);
+    });
   });
 });
 

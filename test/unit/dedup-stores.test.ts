@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
-import { Pool } from 'pg';
 import { DedupStore, InboundMessage, InMemoryDedupStore, PostgresDedupStore, SqliteDedupStore } from '../../lib';
 import { tempDir } from '../support/fixtures';
+import { assertCloseEndsOnlyItsOwnPool, assertRefusesBadOptions, PG_URL, testSchemas, withUnreachableStore } from '../support/postgres';
 
 const dir = tempDir();
 after(() => dir.cleanup());
@@ -110,34 +110,17 @@ contract('InMemoryDedupStore', () => new InMemoryDedupStore() as Inbox, { durabl
 contract('SqliteDedupStore', (shared) => new SqliteDedupStore({ path: join(dir.path, `${shared ?? `dedup-${counter++}`}.db`) }), { durable: true });
 
 // The machine's PostgreSQL (as CI's): each test on a schema of its own, dropped after it.
-const PG_URL = process.env.DEFINABLE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
-const admin = new Pool({ connectionString: PG_URL, max: 2 });
-after(() => admin.end());
-let schemas: string[] = [];
-const freshSchema = () => {
-  const schema = `definable_test_${randomBytes(6).toString('hex')}`;
-  schemas.push(schema);
-  return schema;
-};
-async function dropSchemas(): Promise<void> {
-  for (const schema of schemas.splice(0)) await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-}
-const sharedSchemas = new Map<string, string>();
-contract(
-  'PostgresDedupStore',
-  (shared) => {
-    let schema = shared === undefined ? freshSchema() : sharedSchemas.get(shared);
-    if (schema === undefined) sharedSchemas.set(shared!, (schema = freshSchema()));
-    return new PostgresDedupStore({ connectionString: PG_URL, schema });
-  },
-  { durable: true, cleanup: dropSchemas },
-);
+const pg = testSchemas();
+contract('PostgresDedupStore', (shared) => new PostgresDedupStore({ connectionString: PG_URL, schema: shared === undefined ? pg.fresh() : pg.shared(shared) }), {
+  durable: true,
+  cleanup: pg.drop,
+});
 
 describe('SqliteDedupStore and PostgresDedupStore forget answered keys after retentionMs', () => {
-  afterEach(dropSchemas);
+  afterEach(pg.drop);
   for (const [name, open] of [
     ['SqliteDedupStore', () => new SqliteDedupStore({ path: join(dir.path, `retention-${counter++}.db`), retentionMs: 0 })],
-    ['PostgresDedupStore', () => new PostgresDedupStore({ connectionString: PG_URL, schema: freshSchema(), retentionMs: 0 })],
+    ['PostgresDedupStore', () => new PostgresDedupStore({ connectionString: PG_URL, schema: pg.fresh(), retentionMs: 0 })],
   ] as const) {
     it(name, async () => {
       const store = open();
@@ -156,19 +139,11 @@ describe('SqliteDedupStore and PostgresDedupStore forget answered keys after ret
 });
 
 describe('PostgresDedupStore on one database shared by replicas', () => {
-  afterEach(dropSchemas);
-  const pools: Pool[] = [];
-  afterEach(async () => {
-    for (const pool of pools.splice(0)) await pool.end();
-  });
-  const twoStores = (schema = freshSchema(), tablePrefix?: string) => {
-    const [a, b] = [new Pool({ connectionString: PG_URL }), new Pool({ connectionString: PG_URL })];
-    pools.push(a, b);
-    return [new PostgresDedupStore({ pool: a, schema, tablePrefix }), new PostgresDedupStore({ pool: b, schema, tablePrefix })];
-  };
+  afterEach(pg.drop);
+  const twoStores = (schema?: string, tablePrefix?: string) => pg.twoStores((options) => new PostgresDedupStore(options), schema, tablePrefix);
 
   it('40 concurrent admits of 10 keys from two pools, tables created meanwhile: each key admitted once', async () => {
-    const [a, b] = twoStores(freshSchema(), 'bot_');
+    const [a, b] = twoStores(pg.fresh(), 'bot_');
     const attempts = Array.from({ length: 40 }, (_, index) => {
       const key = `key-${index % 10}`;
       return (index % 2 ? a : b).admit(key, message(key), 'telegram').then((admitted) => ({ key, admitted }));
@@ -179,7 +154,7 @@ describe('PostgresDedupStore on one database shared by replicas', () => {
       assert.equal(wins.length, 1, `key-${index} admitted ${wins.length} times`);
     }
     assert.equal((await b.pending('telegram')).length, 10);
-    const { rows } = await admin.query(`SELECT count(*)::int AS n FROM "${schemas[0]}".bot_chat_inbox`);
+    const { rows } = await pg.admin.query(`SELECT count(*)::int AS n FROM "${pg.schemas[0]}".bot_chat_inbox`);
     assert.equal(rows[0].n, 10);
   });
 
@@ -205,28 +180,23 @@ describe('PostgresDedupStore on one database shared by replicas', () => {
   });
 
   it('refuses bad options at construction, saying what to give', () => {
-    assert.throws(() => new PostgresDedupStore({ connectionString: PG_URL, schema: 'bad-schema' }), /PostgresDedupStore: schema "bad-schema" must be letters, digits and "_"/);
-    assert.throws(() => new PostgresDedupStore({ connectionString: PG_URL, tablePrefix: 'p'.repeat(45) }), /tablePrefix .* too long: at most 44/);
-    assert.throws(() => new PostgresDedupStore({}), /PostgresDedupStore needs exactly one of pool and connectionString/);
+    assertRefusesBadOptions((options) => new PostgresDedupStore(options), 'PostgresDedupStore', 44);
     assert.throws(() => new PostgresDedupStore({ connectionString: PG_URL, retentionMs: -1 }), /retentionMs must be a number of milliseconds of at least 0/);
     assert.throws(() => new PostgresDedupStore({ connectionString: PG_URL, retentionMs: Number.NaN }), /retentionMs/);
   });
 
   it("close() ends the pool it created, not the app's", async () => {
-    const [borrowed] = twoStores();
-    await borrowed.add('k');
-    await borrowed.close();
-    assert.equal((await pools[0].query('SELECT 1 AS one')).rows[0].one, 1, "the app's pool still works");
-    const owning = new PostgresDedupStore({ connectionString: PG_URL, schema: schemas[0] });
-    assert.equal(await owning.has('k'), true);
-    await owning.close();
-    await owning.close();
-    await assert.rejects(owning.has('k'), /PostgresDedupStore\) failed: .*pool/i);
+    await assertCloseEndsOnlyItsOwnPool(pg, {
+      open: (options) => new PostgresDedupStore(options),
+      write: (store) => store.add('k'),
+      read: async (store) => assert.equal(await store.has('k'), true),
+      closed: /PostgresDedupStore\) failed: .*pool/i,
+    });
   });
 
   it('says what is wrong when the database is unreachable', async () => {
-    const store = new PostgresDedupStore({ connectionString: 'postgres://postgres@127.0.0.1:1/test', schema: freshSchema() });
-    await assert.rejects(store.has('x'), /PostgreSQL chat inbox \(PostgresDedupStore\) failed: .*ECONNREFUSED/);
-    await store.close();
+    await withUnreachableStore(pg, (options) => new PostgresDedupStore(options), async (store) => {
+      await assert.rejects(store.has('x'), /PostgreSQL chat inbox \(PostgresDedupStore\) failed: .*ECONNREFUSED/);
+    });
   });
 });

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
-import { Pool } from 'pg';
 import { IdentityResolver, PostgresIdentityResolver, SqliteIdentityResolver } from '../../lib';
 import { tempDir } from '../support/fixtures';
+import { assertCloseEndsOnlyItsOwnPool, assertRefusesBadOptions, PG_URL, testSchemas, withUnreachableStore } from '../support/postgres';
 
 const dir = tempDir();
 after(() => dir.cleanup());
@@ -64,43 +64,15 @@ let counter = 0;
 contract('SqliteIdentityResolver', (shared) => new SqliteIdentityResolver({ path: join(dir.path, `${shared ?? `identity-${counter++}`}.db`) }));
 
 // The machine's PostgreSQL (as CI's): each test on a schema of its own, dropped after it.
-const PG_URL = process.env.DEFINABLE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
-const admin = new Pool({ connectionString: PG_URL, max: 2 });
-after(() => admin.end());
-const schemas: string[] = [];
-const freshSchema = () => {
-  const schema = `definable_test_${randomBytes(6).toString('hex')}`;
-  schemas.push(schema);
-  return schema;
-};
-async function dropSchemas(): Promise<void> {
-  for (const schema of schemas.splice(0)) await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-}
-const sharedSchemas = new Map<string, string>();
-contract(
-  'PostgresIdentityResolver',
-  (shared) => {
-    let schema = shared === undefined ? freshSchema() : sharedSchemas.get(shared);
-    if (schema === undefined) sharedSchemas.set(shared!, (schema = freshSchema()));
-    return new PostgresIdentityResolver({ connectionString: PG_URL, schema });
-  },
-  dropSchemas,
-);
+const pg = testSchemas();
+contract('PostgresIdentityResolver', (shared) => new PostgresIdentityResolver({ connectionString: PG_URL, schema: shared === undefined ? pg.fresh() : pg.shared(shared) }), pg.drop);
 
 describe('PostgresIdentityResolver on one database shared by replicas', () => {
-  afterEach(dropSchemas);
-  const pools: Pool[] = [];
-  afterEach(async () => {
-    for (const pool of pools.splice(0)) await pool.end();
-  });
-  const twoResolvers = (schema = freshSchema(), tablePrefix?: string) => {
-    const [a, b] = [new Pool({ connectionString: PG_URL }), new Pool({ connectionString: PG_URL })];
-    pools.push(a, b);
-    return [new PostgresIdentityResolver({ pool: a, schema, tablePrefix }), new PostgresIdentityResolver({ pool: b, schema, tablePrefix })];
-  };
+  afterEach(pg.drop);
+  const twoResolvers = (schema?: string, tablePrefix?: string) => pg.twoStores((options) => new PostgresIdentityResolver(options), schema, tablePrefix);
 
   it('two replicas redeeming one code at once: exactly one gets the user (40 redeems of 10 codes from two pools)', async () => {
-    const [a, b] = twoResolvers(freshSchema(), 'id_');
+    const [a, b] = twoResolvers(pg.fresh(), 'id_');
     const codes = await Promise.all(Array.from({ length: 10 }, (_, index) => (index % 2 ? a : b).createLinkCode(`telegram:${index}`)));
     const redeems = Array.from({ length: 40 }, (_, index) =>
       (index % 2 ? a : b).redeemLinkCode(codes[index % 10]).then((user) => ({ index: index % 10, user })),
@@ -110,7 +82,7 @@ describe('PostgresIdentityResolver on one database shared by replicas', () => {
       const users = results.filter((result) => result.index === index && result.user !== null).map((result) => result.user);
       assert.deepEqual(users, [`telegram:${index}`], `code ${index} redeemed by ${users.length}`);
     }
-    const { rows } = await admin.query(`SELECT count(*)::int AS n FROM "${schemas[0]}".id_link_codes`);
+    const { rows } = await pg.admin.query(`SELECT count(*)::int AS n FROM "${pg.schemas[0]}".id_link_codes`);
     assert.equal(rows[0].n, 0, 'every code used up');
   });
 
@@ -121,33 +93,28 @@ describe('PostgresIdentityResolver on one database shared by replicas', () => {
     await b.createLinkCode('u1', -1);
     await b.createLinkCode('u2', -1);
     await a.createLinkCode('u3');
-    const { rows } = await admin.query(`SELECT user_id FROM "${schemas[0]}".link_codes`);
+    const { rows } = await pg.admin.query(`SELECT user_id FROM "${pg.schemas[0]}".link_codes`);
     assert.deepEqual(rows.map((row: { user_id: string }) => row.user_id), ['u3']);
   });
 
   it('refuses bad options and a ttl that is not a number, saying what to give', async () => {
-    assert.throws(() => new PostgresIdentityResolver({ connectionString: PG_URL, schema: 'bad-schema' }), /PostgresIdentityResolver: schema "bad-schema" must be letters, digits and "_"/);
-    assert.throws(() => new PostgresIdentityResolver({ connectionString: PG_URL, tablePrefix: 'p'.repeat(46) }), /tablePrefix .* too long: at most 45/);
-    assert.throws(() => new PostgresIdentityResolver({}), /PostgresIdentityResolver needs exactly one of pool and connectionString/);
+    assertRefusesBadOptions((options) => new PostgresIdentityResolver(options), 'PostgresIdentityResolver', 45);
     const [a] = twoResolvers();
     await assert.rejects(a.createLinkCode('u', Number.NaN), /ttlMs must be a number of milliseconds/);
   });
 
   it("close() ends the pool it created, not the app's", async () => {
-    const [borrowed] = twoResolvers();
-    await borrowed.link('telegram', '1', 'ada');
-    await borrowed.close();
-    assert.equal((await pools[0].query('SELECT 1 AS one')).rows[0].one, 1, "the app's pool still works");
-    const owning = new PostgresIdentityResolver({ connectionString: PG_URL, schema: schemas[0] });
-    assert.equal(await owning.resolve('telegram', '1'), 'ada');
-    await owning.close();
-    await owning.close();
-    await assert.rejects(owning.resolve('telegram', '1'), /PostgresIdentityResolver\) failed: .*pool/i);
+    await assertCloseEndsOnlyItsOwnPool(pg, {
+      open: (options) => new PostgresIdentityResolver(options),
+      write: (resolver) => resolver.link('telegram', '1', 'ada'),
+      read: async (resolver) => assert.equal(await resolver.resolve('telegram', '1'), 'ada'),
+      closed: /PostgresIdentityResolver\) failed: .*pool/i,
+    });
   });
 
   it('says what is wrong when the database is unreachable', async () => {
-    const resolver = new PostgresIdentityResolver({ connectionString: 'postgres://postgres@127.0.0.1:1/test', schema: freshSchema() });
-    await assert.rejects(resolver.resolve('telegram', '1'), /PostgreSQL identity resolver \(PostgresIdentityResolver\) failed: .*ECONNREFUSED/);
-    await resolver.close();
+    await withUnreachableStore(pg, (options) => new PostgresIdentityResolver(options), async (resolver) => {
+      await assert.rejects(resolver.resolve('telegram', '1'), /PostgreSQL identity resolver \(PostgresIdentityResolver\) failed: .*ECONNREFUSED/);
+    });
   });
 });

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
-import { Pool } from 'pg';
 import { InMemoryMemoryStore, MemoryStore, PostgresMemoryStore, SqliteMemoryStore } from '../../lib';
 import { tempDir } from '../support/fixtures';
+import { assertCloseEndsOnlyItsOwnPool, assertRefusesBadOptions, PG_URL, testSchemas, withUnreachableStore } from '../support/postgres';
 
 const dir = tempDir();
 after(() => dir.cleanup());
@@ -89,43 +89,15 @@ contract('InMemoryMemoryStore', () => new InMemoryMemoryStore(), { durable: fals
 contract('SqliteMemoryStore', (shared) => new SqliteMemoryStore({ path: join(dir.path, `${shared ?? `memory-${counter++}`}.db`) }), { durable: true });
 
 // The machine's PostgreSQL (as CI's): each test on a schema of its own, dropped after it.
-const PG_URL = process.env.DEFINABLE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
-const admin = new Pool({ connectionString: PG_URL, max: 2 });
-after(() => admin.end());
-const schemas: string[] = [];
-const freshSchema = () => {
-  const schema = `definable_test_${randomBytes(6).toString('hex')}`;
-  schemas.push(schema);
-  return schema;
-};
-async function dropSchemas(): Promise<void> {
-  for (const schema of schemas.splice(0)) await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-}
-const sharedSchemas = new Map<string, string>();
-contract(
-  'PostgresMemoryStore',
-  (shared) => {
-    let schema = shared === undefined ? freshSchema() : sharedSchemas.get(shared);
-    if (schema === undefined) sharedSchemas.set(shared!, (schema = freshSchema()));
-    return new PostgresMemoryStore({ connectionString: PG_URL, schema });
-  },
-  { durable: true, cleanup: dropSchemas },
-);
+const pg = testSchemas();
+contract('PostgresMemoryStore', (shared) => new PostgresMemoryStore({ connectionString: PG_URL, schema: shared === undefined ? pg.fresh() : pg.shared(shared) }), { durable: true, cleanup: pg.drop });
 
 describe('PostgresMemoryStore on one database shared by replicas', () => {
-  afterEach(dropSchemas);
-  const pools: Pool[] = [];
-  afterEach(async () => {
-    for (const pool of pools.splice(0)) await pool.end();
-  });
-  const twoStores = (schema = freshSchema(), tablePrefix?: string) => {
-    const [a, b] = [new Pool({ connectionString: PG_URL }), new Pool({ connectionString: PG_URL })];
-    pools.push(a, b);
-    return [new PostgresMemoryStore({ pool: a, schema, tablePrefix }), new PostgresMemoryStore({ pool: b, schema, tablePrefix })];
-  };
+  afterEach(pg.drop);
+  const twoStores = (schema?: string, tablePrefix?: string) => pg.twoStores((options) => new PostgresMemoryStore(options), schema, tablePrefix);
 
   it("two stores on two pools, tables created meanwhile, see each other's memories", async () => {
-    const [a, b] = twoStores(freshSchema(), 'app_');
+    const [a, b] = twoStores(pg.fresh(), 'app_');
     const added = await Promise.all(Array.from({ length: 20 }, (_, index) => (index % 2 ? a : b).add('dora', `fact ${index}`)));
     const listed = await a.list('dora');
     assert.equal(listed.length, 20);
@@ -138,31 +110,26 @@ describe('PostgresMemoryStore on one database shared by replicas', () => {
     assert.deepEqual(deleted.sort(), [false, true]);
     await b.clear('dora');
     assert.deepEqual(await a.list('dora'), []);
-    const { rows } = await admin.query(`SELECT count(*)::int AS n FROM "${schemas[0]}".app_memories`);
+    const { rows } = await pg.admin.query(`SELECT count(*)::int AS n FROM "${pg.schemas[0]}".app_memories`);
     assert.equal(rows[0].n, 0);
   });
 
   it('refuses bad options at construction, saying what to give', () => {
-    assert.throws(() => new PostgresMemoryStore({ connectionString: PG_URL, schema: 'bad-schema' }), /PostgresMemoryStore: schema "bad-schema" must be letters, digits and "_"/);
-    assert.throws(() => new PostgresMemoryStore({ connectionString: PG_URL, tablePrefix: 'p'.repeat(48) }), /tablePrefix .* too long: at most 47/);
-    assert.throws(() => new PostgresMemoryStore({}), /PostgresMemoryStore needs exactly one of pool and connectionString/);
+    assertRefusesBadOptions((options) => new PostgresMemoryStore(options), 'PostgresMemoryStore', 47);
   });
 
   it("close() ends the pool it created, not the app's", async () => {
-    const [borrowed] = twoStores();
-    await borrowed.add('u', 'x');
-    await borrowed.close();
-    assert.equal((await pools[0].query('SELECT 1 AS one')).rows[0].one, 1, "the app's pool still works");
-    const owning = new PostgresMemoryStore({ connectionString: PG_URL, schema: schemas[0] });
-    assert.equal((await owning.list('u')).length, 1);
-    await owning.close();
-    await owning.close();
-    await assert.rejects(owning.list('u'), /PostgresMemoryStore\) failed: .*pool/i);
+    await assertCloseEndsOnlyItsOwnPool(pg, {
+      open: (options) => new PostgresMemoryStore(options),
+      write: (store) => store.add('u', 'x'),
+      read: async (store) => assert.equal((await store.list('u')).length, 1),
+      closed: /PostgresMemoryStore\) failed: .*pool/i,
+    });
   });
 
   it('says what is wrong when the database is unreachable', async () => {
-    const store = new PostgresMemoryStore({ connectionString: 'postgres://postgres@127.0.0.1:1/test', schema: freshSchema() });
-    await assert.rejects(store.list('x'), /PostgreSQL memory store \(PostgresMemoryStore\) failed: .*ECONNREFUSED/);
-    await store.close();
+    await withUnreachableStore(pg, (options) => new PostgresMemoryStore(options), async (store) => {
+      await assert.rejects(store.list('x'), /PostgreSQL memory store \(PostgresMemoryStore\) failed: .*ECONNREFUSED/);
+    });
   });
 });

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
-import { Pool } from 'pg';
 import { InMemoryRunStore, PostgresRunStore, RecordedEvent, RunEvent, RunJob, RunRecord, RunStore, SqliteRunStore } from '../../lib';
 import { tempDir } from '../support/fixtures';
+import { assertCloseEndsOnlyItsOwnPool, assertRefusesBadOptions, PG_URL, testSchemas, withUnreachableStore } from '../support/postgres';
 
 const dir = tempDir();
 after(() => dir.cleanup());
@@ -191,32 +190,13 @@ describe('SqliteRunStore across a restart', () => {
 });
 
 // The machine's PostgreSQL (as CI's): each test on a schema of its own, dropped after it.
-const PG_URL = process.env.DEFINABLE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
-const admin = new Pool({ connectionString: PG_URL, max: 2 });
-after(() => admin.end());
-let schemas: string[] = [];
-const freshSchema = () => {
-  const schema = `definable_test_${randomBytes(6).toString('hex')}`;
-  schemas.push(schema);
-  return schema;
-};
-async function dropSchemas(): Promise<void> {
-  for (const schema of schemas.splice(0)) await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-}
-contract('PostgresRunStore', (retention) => new PostgresRunStore({ connectionString: PG_URL, schema: freshSchema(), retention }), dropSchemas);
+const pg = testSchemas();
+contract('PostgresRunStore', (retention) => new PostgresRunStore({ connectionString: PG_URL, schema: pg.fresh(), retention }), pg.drop);
 
 describe('PostgresRunStore on one database shared by replicas', () => {
-  afterEach(dropSchemas);
-  const pools: Pool[] = [];
-  afterEach(async () => {
-    for (const pool of pools.splice(0)) await pool.end();
-  });
+  afterEach(pg.drop);
   /** Two "replicas": a store on a pool of its own each, one schema. */
-  const twoStores = (schema = freshSchema(), tablePrefix?: string) => {
-    const [a, b] = [new Pool({ connectionString: PG_URL }), new Pool({ connectionString: PG_URL })];
-    pools.push(a, b);
-    return [new PostgresRunStore({ pool: a, schema, tablePrefix }), new PostgresRunStore({ pool: b, schema, tablePrefix })];
-  };
+  const twoStores = (schema?: string, tablePrefix?: string) => pg.twoStores((options) => new PostgresRunStore(options), schema, tablePrefix);
   const job = (attempts: number): RunJob => ({
     handler: 'Hooks.onOrder',
     event: { body: { id: 1 }, headers: {}, source: 'POST /orders', timestamp: 1 },
@@ -298,7 +278,7 @@ describe('PostgresRunStore on one database shared by replicas', () => {
   });
 
   it("sees through one replica's pool what the other wrote, in sequence order; a change of owner is kept", async () => {
-    const [a, b] = twoStores(freshSchema(), 'app_');
+    const [a, b] = twoStores(pg.fresh(), 'app_');
     await a.create(record('r', { owner: 'replica-a' }), [content('r', 1), content('r', 2)]);
     await a.write('r', [content('r', 3)]);
     await a.write('r', [content('r', 4), content('r', 5), content('r', 6)], { status: 'running' });
@@ -317,7 +297,7 @@ describe('PostgresRunStore on one database shared by replicas', () => {
     await a.write('ghost', [content('ghost', 1)], { status: 'completed' });
     assert.equal(await b.get('ghost'), null);
     assert.deepEqual(await b.events('ghost'), []);
-    const { rows } = await admin.query(`SELECT count(*)::int AS n FROM "${schemas[0]}".app_run_events`);
+    const { rows } = await pg.admin.query(`SELECT count(*)::int AS n FROM "${pg.schemas[0]}".app_run_events`);
     assert.equal(rows[0].n, 7, 'one row per event, under the prefix');
   });
 
@@ -335,54 +315,44 @@ describe('PostgresRunStore on one database shared by replicas', () => {
     assert.equal(JSON.stringify(got?.error), JSON.stringify(error));
     assert.equal(JSON.stringify(got?.job), JSON.stringify(theJob));
     assert.equal(JSON.stringify(await b.events('j')), JSON.stringify([event, terminal]), 'the terminal event with its output, keys in order');
-    const { rows } = await admin.query(`SELECT event::text AS text FROM "${schemas[0]}".run_events WHERE seq = 2`);
+    const { rows } = await pg.admin.query(`SELECT event::text AS text FROM "${pg.schemas[0]}".run_events WHERE seq = 2`);
     assert.match(rows[0].text, /"output":"\$run\.output"/, 'the output is stored once, in the run row');
   });
 
   it('prunes from two replicas at once without deleting more than the retention asks', async () => {
-    const schema = freshSchema();
-    const pool = new Pool({ connectionString: PG_URL });
-    pools.push(pool);
+    const schema = pg.fresh();
+    const pool = pg.pool();
     const [a, b] = [new PostgresRunStore({ pool, schema, retention: { maxRuns: 5 } }), new PostgresRunStore({ pool, schema, retention: { maxRuns: 5 } })];
     for (let i = 0; i < 12; i++) await a.create(record(`r${String(i).padStart(2, '0')}`, { createdAt: i, status: 'completed', endedAt: 10 }), [content(`r${i}`, 1)]);
     await Promise.all([a.prune(20), b.prune(20)]);
-    const { rows } = await admin.query(`SELECT run_id FROM "${schema}".runs ORDER BY run_id`);
+    const { rows } = await pg.admin.query(`SELECT run_id FROM "${schema}".runs ORDER BY run_id`);
     assert.deepEqual(rows.map((row: { run_id: string }) => row.run_id), ['r07', 'r08', 'r09', 'r10', 'r11']);
-    const { rows: events } = await admin.query(`SELECT count(*)::int AS n FROM "${schema}".run_events`);
+    const { rows: events } = await pg.admin.query(`SELECT count(*)::int AS n FROM "${schema}".run_events`);
     assert.equal(events[0].n, 5, "the pruned runs' events went with them");
   });
 
   it('refuses a schema or prefix that is not an identifier, and a missing or double connection, at construction', () => {
-    assert.throws(() => new PostgresRunStore({ connectionString: PG_URL, schema: 'bad-schema' }), /PostgresRunStore: schema "bad-schema" must be letters, digits and "_"/);
+    assertRefusesBadOptions((options) => new PostgresRunStore(options), 'PostgresRunStore', 44, pg.pool());
     assert.throws(() => new PostgresRunStore({ connectionString: PG_URL, schema: 'x"; DROP TABLE y; --' }), /schema .* must be letters/);
     assert.throws(() => new PostgresRunStore({ connectionString: PG_URL, tablePrefix: 'my prefix' }), /PostgresRunStore: tablePrefix "my prefix" must be letters/);
-    assert.throws(() => new PostgresRunStore({ connectionString: PG_URL, tablePrefix: 'p'.repeat(45) }), /tablePrefix .* too long: at most 44/);
-    assert.throws(() => new PostgresRunStore({} as never), /PostgresRunStore needs exactly one of pool and connectionString/);
     assert.throws(() => new PostgresRunStore({ connectionString: '' }), /connectionString must be a non-empty string/);
-    const pool = new Pool({ connectionString: PG_URL });
-    pools.push(pool);
-    assert.throws(() => new PostgresRunStore({ pool, connectionString: PG_URL }), /exactly one of pool and connectionString/);
     assert.throws(() => new PostgresRunStore({ pool: {} as never }), /pool must be a pg Pool/);
   });
 
   it("close() ends the pool it created, not the app's", async () => {
-    const [borrowed] = twoStores();
-    await borrowed.create(record('c'));
-    await borrowed.close();
-    assert.equal((await pools[0].query('SELECT 1 AS one')).rows[0].one, 1, "the app's pool still works");
-
-    const owning = new PostgresRunStore({ connectionString: PG_URL, schema: schemas[0] });
-    assert.equal((await owning.get('c'))?.status, 'running');
-    await owning.close();
-    await owning.close(); // twice is fine
-    await assert.rejects(owning.get('c'), /PostgreSQL run store failed: .*pool/i);
+    await assertCloseEndsOnlyItsOwnPool(pg, {
+      open: (options) => new PostgresRunStore(options),
+      write: (store) => store.create(record('c')),
+      read: async (store) => assert.equal((await store.get('c'))?.status, 'running'),
+      closed: /PostgreSQL run store failed: .*pool/i,
+    });
   });
 
   it('says what is wrong when the database is unreachable', async () => {
-    const store = new PostgresRunStore({ connectionString: 'postgres://postgres@127.0.0.1:1/test', schema: freshSchema() });
-    await assert.rejects(store.get('x'), /PostgreSQL run store failed: .*ECONNREFUSED/);
-    await assert.rejects(store.write('x', [content('x', 1)], { status: 'completed' }), /ECONNREFUSED/);
-    await assert.rejects(store.recover(1), /ECONNREFUSED/);
-    await store.close();
+    await withUnreachableStore(pg, (options) => new PostgresRunStore(options), async (store) => {
+      await assert.rejects(store.get('x'), /PostgreSQL run store failed: .*ECONNREFUSED/);
+      await assert.rejects(store.write('x', [content('x', 1)], { status: 'completed' }), /ECONNREFUSED/);
+      await assert.rejects(store.recover(1), /ECONNREFUSED/);
+    });
   });
 });

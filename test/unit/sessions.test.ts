@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { after, afterEach, describe, it } from 'node:test';
-import { Pool } from 'pg';
 import {
   Agent,
   AgentError,
@@ -15,6 +13,7 @@ import {
 } from '../../lib';
 import { TestModel } from '../../lib/testing';
 import { tempDir } from '../support/fixtures';
+import { assertCloseEndsOnlyItsOwnPool, assertRefusesBadOptions, PG_URL, testSchemas, withUnreachableStore } from '../support/postgres';
 
 const dir = tempDir();
 after(() => dir.cleanup());
@@ -82,34 +81,15 @@ contract('InMemorySessionStore', () => new InMemorySessionStore());
 contract('SqliteSessionStore', () => new SqliteSessionStore({ path: join(dir.path, `contract-${counter++}.db`) }));
 
 // The machine's PostgreSQL (as CI's): each test on a schema of its own, dropped after it.
-const PG_URL = process.env.DEFINABLE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
-const admin = new Pool({ connectionString: PG_URL, max: 2 });
-after(() => admin.end());
-let schemas: string[] = [];
-const freshSchema = () => {
-  const schema = `definable_test_${randomBytes(6).toString('hex')}`;
-  schemas.push(schema);
-  return schema;
-};
-async function dropSchemas(): Promise<void> {
-  for (const schema of schemas.splice(0)) await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-}
-contract('PostgresSessionStore', () => new PostgresSessionStore({ connectionString: PG_URL, schema: freshSchema() }), dropSchemas);
+const pg = testSchemas();
+contract('PostgresSessionStore', () => new PostgresSessionStore({ connectionString: PG_URL, schema: pg.fresh() }), pg.drop);
 
 describe('PostgresSessionStore on one database shared by processes', () => {
-  afterEach(dropSchemas);
-  const pools: Pool[] = [];
-  afterEach(async () => {
-    for (const pool of pools.splice(0)) await pool.end();
-  });
-  const twoStores = (schema = freshSchema(), tablePrefix?: string) => {
-    const [a, b] = [new Pool({ connectionString: PG_URL }), new Pool({ connectionString: PG_URL })];
-    pools.push(a, b);
-    return [new PostgresSessionStore({ pool: a, schema, tablePrefix }), new PostgresSessionStore({ pool: b, schema, tablePrefix })];
-  };
+  afterEach(pg.drop);
+  const twoStores = (schema?: string, tablePrefix?: string) => pg.twoStores((options) => new PostgresSessionStore(options), schema, tablePrefix);
 
   it("two stores on two pools see each other's sessions, scopes kept", async () => {
-    const [a, b] = twoStores(freshSchema(), 'app_');
+    const [a, b] = twoStores(pg.fresh(), 'app_');
     await a.append('shared', 'ada', turn('from a'));
     await b.append('shared', 'ada', turn('from b'));
     await b.append('shared', null, turn('anonymous'));
@@ -124,7 +104,7 @@ describe('PostgresSessionStore on one database shared by processes', () => {
     assert.equal((await b.getSession('shared', { userId: 'ada' }))?.messageCount, 4, "ada's stays");
     await b.deleteSession('shared');
     assert.equal(await a.getSession('shared'), null);
-    const { rows } = await admin.query(`SELECT count(*)::int AS n FROM "${schemas[0]}".app_session_messages`);
+    const { rows } = await pg.admin.query(`SELECT count(*)::int AS n FROM "${pg.schemas[0]}".app_session_messages`);
     assert.equal(rows[0].n, 0, 'the messages went with their sessions');
   });
 
@@ -142,7 +122,7 @@ describe('PostgresSessionStore on one database shared by processes', () => {
       // Every turn whole: each append's two messages are adjacent and in order.
       for (let i = 0; i < messages.length; i += 2) assert.equal(messages[i + 1].content, `re: ${messages[i].content}`);
     }
-    const { rows } = await admin.query(`SELECT count(*)::int AS n FROM "${schemas[0]}".sessions WHERE session_id = 'race'`);
+    const { rows } = await pg.admin.query(`SELECT count(*)::int AS n FROM "${pg.schemas[0]}".sessions WHERE session_id = 'race'`);
     assert.equal(rows[0].n, 2, 'one session for u, one anonymous');
   });
 
@@ -161,34 +141,26 @@ describe('PostgresSessionStore on one database shared by processes', () => {
   });
 
   it('refuses a schema or prefix that is not an identifier, and a missing or double connection, at construction', () => {
-    assert.throws(() => new PostgresSessionStore({ connectionString: PG_URL, schema: 'bad-schema' }), /schema "bad-schema" must be letters, digits and "_"/);
+    assertRefusesBadOptions((options) => new PostgresSessionStore(options), 'PostgresSessionStore', 41, pg.pool());
     assert.throws(() => new PostgresSessionStore({ connectionString: PG_URL, schema: 'x"; DROP TABLE y; --' }), /schema .* must be letters/);
     assert.throws(() => new PostgresSessionStore({ connectionString: PG_URL, schema: '' }), /schema "" must be letters/);
     assert.throws(() => new PostgresSessionStore({ connectionString: PG_URL, tablePrefix: 'my prefix' }), /tablePrefix "my prefix" must be letters/);
-    assert.throws(() => new PostgresSessionStore({ connectionString: PG_URL, tablePrefix: 'p'.repeat(42) }), /tablePrefix .* too long: at most 41/);
-    assert.throws(() => new PostgresSessionStore({}), /exactly one of pool and connectionString/);
-    const pool = new Pool({ connectionString: PG_URL });
-    pools.push(pool);
-    assert.throws(() => new PostgresSessionStore({ pool, connectionString: PG_URL }), /exactly one of pool and connectionString/);
   });
 
   it("close() ends the pool it created, not the app's", async () => {
-    const [borrowed] = twoStores();
-    await borrowed.append('c', 'u', turn('hi'));
-    await borrowed.close();
-    assert.equal((await pools[0].query('SELECT 1 AS one')).rows[0].one, 1, "the app's pool still works");
-
-    const owning = new PostgresSessionStore({ connectionString: PG_URL, schema: schemas[0] });
-    assert.equal((await owning.getSession('c', { userId: 'u' }))?.messageCount, 2);
-    await owning.close();
-    await owning.close(); // twice is fine
-    await assert.rejects(owning.getSession('c'), (error: unknown) => error instanceof AgentError && error.code === 'session_store' && /pool/i.test(error.message));
+    await assertCloseEndsOnlyItsOwnPool(pg, {
+      open: (options) => new PostgresSessionStore(options),
+      write: (store) => store.append('c', 'u', turn('hi')),
+      read: async (store) => assert.equal((await store.getSession('c', { userId: 'u' }))?.messageCount, 2),
+      readClosed: (store) => store.getSession('c'),
+      closed: (error: unknown) => error instanceof AgentError && error.code === 'session_store' && /pool/i.test(error.message),
+    });
   });
 
   it('says what is wrong when the database is unreachable', async () => {
-    const store = new PostgresSessionStore({ connectionString: 'postgres://postgres@127.0.0.1:1/test', schema: freshSchema() });
-    await assert.rejects(store.getSession('x'), (error: unknown) => error instanceof AgentError && /PostgreSQL session store failed: .*ECONNREFUSED/.test(error.message));
-    await store.close();
+    await withUnreachableStore(pg, (options) => new PostgresSessionStore(options), async (store) => {
+      await assert.rejects(store.getSession('x'), (error: unknown) => error instanceof AgentError && /PostgreSQL session store failed: .*ECONNREFUSED/.test(error.message));
+    });
   });
 });
 
