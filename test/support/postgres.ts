@@ -43,8 +43,11 @@ export interface TestSchemas {
   readonly pools: readonly Pool[];
   /** A new schema name, dropped by the next drop(). */
   fresh(): string;
-  /** The schema for `name`: a fresh one the first time, the same one after (until drop()). */
-  shared(name: string): string;
+  /**
+   * The schema for `name`: a fresh one the first time, the same one after (until drop()), for stores
+   * that must meet on one; no name: a fresh one.
+   */
+  shared(name: string | undefined): string;
   /** An app's pool on PG_URL, ended by the next drop(). */
   pool(): Pool;
   /** Two "replicas'" pools on PG_URL, ended by the next drop(). */
@@ -87,6 +90,7 @@ export function testSchemas(): TestSchemas {
     pools,
     fresh,
     shared: (name) => {
+      if (name === undefined) return fresh();
       let schema = shared.get(name);
       if (schema === undefined) shared.set(name, (schema = fresh()));
       return schema;

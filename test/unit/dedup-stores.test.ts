@@ -111,10 +111,7 @@ contract('SqliteDedupStore', (shared) => new SqliteDedupStore({ path: join(dir.p
 
 // The machine's PostgreSQL (as CI's): each test on a schema of its own, dropped after it.
 const pg = testSchemas();
-contract('PostgresDedupStore', (shared) => new PostgresDedupStore({ connectionString: PG_URL, schema: shared === undefined ? pg.fresh() : pg.shared(shared) }), {
-  durable: true,
-  cleanup: pg.drop,
-});
+contract('PostgresDedupStore', (shared) => new PostgresDedupStore({ connectionString: PG_URL, schema: pg.shared(shared) }), { durable: true, cleanup: pg.drop });
 
 describe('SqliteDedupStore and PostgresDedupStore forget answered keys after retentionMs', () => {
   afterEach(pg.drop);

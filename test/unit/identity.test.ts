@@ -65,7 +65,7 @@ contract('SqliteIdentityResolver', (shared) => new SqliteIdentityResolver({ path
 
 // The machine's PostgreSQL (as CI's): each test on a schema of its own, dropped after it.
 const pg = testSchemas();
-contract('PostgresIdentityResolver', (shared) => new PostgresIdentityResolver({ connectionString: PG_URL, schema: shared === undefined ? pg.fresh() : pg.shared(shared) }), pg.drop);
+contract('PostgresIdentityResolver', (shared) => new PostgresIdentityResolver({ connectionString: PG_URL, schema: pg.shared(shared) }), pg.drop);
 
 describe('PostgresIdentityResolver on one database shared by replicas', () => {
   afterEach(pg.drop);

@@ -90,7 +90,7 @@ contract('SqliteMemoryStore', (shared) => new SqliteMemoryStore({ path: join(dir
 
 // The machine's PostgreSQL (as CI's): each test on a schema of its own, dropped after it.
 const pg = testSchemas();
-contract('PostgresMemoryStore', (shared) => new PostgresMemoryStore({ connectionString: PG_URL, schema: shared === undefined ? pg.fresh() : pg.shared(shared) }), { durable: true, cleanup: pg.drop });
+contract('PostgresMemoryStore', (shared) => new PostgresMemoryStore({ connectionString: PG_URL, schema: pg.shared(shared) }), { durable: true, cleanup: pg.drop });
 
 describe('PostgresMemoryStore on one database shared by replicas', () => {
   afterEach(pg.drop);
