@@ -287,8 +287,11 @@ describe('a Telegram bot in webhook mode on two replicas (no leader: the shared 
       });
     const apps = [await replica('fastify'), await replica('express')];
     try {
-      const health = await getJson(`${apps[0].url}/health`);
-      assert.equal(health.body.interfaces[0].role, 'shared', 'every replica receives in webhook mode');
+      // Each replica sets the webhook up after it starts (not awaited by bootstrap): updates are taken once it runs.
+      for (const app of apps) {
+        while ((await getJson(`${app.url}/health`)).body.interfaces[0].state !== 'running') await new Promise((resolve) => setTimeout(resolve, 20));
+        assert.equal((await getJson(`${app.url}/health`)).body.interfaces[0].role, 'shared', 'every replica receives in webhook mode');
+      }
       const update = (id: number, chat: number, text: string) => ({ update_id: id, message: { message_id: id, date: 0, chat: { id: chat, type: 'private' }, from: { id: chat, is_bot: false, first_name: 'A' }, text } });
       const deliver = (app: TestApp, body: unknown) => post(`${app.url}/telegram/webhook`, body, { 'x-telegram-bot-api-secret-token': 'replica-secret' });
       // The same update to both replicas at once (a re-delivery racing the first): answered once.
