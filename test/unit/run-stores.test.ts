@@ -197,6 +197,19 @@ describe('PostgresRunStore on one database shared by replicas', () => {
   afterEach(pg.drop);
   /** Two "replicas": a store on a pool of its own each, one schema. */
   const twoStores = (schema?: string, tablePrefix?: string) => pg.twoStores((options) => new PostgresRunStore(options), schema, tablePrefix);
+  it('records the runs created at once in one group, and a bad run in a group fails alone', async () => {
+    const [store] = twoStores();
+    const runs = Array.from({ length: 20 }, (_, index) => store.create(record(`g${index}`, { status: 'completed', endedAt: 5, lastSeq: 1 }), [content(`g${index}`, 1)]));
+    // Two events with one sequence number: its group's statement fails, then each run is tried alone.
+    const bad = store.create(record('bad'), [content('bad', 1), content('bad', 1)]);
+    await Promise.all(runs);
+    await assert.rejects(bad, /PostgreSQL run store failed: .*duplicate key/);
+    for (let index = 0; index < 20; index++) assert.deepEqual((await store.events(`g${index}`)).map((recorded) => recorded.seq), [1]);
+    assert.equal(await store.get('bad'), null, 'nothing of the bad run is kept');
+    const { rows } = await pg.admin.query(`SELECT count(*)::int AS n FROM "${pg.schemas[0]}".runs`);
+    assert.equal(rows[0].n, 20);
+  });
+
   const job = (attempts: number): RunJob => ({
     handler: 'Hooks.onOrder',
     event: { body: { id: 1 }, headers: {}, source: 'POST /orders', timestamp: 1 },

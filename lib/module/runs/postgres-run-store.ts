@@ -111,6 +111,10 @@ export class PostgresRunStore implements RunStore {
   private readonly runs: string;
   private readonly eventLog: string;
   private readonly keys: string;
+  private readonly createStatement: string;
+  /** Creates waiting for the next group write (see {@link PostgresRunStore.create}). */
+  private readonly grouped: { run: RunRecord; events: RecordedEvent[]; resolve: () => void; reject: (error: unknown) => void }[] = [];
+  private flushing: Promise<void> = Promise.resolve();
 
   constructor(options: PostgresRunStoreOptions) {
     // Retention first: a bad option throws before a pool is made.
@@ -120,41 +124,76 @@ export class PostgresRunStore implements RunStore {
     this.runs = this.connection.table('runs');
     this.eventLog = this.connection.table('run_events');
     this.keys = this.connection.table('idempotency_keys');
-  }
-
-  async create(run: RunRecord, events: RecordedEvent[] = []): Promise<void> {
-    await this.connection.use(async () => {
-      const values: unknown[] = [
-        run.runId,
-        run.agent,
-        run.userId,
-        run.sessionId,
-        run.trigger,
-        run.status,
-        run.background,
-        run.createdAt,
-        run.endedAt,
-        json(run.output),
-        json(run.error),
-        run.lastSeq,
-        run.job ? JSON.stringify(run.job) : null,
-        run.owner ?? null,
-      ];
-      // A run recorded already (a queued job starting) keeps its job, creation time, trigger and background.
-      const upsert = `INSERT INTO ${this.runs} (${RUN_COLUMNS})
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::json, $11::json, $12, $13::json, $14)
+    // A run recorded already (a queued job starting) keeps its job, creation time, trigger and background.
+    this.createStatement = `WITH input AS (
+        SELECT * FROM json_to_recordset($1::json) AS r(run_id text, agent text, user_id text, session_id text, trigger_name text, status text,
+          background boolean, created_at bigint, ended_at bigint, output text, error text, last_seq integer, job text, owner text)
+      ), run AS (
+        INSERT INTO ${this.runs} (${RUN_COLUMNS})
+        SELECT run_id, agent, user_id, session_id, trigger_name, status, background, created_at, ended_at, output::json, error::json, last_seq, job::json, owner FROM input
         ON CONFLICT (run_id) DO UPDATE SET agent = EXCLUDED.agent, user_id = EXCLUDED.user_id, session_id = EXCLUDED.session_id,
           status = EXCLUDED.status, ended_at = EXCLUDED.ended_at, output = EXCLUDED.output, error = EXCLUDED.error,
-          last_seq = EXCLUDED.last_seq, owner = EXCLUDED.owner`;
-      if (events.length === 0) {
-        await this.pool.query(upsert, values);
-        return;
-      }
-      await this.pool.query(`WITH run AS (${upsert} RETURNING run_id) ${this.insertEvents(values.length)}`, [
-        ...values,
-        ...this.batch(events, run.output !== null),
-      ]);
+          last_seq = EXCLUDED.last_seq, owner = EXCLUDED.owner
+        RETURNING run_id
+      )
+      INSERT INTO ${this.eventLog} (run_id, seq, event)
+      SELECT e.run_id, e.seq, e.event::json FROM json_to_recordset($2::json) AS e(run_id text, seq integer, event text) JOIN run USING (run_id)`;
+  }
+
+  /**
+   * Records runs in groups: the creates that arrive while one group is being
+   * written go together in the next statement (a busy server ends many runs
+   * at once; one round trip records them all). A group that fails is retried
+   * run by run, so one bad run does not fail the others.
+   */
+  async create(run: RunRecord, events: RecordedEvent[] = []): Promise<void> {
+    // One statement cannot upsert a run twice: a run already waiting in the group goes in the next one.
+    if (this.grouped.some((entry) => entry.run.runId === run.runId)) await this.flushing;
+    return new Promise((resolve, reject) => {
+      this.grouped.push({ run, events, resolve, reject });
+      if (this.grouped.length === 1) this.flushing = this.flushing.then(() => this.flushGroup());
     });
+  }
+
+  /** Writes the waiting creates as one statement. */
+  private async flushGroup(): Promise<void> {
+    const group = this.grouped.splice(0);
+    if (!group.length) return;
+    try {
+      await this.connection.use(() => this.pool.query(this.createStatement, this.createValues(group)));
+      for (const entry of group) entry.resolve();
+    } catch (error) {
+      if (group.length === 1) return group[0].reject(error);
+      for (const entry of group) {
+        await this.connection.use(() => this.pool.query(this.createStatement, this.createValues([entry]))).then(entry.resolve, entry.reject);
+      }
+    }
+  }
+
+  /** The two parameters of the create statement: the runs, and their events, as JSON arrays. */
+  private createValues(group: { run: RunRecord; events: RecordedEvent[] }[]): [string, string] {
+    const runs = group.map(({ run }) => ({
+      run_id: run.runId,
+      agent: run.agent,
+      user_id: run.userId,
+      session_id: run.sessionId,
+      trigger_name: run.trigger,
+      status: run.status,
+      background: run.background,
+      created_at: run.createdAt,
+      ended_at: run.endedAt,
+      // JSON values travel as JSON text (cast back in SQL): extracted as json, PostgreSQL would refuse a NUL escape.
+      output: json(run.output),
+      error: json(run.error),
+      last_seq: run.lastSeq,
+      job: run.job ? JSON.stringify(run.job) : null,
+      owner: run.owner ?? null,
+    }));
+    const events = group.flatMap(({ run, events: batch }) => {
+      const stored = storedEvents(batch, run.output !== null);
+      return batch.map(({ seq }, index) => ({ run_id: run.runId, seq, event: JSON.stringify(stored[index]) }));
+    });
+    return [JSON.stringify(runs), JSON.stringify(events)];
   }
 
   async write(runId: string, events: RecordedEvent[], change?: RunChange): Promise<void> {
@@ -343,11 +382,7 @@ export class PostgresRunStore implements RunStore {
    * put back by {@link PostgresRunStore.events}.
    */
   private batch(events: RecordedEvent[], endsRun: boolean): [number[], string] {
-    // A pause's output stays in its event: the run row's output is the continuation's, later.
-    const stored = events.map(({ event }) =>
-      endsRun && isTerminalEvent(event.event) && event.event !== 'RunPaused' && 'output' in event ? { ...event, output: RUN_OUTPUT } : event,
-    );
-    return [events.map((recorded) => recorded.seq), JSON.stringify(stored)];
+    return [events.map((recorded) => recorded.seq), JSON.stringify(storedEvents(events, endsRun))];
   }
 
   /** Creates the tables on first use. */
@@ -396,6 +431,16 @@ export class PostgresRunStore implements RunStore {
 }
 
 /** A JSON column's parameter: `null` stays SQL NULL. */
+/**
+ * Events as the log keeps them: with `endsRun` (the write that records the
+ * run's output), the terminal event's output — the same output — is stored
+ * once, in the run row (a pause's output stays in its event: the run row's
+ * output is the continuation's, later).
+ */
+function storedEvents(events: RecordedEvent[], endsRun: boolean): unknown[] {
+  return events.map(({ event }) => (endsRun && isTerminalEvent(event.event) && event.event !== 'RunPaused' && 'output' in event ? { ...event, output: RUN_OUTPUT } : event));
+}
+
 function json(value: unknown): string | null {
   return value === null || value === undefined ? null : JSON.stringify(value);
 }
