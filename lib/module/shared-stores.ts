@@ -44,6 +44,14 @@ export class SharedStores implements OnModuleInit, OnApplicationShutdown {
 
   onModuleInit(): void {
     const { stores } = this;
+    if (this.cluster.enabled && !stores?.sessions) {
+      const local = this.agents.all().filter((agent) => agent.usesDefaultSessionStore);
+      if (local.length) {
+        this.logger.warn(
+          `the app runs on several replicas (cluster) and ${local.map((agent) => agent.name).join(', ')} keep${local.length === 1 ? 's' : ''} sessions in this process's memory: a conversation continued on another replica starts without its history. Give the module shared stores (stores: postgresStores({ connectionString })).`,
+        );
+      }
+    }
     if (!stores) return;
     for (const agent of this.agents.all()) {
       if (stores.sessions && agent.usesDefaultSessionStore) agent.useSessionStore(stores.sessions);
