@@ -4,16 +4,11 @@
 import 'reflect-metadata';
 import { appendFileSync } from 'node:fs';
 import { Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { z } from 'zod';
 import { Agent, ApiKeyAuth, DefinableModule, defineTool, OpenAIChat, SqliteRunStore } from '../../lib';
+import { requiredEnv, serveChild } from './child-app';
 
-const env = (name: string): string => {
-  const value = process.env[name];
-  if (!value) throw new Error(`approvals-app needs ${name}`);
-  return value;
-};
+const env = requiredEnv('approvals-app');
 
 const refund = defineTool({
   name: 'refund',
@@ -37,13 +32,4 @@ const refund = defineTool({
 })
 class ApprovalsAppModule {}
 
-async function main(): Promise<void> {
-  const app = await NestFactory.create(ApprovalsAppModule, new FastifyAdapter(), { logger: ['error'] });
-  app.enableShutdownHooks();
-  await app.listen(0, '127.0.0.1');
-  process.stdout.write(`${(await app.getUrl()).replace('[::1]', '127.0.0.1').replace('localhost', '127.0.0.1')}\n`);
-}
-main().catch((error) => {
-  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
-  process.exit(1);
-});
+serveChild(ApprovalsAppModule, { shutdownHooks: true });

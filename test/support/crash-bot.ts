@@ -2,15 +2,10 @@
 // again on the same files. Settings come from the environment; it prints "ready" once running.
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Agent, DefinableModule, MessagingInterface, OpenAIChat, SignalInterface, SqliteRunStore, SqliteSessionStore, TelegramInterface } from '../../lib';
+import { requiredEnv, serveChild } from './child-app';
 
-const env = (name: string): string => {
-  const value = process.env[name];
-  if (!value) throw new Error(`crash-bot needs ${name}`);
-  return value;
-};
+const env = requiredEnv('crash-bot');
 const db = env('CRASH_BOT_DB');
 const mode = env('CRASH_BOT_MODE');
 const maxConcurrentRuns = Number(env('CRASH_BOT_CONCURRENCY'));
@@ -39,12 +34,4 @@ function chatInterface(): MessagingInterface {
 })
 class CrashBotModule {}
 
-async function main(): Promise<void> {
-  const app = await NestFactory.create(CrashBotModule, new FastifyAdapter(), { logger: ['error'] });
-  await app.listen(0, '127.0.0.1');
-  process.stdout.write(`ready ${(await app.getUrl()).replace('[::1]', '127.0.0.1').replace('localhost', '127.0.0.1')}\n`);
-}
-main().catch((error) => {
-  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
-  process.exit(1);
-});
+serveChild(CrashBotModule, { prefix: 'ready ' });

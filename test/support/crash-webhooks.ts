@@ -2,15 +2,10 @@
 // and starts it again on the same file. Settings come from the environment; it prints its URL.
 import 'reflect-metadata';
 import { Controller, Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Agent, DefinableModule, OpenAIChat, SqliteRunStore, TriggerEvent, Webhook } from '../../lib';
+import { requiredEnv, serveChild } from './child-app';
 
-const env = (name: string): string => {
-  const value = process.env[name];
-  if (!value) throw new Error(`crash-webhooks needs ${name}`);
-  return value;
-};
+const env = requiredEnv('crash-webhooks');
 
 @Controller()
 class Deliveries {
@@ -31,12 +26,4 @@ class Deliveries {
 })
 class CrashWebhooksModule {}
 
-async function main(): Promise<void> {
-  const app = await NestFactory.create(CrashWebhooksModule, new FastifyAdapter(), { logger: ['error'] });
-  await app.listen(0, '127.0.0.1');
-  process.stdout.write(`${(await app.getUrl()).replace('[::1]', '127.0.0.1').replace('localhost', '127.0.0.1')}\n`);
-}
-main().catch((error) => {
-  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
-  process.exit(1);
-});
+serveChild(CrashWebhooksModule);

@@ -2,15 +2,10 @@
 // start them again). Settings come from the environment; it prints its URL once it listens.
 import 'reflect-metadata';
 import { Controller, Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Agent, Cron, DefinableModule, MessagingInterface, OpenAIChat, postgresStores, redisCluster, TelegramInterface, TriggerEvent } from '../../lib';
+import { requiredEnv, serveChild } from './child-app';
 
-const env = (name: string): string => {
-  const value = process.env[name];
-  if (!value) throw new Error(`replica-app needs ${name}`);
-  return value;
-};
+const env = requiredEnv('replica-app');
 
 /** A job every second (or on REPLICA_CRON): its prompt names the tick, so the fake model counts runs per tick. */
 @Controller()
@@ -47,13 +42,4 @@ function interfaces(): MessagingInterface[] {
 })
 class ReplicaModule {}
 
-async function main(): Promise<void> {
-  const app = await NestFactory.create(ReplicaModule, new FastifyAdapter(), { logger: ['error', 'warn'] });
-  app.enableShutdownHooks();
-  await app.listen(0, '127.0.0.1');
-  process.stdout.write(`${(await app.getUrl()).replace('[::1]', '127.0.0.1').replace('localhost', '127.0.0.1')}\n`);
-}
-main().catch((error) => {
-  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
-  process.exit(1);
-});
+serveChild(ReplicaModule, { logger: ['error', 'warn'], shutdownHooks: true });

@@ -3,15 +3,10 @@
 // test's PostgreSQL schema. Settings come from the environment; it prints its URL once it listens.
 import 'reflect-metadata';
 import { Controller, Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Agent, DefinableModule, OpenAIChat, PostgresRunStore, redisCluster, TriggerEvent, Webhook } from '../../lib';
+import { requiredEnv, serveChild } from './child-app';
 
-const env = (name: string): string => {
-  const value = process.env[name];
-  if (!value) throw new Error(`replica-webhooks-app needs ${name}`);
-  return value;
-};
+const env = requiredEnv('replica-webhooks-app');
 
 /** A delivery's prompt names it, so the fake model counts the runs of each. Its key: the Idempotency-Key header. */
 @Controller()
@@ -40,13 +35,4 @@ class Deliveries {
 })
 class ReplicaWebhooksModule {}
 
-async function main(): Promise<void> {
-  const app = await NestFactory.create(ReplicaWebhooksModule, new FastifyAdapter(), { logger: ['error'] });
-  app.enableShutdownHooks();
-  await app.listen(0, '127.0.0.1');
-  process.stdout.write(`${(await app.getUrl()).replace('[::1]', '127.0.0.1').replace('localhost', '127.0.0.1')}\n`);
-}
-main().catch((error) => {
-  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
-  process.exit(1);
-});
+serveChild(ReplicaWebhooksModule, { shutdownHooks: true });

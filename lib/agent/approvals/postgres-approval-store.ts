@@ -1,6 +1,7 @@
 import { PostgresTables, transaction, type PostgresPool } from '../sessions/postgres-pool';
-import { alreadyDecided, ApprovalError, decidedFields, expireApproval, notFound } from './approval-store';
-import type { ApprovalDecision, ApprovalFilter, ApprovalRecord, ApprovalStatus, ApprovalStore, PausedRun, PausedRunState } from './approval-store';
+import { alreadyDecided, ApprovalError, decidedFields, notFound } from './approval-store';
+import { EXPIRED, fromApprovalRow, type ApprovalRow } from './approval-row';
+import type { ApprovalDecision, ApprovalFilter, ApprovalRecord, ApprovalStore, PausedRun, PausedRunState } from './approval-store';
 
 /**
  * Options of {@link PostgresApprovalStore}: exactly one of `pool` and
@@ -40,30 +41,7 @@ interface RunRow {
   approvals: ApprovalRow[] | null;
 }
 
-interface ApprovalRow {
-  run_id: string;
-  approval_id: string;
-  agent_name: string;
-  session_id: string;
-  user_id: string | null;
-  tool_name: string;
-  tool_call_id: string;
-  /** The arguments' JSON text: SQL NULL (no arguments) and JSON `null` stay apart. */
-  args: string | null;
-  status: ApprovalStatus;
-  requested_at: string | number;
-  expires_at: string | number;
-  decided_at: string | number | null;
-  decided_by: string | null;
-  reason: string | null;
-}
 
-/** The fields an expiry sets besides its time, from the rule the stores share. */
-const EXPIRED = (() => {
-  const approval = {} as ApprovalRecord;
-  expireApproval(approval, 0);
-  return { status: approval.status, decidedBy: approval.decidedBy ?? null, reason: approval.reason ?? null };
-})();
 
 /** The columns of an approval as {@link fromApprovalRow} reads them. */
 const APPROVAL_COLUMNS =
@@ -290,16 +268,12 @@ export class PostgresApprovalStore implements ApprovalStore {
   }
 
   /**
-   * Creates the tables on first use: a paused run and its approvals, one row
-   * each, keyed by run and approval id (the contract looks an approval up by
-   * both), `position` keeping the round's order. Indexes serve the listing by
-   * status and by user, oldest first, and the expiry sweep over pending ones.
+   * The DDL of the store's tables (idempotent, run on first use): a paused
+   * run and its approvals, one row each, keyed by run and approval id (the
+   * contract looks an approval up by both), `position` keeping the round's
+   * order. Indexes serve the listing by status and by user, oldest first, and
+   * the expiry sweep over pending ones.
    */
-  private setUp(): Promise<void> {
-    return this.connection.setUp();
-  }
-
-  /** The DDL of the store's tables (idempotent). */
   private ddl(c: PostgresTables): string {
     return `
       CREATE TABLE IF NOT EXISTS ${this.runs} (
@@ -349,23 +323,3 @@ function fromRunRow(row: RunRow): PausedRun {
   };
 }
 
-/** An approval row as the record the in-memory store would give: unset fields absent, not `null`. */
-function fromApprovalRow(row: ApprovalRow): ApprovalRecord {
-  const record: ApprovalRecord = {
-    approvalId: row.approval_id,
-    runId: row.run_id,
-    agentName: row.agent_name,
-    sessionId: row.session_id,
-    userId: row.user_id,
-    toolName: row.tool_name,
-    toolCallId: row.tool_call_id,
-    args: row.args === null ? undefined : JSON.parse(row.args),
-    status: row.status,
-    requestedAt: Number(row.requested_at),
-    expiresAt: Number(row.expires_at),
-  };
-  if (row.decided_at !== null) record.decidedAt = Number(row.decided_at);
-  if (row.decided_by !== null) record.decidedBy = row.decided_by;
-  if (row.reason !== null) record.reason = row.reason;
-  return record;
-}

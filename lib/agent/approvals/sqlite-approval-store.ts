@@ -1,7 +1,8 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { openSqlite } from '../sessions/open-sqlite';
-import { alreadyDecided, decidedFields, expireApproval, notFound } from './approval-store';
-import type { ApprovalDecision, ApprovalFilter, ApprovalRecord, ApprovalStatus, ApprovalStore, PausedRun, PausedRunState } from './approval-store';
+import { alreadyDecided, decidedFields, notFound } from './approval-store';
+import { EXPIRED, fromApprovalRow, type ApprovalRow } from './approval-row';
+import type { ApprovalDecision, ApprovalFilter, ApprovalRecord, ApprovalStore, PausedRun, PausedRunState } from './approval-store';
 
 /**
  * Options of {@link SqliteApprovalStore}.
@@ -29,30 +30,7 @@ interface RunRow {
   state: string;
 }
 
-interface ApprovalRow {
-  run_id: string;
-  approval_id: string;
-  position: number;
-  agent_name: string;
-  session_id: string;
-  user_id: string | null;
-  tool_name: string;
-  tool_call_id: string;
-  args: string | null;
-  status: ApprovalStatus;
-  requested_at: number;
-  expires_at: number;
-  decided_at: number | null;
-  decided_by: string | null;
-  reason: string | null;
-}
 
-/** The fields an expiry sets besides its time, from the rule the stores share. */
-const EXPIRED = (() => {
-  const approval = {} as ApprovalRecord;
-  expireApproval(approval, 0);
-  return { status: approval.status, decidedBy: approval.decidedBy ?? null, reason: approval.reason ?? null };
-})();
 
 /** What a decision's transaction found: the record as it stands after it, and whether the decision was taken. */
 type Decided = { found: false } | { found: true; taken: boolean; record: ApprovalRecord };
@@ -352,23 +330,3 @@ function schema(runs: string, approvals: string): string {
   `;
 }
 
-/** An approval row as the record the in-memory store would give: unset fields absent, not `null`. */
-function fromApprovalRow(row: ApprovalRow): ApprovalRecord {
-  const record: ApprovalRecord = {
-    approvalId: row.approval_id,
-    runId: row.run_id,
-    agentName: row.agent_name,
-    sessionId: row.session_id,
-    userId: row.user_id,
-    toolName: row.tool_name,
-    toolCallId: row.tool_call_id,
-    args: row.args === null ? undefined : JSON.parse(row.args),
-    status: row.status,
-    requestedAt: row.requested_at,
-    expiresAt: row.expires_at,
-  };
-  if (row.decided_at !== null) record.decidedAt = row.decided_at;
-  if (row.decided_by !== null) record.decidedBy = row.decided_by;
-  if (row.reason !== null) record.reason = row.reason;
-  return record;
-}

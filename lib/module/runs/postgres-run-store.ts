@@ -385,11 +385,6 @@ export class PostgresRunStore implements RunStore {
     return [events.map((recorded) => recorded.seq), JSON.stringify(storedEvents(events, endsRun))];
   }
 
-  /** Creates the tables on first use. */
-  private setUp(): Promise<void> {
-    return this.connection.setUp();
-  }
-
   /** The DDL of the store's tables (idempotent). */
   private ddl(c: PostgresTables): string {
     return `
