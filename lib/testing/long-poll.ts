@@ -9,38 +9,30 @@ export class LongPoll {
   private readonly held = new Set<() => void>();
   private readonly timers = new Set<NodeJS.Timeout>();
 
-  /** Holds `res` up to `ms`, then (or on wake) calls `respond`. */
+  /**
+   * Holds `res` up to `ms`, then (or on wake) calls `respond`. Returns a
+   * function that ends the hold at once with another answer (unless it ended).
+   */
   hold(res: ServerResponse, ms: number, respond: () => void): (instead: () => void) => void {
     let done = false;
-    const finish = () => {
+    /** Ends the hold (once), answering with `answer` if the client is still there. */
+    const end = (answer?: () => void) => {
       if (done) return;
       done = true;
       this.held.delete(finish);
       clearTimeout(timer);
       this.timers.delete(timer);
-      if (!res.destroyed) respond();
+      if (answer && !res.destroyed) answer();
     };
+    const finish = () => end(respond);
     const timer = setTimeout(finish, ms);
     this.timers.add(timer);
     this.held.add(finish);
     // The response's close (not the request's, which fires once the body is read) means the client left.
     res.on('close', () => {
-      if (!res.writableEnded) {
-        done = true;
-        this.held.delete(finish);
-        clearTimeout(timer);
-        this.timers.delete(timer);
-      }
+      if (!res.writableEnded) end();
     });
-    // Ends the hold now with another answer (unless it has ended).
-    return (instead) => {
-      if (done) return;
-      done = true;
-      this.held.delete(finish);
-      clearTimeout(timer);
-      this.timers.delete(timer);
-      if (!res.destroyed) instead();
-    };
+    return (instead) => end(instead);
   }
 
   /** Answers every held request now. */
