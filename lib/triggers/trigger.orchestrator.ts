@@ -159,8 +159,8 @@ export class TriggerOrchestrator implements OnApplicationBootstrap, BeforeApplic
     const cluster = this.cluster;
     try {
       if (!(await cluster.claim(cluster.key('cron', jobName, String(instant.getTime())), TICK_CLAIM_TTL))) return;
-      // Remembered for the catch-up of ticks missed while no replica was up (missedTicks: 'once').
-      await cluster.redis.set(cluster.key('cron', jobName, 'last'), String(instant.getTime()));
+      // Remembered for the catch-up of ticks missed while no replica was up (only missedTicks: 'once' reads it).
+      if (cluster.config!.missedTicks === 'once') await cluster.redis.set(cluster.key('cron', jobName, 'last'), String(instant.getTime()));
     } catch (error) {
       this.logger.error(`${site.label} (${source}): the tick of ${instant.toISOString()} was not run: Redis could not be reached to claim it (${error instanceof Error ? error.message : String(error)}).`);
       return;
