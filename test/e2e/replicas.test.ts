@@ -303,7 +303,10 @@ describe('a Telegram bot in webhook mode on two replicas (no leader: the shared 
       const answers = (chat: number) => fake.sentTexts(chat).filter((text) => text.startsWith('echo: '));
       const deadline = Date.now() + 30_000;
       while ((answers(500).length < 1 || answers(600).length < 10) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-      await new Promise((resolve) => setTimeout(resolve, 300)); // a second answer of the raced update would have come by now
+      // Both replicas idle (nothing queued or being answered): a second answer of the raced update would have been sent.
+      for (const app of apps) {
+        while ((await getJson(`${app.url}/health`)).body.interfaces[0].pending !== 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      }
       assert.deepEqual(answers(500), ['echo: only once']);
       assert.deepEqual(answers(600), Array.from({ length: 10 }, (_, n) => `echo: m${n}`), 'answered once each, in the order sent');
     } finally {

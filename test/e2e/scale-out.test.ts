@@ -160,13 +160,14 @@ describe('a Telegram bot polled by one of three replicas (the leader SIGKILLed m
       assert.deepEqual(firsts, expected(chat), `chat ${chat}: every message answered, in the order sent`);
       duplicates += got.length - firsts.length;
     }
-    const takeover = telegram.calls.find((call) => call.method === 'getUpdates' && call.at > killedAt)!.at - killedAt;
+    const firstPollAfterKill = telegram.calls.find((call) => call.method === 'getUpdates' && call.at > killedAt);
+    assert.ok(firstPollAfterKill, 'a surviving replica polls after the kill');
+    // The takeover time is reported, not asserted: no timing thresholds in tests.
+    const takeover = firstPollAfterKill.at - killedAt;
     process.stdout.write(`# telegram failover: takeover after ${takeover} ms (lease TTL ${leaseTtl} ms), ${duplicates} duplicate answer(s)\n`);
     assert.equal(telegram.pollConflicts, 0, 'no 409: never two pollers');
     assert.equal(telegram.maxConcurrentPolls, 1, 'one getUpdates open at a time');
     // The leader answers at most 10 chats at once (maxConcurrentRuns): what was in flight at the kill.
     assert.ok(duplicates <= 10, `${duplicates} duplicates`);
-    // A hang guard with room for a loaded machine: the lease lapses within its TTL, a standby retries every third of it.
-    assert.ok(takeover < 2 * leaseTtl, `takeover after ${takeover} ms`);
   });
 });
